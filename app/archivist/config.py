@@ -1,0 +1,65 @@
+"""Where Archivist keeps its data, and the few settings read before the database opens.
+
+Everything lives under one home folder so a user can back it up, move it or delete it
+in one go: ``--home DIR`` wins, then ``ARCHIVIST_HOME``, then the platform's user data
+folder (platformdirs). Nothing is written to the cache or config folders elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "Archivist"
+DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: explicit argument, then ``ARCHIVIST_HOME``, then platformdirs."""
+    if home:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("ARCHIVIST_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The layout of a home folder."""
+
+    home: Path
+
+    @property
+    def database(self) -> Path:
+        return self.home / "archivist.db"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    def ensure(self) -> "Paths":
+        for folder in (self.home, self.models, self.index):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def read_config(paths: Paths) -> dict[str, Any]:
+    """Settings from ``config.toml`` in the home folder, if the user wrote one."""
+    if not paths.config_file.exists():
+        return {}
+    with paths.config_file.open("rb") as fh:
+        return tomllib.load(fh)

@@ -1,0 +1,1 @@
+"""The core's own plugin: registers the onnxruntime-genai model backend."""

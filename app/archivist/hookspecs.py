@@ -1,0 +1,76 @@
+"""The plugin contract: every hook Archivist calls, typed and documented.
+
+A plugin implements any subset of these with ``@archivist.hookimpl``; an implementation
+may accept fewer arguments than the spec names (pluggy passes only those it asks for).
+Hooks that contribute things hand over a ``register`` callback rather than returning
+values, so one plugin can contribute several objects and the host knows which plugin
+each came from (to disable exactly that plugin when one of them fails).
+
+Every hook here is documented in ``docs/plugin-hooks.md``; a test fails if one is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from archivist.protocols import DocumentLoader, ModelBackend, Retriever, SafetyFilter
+    from archivist.types import PluginContext
+
+PROJECT = "archivist"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_model_backends(
+    register: Callable[[ModelBackend], None], context: PluginContext
+) -> None:
+    """Register objects that load and run language models (:class:`ModelBackend`).
+
+    The built-in backend runs ONNX models with onnxruntime-genai. Register another to
+    run a different model format or a remote service the user configured.
+    """
+
+
+@hookspec
+def register_retrievers(register: Callable[[Retriever], None], context: PluginContext) -> None:
+    """Register objects that find passages for a question (:class:`Retriever`).
+
+    The built-in FAISS plugin registers the hybrid dense + keyword retriever. Results of
+    all retrievers are merged by rank before the prompt is packed.
+    """
+
+
+@hookspec
+def register_loaders(register: Callable[[DocumentLoader], None], context: PluginContext) -> None:
+    """Register document loaders (:class:`DocumentLoader`) for more file formats.
+
+    A loader declares the file extensions it reads; a later-registered loader for the
+    same extension takes precedence, so a plugin can replace a built-in one.
+    """
+
+
+@hookspec
+def register_safety_filters(
+    register: Callable[[SafetyFilter], None], context: PluginContext
+) -> None:
+    """Register safety filters (:class:`SafetyFilter`) run on input, passages and output.
+
+    The strictest action of all filters wins for each piece of text.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``archivist`` command line (a :class:`click.Group`).
+
+    Use ``@cli.command()`` or ``@cli.group()`` inside the implementation, as with llm
+    and datasette plugins.
+    """

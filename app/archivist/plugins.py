@@ -1,0 +1,269 @@
+"""Plugin discovery and the host that keeps a failing plugin from taking the app down.
+
+Built-in features are plugins too: the core's own model backend is registered here by
+module, and the FAISS and safety plugins arrive through the same ``archivist``
+entry-point group a third party uses. The host calls each plugin's hook implementation
+on its own, so one that raises is reported with its name and disabled for the session
+while the others carry on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from archivist import hookspecs
+from archivist.errors import PluginFailure
+from archivist.types import PluginContext, PluginError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "archivist"
+BUILTIN_DISTRIBUTION = "archivist"
+# Core modules that implement hooks; they always load, even in safe mode.
+CORE_PLUGINS: tuple[str, ...] = ("archivist.engine.backend",)
+
+T = TypeVar("T")
+
+
+@dataclass
+class PluginRecord:
+    """What the user is shown about one plugin: where it came from and how it fares."""
+
+    name: str
+    version: str
+    origin: str  # "core", "built-in" or "third-party"
+    module: str
+    enabled: bool = True
+    errors: list[PluginError] = field(default_factory=list)
+
+    @property
+    def builtin(self) -> bool:
+        return self.origin in ("core", "built-in")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "origin": self.origin,
+            "module": self.module,
+            "enabled": self.enabled,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class Contribution(Generic[T]):
+    """An object a plugin registered, remembered with the plugin it came from."""
+
+    plugin: str
+    obj: T
+
+
+def allowed_plugins_from_env() -> set[str] | None:
+    """``ARCHIVIST_PLUGINS=a,b`` loads only those entry-point plugins; unset loads all."""
+    raw = os.environ.get("ARCHIVIST_PLUGINS")
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def get_plugin_manager(
+    *,
+    safe_mode: bool = False,
+    allowed: set[str] | None = None,
+    load_entry_points: bool = True,
+    records: dict[str, PluginRecord] | None = None,
+) -> pluggy.PluginManager:
+    """A plugin manager with the core plugins and the entry-point plugins that may load.
+
+    ``safe_mode`` keeps only plugins shipped in Archivist's own distribution;
+    ``allowed`` (default: from ``ARCHIVIST_PLUGINS``) restricts entry-point plugins by
+    name. A plugin whose import fails is recorded in ``records`` and skipped.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    records = records if records is not None else {}
+    version = _archivist_version()
+    for module_name in CORE_PLUGINS:
+        module = importlib.import_module(module_name)
+        pm.register(module, name=module_name)
+        records[module_name] = PluginRecord(module_name, version, "core", module_name)
+    if not load_entry_points:
+        return pm
+    if allowed is None:
+        allowed = allowed_plugins_from_env()
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else ""
+        builtin = _normalise(dist) == BUILTIN_DISTRIBUTION
+        if safe_mode and not builtin:
+            continue
+        if allowed is not None and ep.name not in allowed:
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        record = PluginRecord(
+            name=ep.name,
+            version=ep.dist.version if ep.dist is not None else "",
+            origin="built-in" if builtin else "third-party",
+            module=ep.value,
+        )
+        records[ep.name] = record
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not stop the app
+            record.enabled = False
+            record.errors.append(PluginError(ep.name, "load", _describe(exc)))
+            log.warning("plugin %s failed to load: %s", ep.name, _describe(exc))
+    return pm
+
+
+class PluginHost:
+    """Calls hooks one plugin at a time and runs contributions under a guard.
+
+    The first exception from a plugin (in a hook or in an object it contributed)
+    disables that plugin for the session: its hooks are no longer called and its
+    contributions are dropped. ``on_error`` listeners (the GUI, the CLI) are told.
+    """
+
+    def __init__(
+        self,
+        context: PluginContext,
+        *,
+        safe_mode: bool = False,
+        allowed: set[str] | None = None,
+        load_entry_points: bool = True,
+        extra_plugins: Iterable[tuple[str, object]] = (),
+    ) -> None:
+        self.context = context
+        self.records: dict[str, PluginRecord] = {}
+        self.pm = get_plugin_manager(
+            safe_mode=safe_mode,
+            allowed=allowed,
+            load_entry_points=load_entry_points,
+            records=self.records,
+        )
+        for name, plugin in extra_plugins:
+            self.add(name, plugin)
+        self.listeners: list[Callable[[PluginError], None]] = []
+        self._cache: dict[str, list[Contribution[Any]]] = {}
+
+    def add(self, name: str, plugin: object, origin: str = "third-party") -> None:
+        """Register a plugin object directly (tests, embedding apps)."""
+        self.pm.register(plugin, name=name)
+        self.records[name] = PluginRecord(name, "", origin, getattr(plugin, "__name__", name))
+        self._cache = {}
+
+    @property
+    def errors(self) -> list[PluginError]:
+        return [e for r in self.records.values() for e in r.errors]
+
+    def enabled(self, name: str) -> bool:
+        record = self.records.get(name)
+        return record is not None and record.enabled
+
+    def disable(self, name: str, where: str, exc: BaseException) -> PluginError:
+        """Record ``exc`` against plugin ``name`` and switch the plugin off for the session."""
+        error = PluginError(name, where, _describe(exc))
+        record = self.records.setdefault(name, PluginRecord(name, "", "third-party", name))
+        record.errors.append(error)
+        record.enabled = False
+        self._cache = {}
+        log.error("plugin %s failed in %s and was disabled: %s", name, where, error.message)
+        for listener in list(self.listeners):
+            try:
+                listener(error)
+            except Exception:  # a listener's failure must not hide the plugin's
+                log.exception("plugin error listener failed")
+        return error
+
+    def call_hook(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every enabled implementation of ``hook_name``; return (plugin, result) pairs."""
+        hook = getattr(self.pm.hook, hook_name)
+        results: list[tuple[str, Any]] = []
+        for impl in hook.get_hookimpls():
+            name = impl.plugin_name
+            if not self.enabled(name):
+                continue
+            args = {arg: kwargs[arg] for arg in impl.argnames if arg in kwargs}
+            try:
+                results.append((name, impl.function(**args)))
+            except Exception as exc:
+                self.disable(name, hook_name, exc)
+        return results
+
+    def contributions(self, hook_name: str) -> list[Contribution[Any]]:
+        """Objects registered through ``hook_name``'s ``register`` callback, cached."""
+        if hook_name not in self._cache:
+            collected: list[Contribution[Any]] = []
+            current: list[str] = []
+
+            def register(obj: Any) -> None:
+                collected.append(Contribution(current[-1], obj))
+
+            hook = getattr(self.pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                name = impl.plugin_name
+                if not self.enabled(name):
+                    continue
+                args = {"register": register, "context": self.context}
+                args = {a: args[a] for a in impl.argnames if a in args}
+                current.append(name)
+                mark = len(collected)
+                try:
+                    impl.function(**args)
+                except Exception as exc:
+                    del collected[mark:]
+                    self.disable(name, hook_name, exc)
+            self._cache[hook_name] = collected
+        return [c for c in self._cache[hook_name] if self.enabled(c.plugin)]
+
+    def model_backends(self) -> list[Contribution[Any]]:
+        return self.contributions("register_model_backends")
+
+    def retrievers(self) -> list[Contribution[Any]]:
+        return self.contributions("register_retrievers")
+
+    def loaders(self) -> list[Contribution[Any]]:
+        return self.contributions("register_loaders")
+
+    def safety_filters(self) -> list[Contribution[Any]]:
+        return self.contributions("register_safety_filters")
+
+    def run(self, contribution: Contribution[Any], method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``contribution.obj.method``; a failure disables its plugin and raises PluginFailure."""
+        try:
+            return getattr(contribution.obj, method)(*args, **kwargs)
+        except Exception as exc:
+            where = f"{type(contribution.obj).__name__}.{method}"
+            error = self.disable(contribution.plugin, where, exc)
+            raise PluginFailure(
+                f"plugin {error.plugin} failed in {where} and was disabled: {error.message}"
+            ) from exc
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def _archivist_version() -> str:
+    from archivist import __version__
+
+    return __version__
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,97 @@
+"""What a contribution must look like to be registered by a plugin.
+
+Each hook in :mod:`archivist.hookspecs` hands a plugin a ``register`` callback; the
+objects it registers satisfy one of these Protocols. They are structural, so a plugin
+needs no base class from us, only the attributes and methods below.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from archivist.types import (
+    ChatMessage,
+    Document,
+    GenerationOptions,
+    GenerationStats,
+    ModelInfo,
+    Passage,
+    Stage,
+    Verdict,
+)
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    """A model in memory, ready to answer. Made by :meth:`ModelBackend.load`."""
+
+    info: ModelInfo
+    provider: str
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (for context budgets)."""
+
+    def apply_chat_template(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt the model expects for these messages, ending where the answer starts."""
+
+    def stream(
+        self,
+        prompt: str,
+        options: GenerationOptions,
+        stats: GenerationStats | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer's text as it is decoded; stop early when ``cancel`` is set."""
+
+    def close(self) -> None:
+        """Free the model's memory now rather than at garbage collection."""
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """Something that can run models: onnxruntime-genai is the built-in one."""
+
+    name: str
+
+    def providers(self) -> list[str]:
+        """Execution providers this backend can use on this machine, best first."""
+
+    def can_load(self, model: ModelInfo) -> bool:
+        """Whether ``model`` is in a format this backend understands."""
+
+    def load(self, model: ModelInfo, provider: str | None = None) -> LoadedModel:
+        """Load ``model`` on ``provider`` (None: the backend's best available)."""
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Finds passages of the user's documents relevant to a query."""
+
+    name: str
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """The ``k`` best passages, best first, each with a score."""
+
+
+@runtime_checkable
+class DocumentLoader(Protocol):
+    """Turns files of some formats into text with locators for citations."""
+
+    name: str
+    extensions: tuple[str, ...]
+
+    def load(self, path: Path) -> Document:
+        """Read ``path``; raise :class:`archivist.errors.UnreadableDocument` with a reason."""
+
+
+@runtime_checkable
+class SafetyFilter(Protocol):
+    """Screens text at one of the three stages of a chat turn."""
+
+    name: str
+
+    def screen(self, text: str, stage: Stage) -> Verdict:
+        """Decide what to do with ``text`` seen at ``stage``."""

@@ -1,0 +1,1 @@
+"""Model recipes: the GGUF to ONNX converter and the builders of the offline default models."""

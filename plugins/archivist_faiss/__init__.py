@@ -1,0 +1,1 @@
+"""Built-in retrieval plugin (FAISS dense + SQLite FTS5 keywords)."""

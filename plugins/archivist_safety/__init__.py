@@ -1,0 +1,1 @@
+"""Built-in safety-filter plugin."""
