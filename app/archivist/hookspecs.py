@@ -68,9 +68,10 @@ def register_safety_filters(
 
 
 @hookspec
-def register_commands(cli: click.Group) -> None:
+def register_commands(cli: click.Group, context: PluginContext) -> None:
     """Add commands to the ``archivist`` command line (a :class:`click.Group`).
 
     Use ``@cli.command()`` or ``@cli.group()`` inside the implementation, as with llm
-    and datasette plugins.
+    and datasette plugins. ``context.home`` is the home folder the user chose with
+    ``--home`` or ``ARCHIVIST_HOME``, already resolved when commands are registered.
     """

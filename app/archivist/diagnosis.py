@@ -1,0 +1,96 @@
+"""``archivist doctor``: everything that decides how questions will run, in one report.
+
+When something goes wrong on a user's machine, this is what they paste into a bug
+report, so it states facts and the reason for each choice rather than just the choice.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import TYPE_CHECKING, Any
+
+from archivist import __version__
+from archivist.errors import ArchivistError
+
+if TYPE_CHECKING:
+    from archivist.application import Application
+
+
+def diagnose(app: Application) -> dict[str, Any]:
+    """Collect the report as plain data (the JSON form of ``doctor``)."""
+    from archivist.engine.hardware import probe
+    from archivist.engine.installed import installed_models
+
+    hw = probe()
+    report: dict[str, Any] = {
+        "archivist": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "home": str(app.paths.home),
+        "hardware": hw.to_dict(),
+        "providers": hw.genai_providers,
+        "models": [m.to_dict() for m in installed_models(app.paths.models)],
+        "plugins": [],
+    }
+    decision: dict[str, Any] = {}
+    try:
+        info = app.model_info()
+        provider = hw.genai_providers[0] if hw.genai_providers else None
+        decision = {
+            "model": info.id,
+            "path": info.path,
+            "backend": "onnxruntime-genai",
+            "provider": provider,
+            "why": _why(hw.to_dict(), provider),
+        }
+    except ArchivistError as exc:
+        decision = {"model": None, "why": str(exc)}
+    report["decision"] = decision
+    host = app.host
+    host.model_backends(), host.retrievers(), host.loaders(), host.safety_filters()
+    report["plugins"] = [r.to_dict() for r in host.records.values()]
+    return report
+
+
+def _why(hw: dict[str, Any], provider: str | None) -> str:
+    nvidia = [g for g in hw.get("gpus", []) if g.get("vendor") == "NVIDIA"]
+    if provider == "cuda":
+        return f"NVIDIA GPU found ({nvidia[0]['name']}) and the CUDA build is installed" if nvidia else "the CUDA build reports a usable GPU"
+    if provider == "dml":
+        return "DirectML build installed on Windows with a DirectX 12 GPU"
+    if nvidia:
+        return (
+            f"NVIDIA GPU found ({nvidia[0]['name']}) but the CPU build of onnxruntime-genai is "
+            "installed: `pip install 'archivist[cuda]'` after removing onnxruntime-genai would use it"
+        )
+    return "no supported GPU runtime: the CPU runs the int4 model"
+
+
+def render_diagnosis(report: dict[str, Any]) -> str:
+    """The human form of the report: short aligned lines."""
+    hw = report["hardware"]
+    ram = f"{hw['ram_total_mb'] / 1024:.1f} GB total, {hw['ram_free_mb'] / 1024:.1f} GB free" if hw.get("ram_total_mb") else "unknown"
+    gpus = ", ".join(f"{g['name']} ({g['memory_mb']} MB)" for g in hw["gpus"]) or "none seen"
+    lines = [
+        f"Archivist {report['archivist']} · Python {report['python']} · {report['platform']}",
+        f"home        {report['home']}",
+        f"cpu         {hw['cpu']} · {hw['cores']} cores · {' '.join(hw['cpu_features']) or 'no SIMD flags seen'}",
+        f"memory      {ram}",
+        f"gpus        {gpus}",
+        f"runtime     {hw.get('genai_package') or 'onnxruntime-genai missing'} · providers: {', '.join(report['providers']) or 'none'}",
+        f"models      {', '.join(m['id'] for m in report['models']) or 'none installed'}",
+    ]
+    d = report["decision"]
+    if d.get("model"):
+        lines.append(f"would use   {d['model']} on {d['provider']} ({d['backend']})")
+    lines.append(f"because     {d['why']}")
+    for p in report["plugins"]:
+        state = "on" if p["enabled"] else "OFF"
+        lines.append(f"plugin      {p['name']} {p['version']} ({p['origin']}, {state})")
+        for e in p["errors"]:
+            lines.append(f"            error in {e['where']}: {e['message']}")
+    for problem in hw.get("problems", []):
+        lines.append(f"note        {problem}")
+    lines.append(f"probe took  {hw['probe_ms']} ms")
+    return "\n".join(lines)

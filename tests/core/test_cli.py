@@ -1,0 +1,130 @@
+"""The command line as a user meets it: real process, real model, real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ARCHIVIST = [sys.executable, "-m", "archivist.cli"]
+
+
+def run(*args: str, home: Path, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "ARCHIVIST_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [*ARCHIVIST, *args], capture_output=True, text=True, env=full_env, input=stdin, timeout=300
+    )
+
+
+def test_version_prints_the_version(home: Path) -> None:
+    from archivist import __version__
+
+    result = run("--version", home=home)
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_ask_without_a_model_is_one_clear_line(home: Path) -> None:
+    result = run("ask", "hello", home=home)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "build-default" in lines[0]
+
+
+def test_ask_with_a_missing_model_folder_names_it(home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    missing.mkdir()
+    result = run("ask", "hello", "--model", str(missing), home=home)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "no-such-model" in result.stderr
+
+
+def test_ask_json_streams_an_answer_from_the_real_model(home: Path, default_model_dir: Path) -> None:
+    result = run(
+        "ask", "What is the capital of France?", "--json", "--no-docs", "--max-tokens", "24",
+        "--model", str(default_model_dir), home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("answer", "model", "provider", "prompt_tokens", "completion_tokens", "ttft_ms", "tokens_per_s"):
+        assert key in data
+    assert data["model"] == "smollm2-135m-instruct"
+    assert data["provider"] == "cpu"
+    assert "paris" in data["answer"].lower()
+    assert 0 < data["completion_tokens"] <= 24
+    assert data["prompt_tokens"] > 5
+    assert data["ttft_ms"] > 0 and data["tokens_per_s"] > 0
+
+
+def test_ask_persists_the_conversation_in_the_home_database(home: Path, default_model_dir: Path) -> None:
+    result = run("ask", "Say hi.", "--json", "--no-docs", "--max-tokens", "8",
+                 "--model", str(default_model_dir), home=home)
+    assert result.returncode == 0, result.stderr
+    conversation = json.loads(result.stdout)["conversation_id"]
+    from archivist.store.conversations import Conversations
+    from archivist.store.database import open_database
+
+    db = open_database(home / "archivist.db")
+    try:
+        messages = Conversations(db).messages(conversation)
+    finally:
+        db.close()
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[0].text == "Say hi."
+    assert messages[1].model == "smollm2-135m-instruct"
+
+
+def test_ask_jsonl_answers_each_line_in_order(home: Path, default_model_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('"What is 2 plus 2?"\n{"query": "Name a colour."}\n')
+    result = run("ask", "--jsonl", str(queries), "--no-docs", "--max-tokens", "8",
+                 "--model", str(default_model_dir), home=home)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2 and all(line["answer"] for line in lines)
+
+
+def test_doctor_json_states_the_decision(home: Path, default_model_dir: Path) -> None:
+    assert run("models", "use", str(default_model_dir), home=home).returncode == 0
+    result = run("doctor", "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["decision"]["model"] == "smollm2-135m-instruct"
+    assert report["decision"]["provider"] == "cpu"
+    assert report["decision"]["why"]
+    assert "cpu" in report["providers"]
+    assert report["hardware"]["cores"] >= 1
+    assert {p["name"] for p in report["plugins"]} >= {"faiss", "safety"}
+
+
+def test_chat_answers_and_quits(home: Path, default_model_dir: Path) -> None:
+    result = run("chat", "--no-docs", "--max-tokens", "8", "--model", str(default_model_dir),
+                 home=home, stdin="Hello!\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert "archivist>" in result.stdout
+
+
+def test_onnxruntime_telemetry_writes_nothing_under_the_cache_dir(
+    home: Path, default_model_dir: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "xdg-cache"
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(XDG_CACHE_HOME=str(cache), HOME=str(tmp_path / "user"), ARCHIVIST_HOME=str(home))
+    # Without Archivist's switch, onnxruntime does write there: the check below can fail.
+    subprocess.run([sys.executable, "-c", "import onnxruntime_genai"], env=env, check=True, timeout=120)
+    assert any(cache.rglob("*")), "onnxruntime no longer writes telemetry; revisit this test"
+    for path in sorted(cache.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    result = subprocess.run(
+        [*ARCHIVIST, "ask", "Hi", "--no-docs", "--max-tokens", "4", "--model", str(default_model_dir)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not any(cache.rglob("*")), list(cache.rglob("*"))

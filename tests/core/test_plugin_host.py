@@ -1,0 +1,170 @@
+"""The plugin host: discovery through entry points, safe mode, and surviving bad plugins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from archivist import PluginFailure, Stage, Verdict, hookimpl
+from archivist.plugins import PluginHost
+from archivist.types import Action, PluginContext
+
+
+def make_distribution(root: Path, name: str, module_source: str) -> None:
+    """Install a real third-party distribution (dist-info + module) under ``root``."""
+    (root / f"{name}.py").write_text(textwrap.dedent(module_source))
+    info = root / f"{name}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[archivist]\n{name} = {name}\n")
+
+
+@pytest.fixture()
+def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    make_distribution(
+        root,
+        "tp_echo",
+        """
+        from archivist import hookimpl, Verdict
+
+        class EchoFilter:
+            name = "echo"
+            def screen(self, text, stage):
+                return Verdict.allow(text, filter_name=self.name)
+
+        @hookimpl
+        def register_safety_filters(register):
+            register(EchoFilter())
+        """,
+    )
+    make_distribution(
+        root,
+        "tp_broken_import",
+        """
+        raise RuntimeError("this plugin cannot even be imported")
+        """,
+    )
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    for name in ("tp_echo", "tp_broken_import"):
+        sys.modules.pop(name, None)
+
+
+def host(tmp_path: Path, **kwargs) -> PluginHost:
+    return PluginHost(PluginContext(home=tmp_path), **kwargs)
+
+
+def test_builtins_arrive_through_the_entry_point_group(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    assert h.records["faiss"].origin == "built-in"
+    assert h.records["safety"].origin == "built-in"
+    assert h.records["archivist.engine.backend"].origin == "core"
+    backends = h.model_backends()
+    assert [b.obj.name for b in backends] == ["onnxruntime-genai"]
+
+
+def test_third_party_plugin_loads_and_contributes(tmp_path: Path, third_party: Path) -> None:
+    h = host(tmp_path)
+    assert h.records["tp_echo"].origin == "third-party"
+    assert h.records["tp_echo"].version == "1.2.3"
+    names = [c.obj.name for c in h.safety_filters()]
+    assert "echo" in names
+
+
+def test_a_plugin_that_fails_to_import_is_reported_not_fatal(tmp_path: Path, third_party: Path) -> None:
+    h = host(tmp_path)
+    record = h.records["tp_broken_import"]
+    assert not record.enabled
+    assert "cannot even be imported" in record.errors[0].message
+    assert h.records["tp_echo"].enabled
+
+
+def test_safe_mode_keeps_only_plugins_shipped_with_archivist(tmp_path: Path, third_party: Path) -> None:
+    h = host(tmp_path, safe_mode=True)
+    assert "tp_echo" not in h.records
+    assert "faiss" in h.records and "safety" in h.records
+
+
+def test_archivist_plugins_variable_restricts_which_load(
+    tmp_path: Path, third_party: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVIST_PLUGINS", "tp_echo")
+    h = host(tmp_path)
+    assert "tp_echo" in h.records
+    assert "faiss" not in h.records and "safety" not in h.records
+    assert "archivist.engine.backend" in h.records  # the core always loads
+
+
+class RaisesInHook:
+    @hookimpl
+    def register_safety_filters(self, register):
+        raise ValueError("boom in the hook")
+
+
+class RaisesInScreen:
+    name = "flaky"
+
+    def screen(self, text: str, stage: Stage) -> Verdict:
+        raise RuntimeError("boom in screen")
+
+
+class ContributesFlaky:
+    @hookimpl
+    def register_safety_filters(self, register):
+        register(RaisesInScreen())
+
+
+class GoodFilter:
+    name = "good"
+
+    def screen(self, text: str, stage: Stage) -> Verdict:
+        return Verdict(Action.WARN, reason="fine", filter_name=self.name)
+
+
+class ContributesGood:
+    @hookimpl
+    def register_safety_filters(self, register):
+        register(GoodFilter())
+
+
+def test_a_hook_that_raises_disables_only_its_plugin(tmp_path: Path) -> None:
+    h = host(tmp_path, load_entry_points=False)
+    h.add("bad", RaisesInHook())
+    h.add("good", ContributesGood())
+    filters = h.safety_filters()
+    assert [f.plugin for f in filters] == ["good"]
+    assert not h.enabled("bad")
+    assert h.errors[0].plugin == "bad"
+    assert "boom in the hook" in h.errors[0].message
+
+
+def test_a_contribution_that_raises_disables_its_plugin_and_tells_listeners(tmp_path: Path) -> None:
+    h = host(tmp_path, load_entry_points=False)
+    h.add("flaky", ContributesFlaky())
+    h.add("good", ContributesGood())
+    seen = []
+    h.listeners.append(seen.append)
+    flaky = next(c for c in h.safety_filters() if c.plugin == "flaky")
+    with pytest.raises(PluginFailure, match="flaky"):
+        h.run(flaky, "screen", "hello", Stage.INPUT)
+    assert [e.plugin for e in seen] == ["flaky"]
+    assert [c.plugin for c in h.safety_filters()] == ["good"]
+    good = h.safety_filters()[0]
+    assert h.run(good, "screen", "hello", Stage.INPUT).action is Action.WARN
+
+
+def test_registered_contributions_satisfy_their_protocols(tmp_path: Path) -> None:
+    from archivist import ModelBackend, Retriever, SafetyFilter
+
+    h = host(tmp_path)
+    for c in h.model_backends():
+        assert isinstance(c.obj, ModelBackend)
+    for c in h.retrievers():
+        assert isinstance(c.obj, Retriever)
+    for c in h.safety_filters():
+        assert isinstance(c.obj, SafetyFilter)
