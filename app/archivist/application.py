@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model.id"
 PROVIDER_SETTING = "model.provider"
+DISABLED_PLUGINS_SETTING = "plugins.disabled"
 
 
 class Application:
@@ -50,8 +51,10 @@ class Application:
             PluginContext(home=self.paths.home, settings=self.config, safe_mode=safe_mode),
             safe_mode=safe_mode,
             allowed=allowed_plugins,
+            disabled=set(self.settings().get(DISABLED_PLUGINS_SETTING, [])),
             load_entry_points=load_entry_points,
             extra_plugins=extra_plugins or (),
+            timeouts=_timeouts(self.config),
         )
         self._model: LoadedModel | None = None
         self._model_lock = threading.Lock()
@@ -102,6 +105,13 @@ class Application:
                 raise ModelLoadError("; ".join(failures))
             raise ModelNotFound(f"no model backend can load {info.path}")
 
+    def set_plugin_enabled(self, name: str, enabled: bool) -> None:
+        """Remember the user's choice for the next start (it needs a restart to apply)."""
+        settings = self.settings()
+        disabled = set(settings.get(DISABLED_PLUGINS_SETTING, []))
+        disabled.discard(name) if enabled else disabled.add(name)
+        settings.set(DISABLED_PLUGINS_SETTING, sorted(disabled))
+
     def assistant(self) -> Assistant:
         from archivist.assistant import Assistant
 
@@ -113,3 +123,13 @@ class Application:
             self._model = None
         if "database" in self.__dict__:
             self.database.close()
+
+
+def _timeouts(config: dict[str, Any]) -> dict[str, float] | None:
+    """Per-method time limits from ``[plugins] timeouts`` in config.toml, over the defaults."""
+    from archivist.plugins import DEFAULT_TIMEOUTS
+
+    custom = config.get("plugins", {}).get("timeouts")
+    if not isinstance(custom, dict):
+        return None
+    return {**DEFAULT_TIMEOUTS, **{str(k): float(v) for k, v in custom.items()}}

@@ -29,20 +29,10 @@ PROCESS_START = time.perf_counter()
 class State:
     """What every command can reach through ``click``'s context object."""
 
-    def __init__(self, home: Path, safe_mode: bool, host: Any = None) -> None:
-        self.home = home
-        self.safe_mode = safe_mode
-        self._host = host
-        self._app: Any = None
-
-    @property
-    def app(self) -> Any:
-        if self._app is None:
-            from archivist.application import Application
-
-            self._app = Application(self.home, safe_mode=self.safe_mode, host=self._host)
-            _report_plugin_errors(self._app.host)
-        return self._app
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.home: Path = app.paths.home
+        _report_plugin_errors(app.host)
 
 
 def _report_plugin_errors(host: Any) -> None:
@@ -75,8 +65,10 @@ pass_state = click.make_pass_decorator(State)
 def cli(ctx: click.Context, home: Path | None, safe_mode: bool, debug: bool) -> None:
     """Archivist: a private assistant that answers from your own files, offline."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
-    if ctx.obj is None:
-        ctx.obj = State(resolve_home(home), safe_mode)
+    if ctx.obj is None:  # called from Python rather than through main()
+        from archivist.application import Application
+
+        ctx.obj = State(Application(home, safe_mode=safe_mode))
 
 
 def _options(f: Any) -> Any:
@@ -294,22 +286,85 @@ def plugins() -> None:
     """See which plugins are loaded and any error they raised."""
 
 
+def _plugin_rows(state: State) -> list[dict[str, Any]]:
+    host = state.app.host
+    for hook in ("register_model_backends", "register_retrievers", "register_loaders", "register_safety_filters"):
+        host.contributions(hook)  # surfaces errors raised while registering
+    return [r.to_dict() | {"hooks": r.hooks(host.pm)} for r in host.records.values()]
+
+
+def _plugin_status(row: dict[str, Any]) -> str:
+    if row["disabled_by_user"]:
+        return "disabled"
+    return "on" if row["enabled"] else "failed"
+
+
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def plugins_list(state: State, as_json: bool) -> None:
-    """List plugins with version, origin and state."""
-    host = state.app.host
-    host.model_backends(), host.retrievers(), host.loaders(), host.safety_filters()
-    records = list(host.records.values())
+    """List plugins with version, origin, state and the last error."""
+    rows = _plugin_rows(state)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
-    for r in records:
-        status = "on" if r.enabled else "OFF"
-        click.echo(f"{r.name:28} {r.version:10} {r.origin:12} {status}")
-        for e in r.errors:
-            click.echo(f"    error in {e.where}: {e.message}")
+    click.echo(f"{'name':28} {'version':10} {'origin':12} state")
+    for r in rows:
+        click.echo(f"{r['name']:28} {r['version']:10} {r['origin']:12} {_plugin_status(r)}")
+        if r["errors"]:
+            e = r["errors"][-1]
+            click.echo(f"    last error ({e['where']}): {e['message']}")
+
+
+@plugins.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plugins_info(state: State, name: str, as_json: bool) -> None:
+    """Everything known about one plugin: hooks it implements, state, errors."""
+    row = next((r for r in _plugin_rows(state) if r["name"] == name), None)
+    if row is None:
+        raise ArchivistError(f"no plugin called {name!r} (see `archivist plugins list`)")
+    if as_json:
+        click.echo(json.dumps(row, indent=2))
+        return
+    click.echo(f"{row['name']} {row['version']} ({row['origin']}, {_plugin_status(row)})")
+    click.echo(f"module  {row['module']}")
+    click.echo(f"hooks   {', '.join(row['hooks']) or 'none (not loaded)'}")
+    for e in row["errors"]:
+        click.echo(f"error   {e['where']}: {e['message']}")
+
+
+def _set_plugin(state: State, name: str, enabled: bool, as_json: bool) -> None:
+    record = state.app.host.records.get(name)
+    if record is None:
+        raise ArchivistError(f"no plugin called {name!r} (see `archivist plugins list`)")
+    if record.origin == "core":
+        raise ArchivistError(f"{name} is part of Archivist's core and cannot be switched off")
+    state.app.set_plugin_enabled(name, enabled)
+    word = "enabled" if enabled else "disabled"
+    if as_json:
+        click.echo(json.dumps({"name": name, "enabled": enabled}))
+    else:
+        click.echo(f"{name} {word}; this takes effect the next time Archivist starts")
+
+
+@plugins.command("enable")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plugins_enable(state: State, name: str, as_json: bool) -> None:
+    """Switch a plugin back on."""
+    _set_plugin(state, name, True, as_json)
+
+
+@plugins.command("disable")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plugins_disable(state: State, name: str, as_json: bool) -> None:
+    """Switch a plugin off (it stays installed, and is not imported)."""
+    _set_plugin(state, name, False, as_json)
 
 
 def _preparse(argv: list[str]) -> tuple[Path, bool]:
@@ -338,15 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in argv
     try:
         home, safe = _preparse(argv)
-        from archivist.plugins import PluginHost
-        from archivist.types import PluginContext
-        from archivist.config import Paths, read_config
+        from archivist.application import Application
 
-        paths = Paths(home)
-        config = read_config(paths) if paths.config_file.exists() else {}
-        host = PluginHost(PluginContext(home=home, settings=config, safe_mode=safe), safe_mode=safe)
-        host.call_hook("register_commands", cli=cli, context=host.context)
-        cli.main(args=argv, prog_name="archivist", standalone_mode=False, obj=State(home, safe, host))
+        app = Application(home, safe_mode=safe)
+        app.host.call_hook("register_commands", cli=cli, context=app.host.context)
+        cli.main(args=argv, prog_name="archivist", standalone_mode=False, obj=State(app))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -19,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from archivist import hookspecs
+from archivist import API_VERSION, hookspecs
 from archivist.errors import PluginFailure
 from archivist.types import PluginContext, PluginError
 
@@ -29,6 +31,12 @@ ENTRY_POINT_GROUP = "archivist"
 BUILTIN_DISTRIBUTION = "archivist"
 # Core modules that implement hooks; they always load, even in safe mode.
 CORE_PLUGINS: tuple[str, ...] = ("archivist.engine.backend",)
+
+# Seconds a contribution may take before it is given up and its plugin disabled, by
+# method name; calls not listed here run unguarded by time (model streaming, loading).
+DEFAULT_TIMEOUTS: dict[str, float] = {"search": 30.0, "screen": 5.0, "load": 120.0, "count": 10.0}
+# Module attribute a plugin sets to the API version it was written against, e.g. "1.0".
+API_ATTRIBUTE = "ARCHIVIST_API_VERSION"
 
 T = TypeVar("T")
 
@@ -43,10 +51,17 @@ class PluginRecord:
     module: str
     enabled: bool = True
     errors: list[PluginError] = field(default_factory=list)
+    disabled_by_user: bool = False
 
     @property
     def builtin(self) -> bool:
         return self.origin in ("core", "built-in")
+
+    def hooks(self, pm: pluggy.PluginManager) -> list[str]:
+        plugin = pm.get_plugin(self.name)
+        if plugin is None:
+            return []
+        return sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +70,7 @@ class PluginRecord:
             "origin": self.origin,
             "module": self.module,
             "enabled": self.enabled,
+            "disabled_by_user": self.disabled_by_user,
             "errors": [e.to_dict() for e in self.errors],
         }
 
@@ -75,10 +91,21 @@ def allowed_plugins_from_env() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def api_compatible(wanted: str, have: str = API_VERSION) -> bool:
+    """A plugin written for ``wanted`` runs on ``have``: same major, no newer minor."""
+    try:
+        w_major, w_minor = (int(x) for x in (wanted.split(".") + ["0"])[:2])
+        h_major, h_minor = (int(x) for x in (have.split(".") + ["0"])[:2])
+    except ValueError:
+        return False
+    return w_major == h_major and w_minor <= h_minor
+
+
 def get_plugin_manager(
     *,
     safe_mode: bool = False,
     allowed: set[str] | None = None,
+    disabled: set[str] | None = None,
     load_entry_points: bool = True,
     records: dict[str, PluginRecord] | None = None,
 ) -> pluggy.PluginManager:
@@ -86,7 +113,9 @@ def get_plugin_manager(
 
     ``safe_mode`` keeps only plugins shipped in Archivist's own distribution;
     ``allowed`` (default: from ``ARCHIVIST_PLUGINS``) restricts entry-point plugins by
-    name. A plugin whose import fails is recorded in ``records`` and skipped.
+    name; ``disabled`` names plugins the user switched off (listed, never imported).
+    A plugin whose import fails, or that wants another API version, is recorded in
+    ``records`` and skipped.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -116,13 +145,28 @@ def get_plugin_manager(
             module=ep.value,
         )
         records[ep.name] = record
+        if disabled and ep.name in disabled:
+            record.enabled = False
+            record.disabled_by_user = True
+            continue
         try:
             plugin = ep.load()
-            pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not stop the app
             record.enabled = False
             record.errors.append(PluginError(ep.name, "load", _describe(exc)))
             log.warning("plugin %s failed to load: %s", ep.name, _describe(exc))
+            continue
+        wanted = getattr(plugin, API_ATTRIBUTE, None)
+        if wanted is not None and not api_compatible(str(wanted)):
+            record.enabled = False
+            message = (
+                f"needs plugin API {wanted}, but this Archivist provides {API_VERSION}; "
+                "update the plugin or Archivist"
+            )
+            record.errors.append(PluginError(ep.name, "api version", message))
+            log.warning("plugin %s disabled: %s", ep.name, message)
+            continue
+        pm.register(plugin, name=ep.name)
     return pm
 
 
@@ -140,17 +184,22 @@ class PluginHost:
         *,
         safe_mode: bool = False,
         allowed: set[str] | None = None,
+        disabled: set[str] | None = None,
         load_entry_points: bool = True,
         extra_plugins: Iterable[tuple[str, object]] = (),
+        timeouts: dict[str, float] | None = None,
     ) -> None:
         self.context = context
         self.records: dict[str, PluginRecord] = {}
         self.pm = get_plugin_manager(
             safe_mode=safe_mode,
             allowed=allowed,
+            disabled=disabled,
             load_entry_points=load_entry_points,
             records=self.records,
         )
+        self.timeouts = dict(DEFAULT_TIMEOUTS if timeouts is None else timeouts)
+        self.trace = bool(os.environ.get("ARCHIVIST_TRACE_PLUGINS"))
         for name, plugin in extra_plugins:
             self.add(name, plugin)
         self.listeners: list[Callable[[PluginError], None]] = []
@@ -194,10 +243,13 @@ class PluginHost:
             if not self.enabled(name):
                 continue
             args = {arg: kwargs[arg] for arg in impl.argnames if arg in kwargs}
+            started = time.perf_counter()
             try:
                 results.append((name, impl.function(**args)))
             except Exception as exc:
                 self.disable(name, hook_name, exc)
+            finally:
+                self._trace(name, hook_name, started)
         return results
 
     def contributions(self, hook_name: str) -> list[Contribution[Any]]:
@@ -218,11 +270,14 @@ class PluginHost:
                 args = {a: args[a] for a in impl.argnames if a in args}
                 current.append(name)
                 mark = len(collected)
+                started = time.perf_counter()
                 try:
                     impl.function(**args)
                 except Exception as exc:
                     del collected[mark:]
                     self.disable(name, hook_name, exc)
+                finally:
+                    self._trace(name, hook_name, started)
             self._cache[hook_name] = collected
         return [c for c in self._cache[hook_name] if self.enabled(c.plugin)]
 
@@ -239,15 +294,58 @@ class PluginHost:
         return self.contributions("register_safety_filters")
 
     def run(self, contribution: Contribution[Any], method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``contribution.obj.method``; a failure disables its plugin and raises PluginFailure."""
+        """Call ``contribution.obj.method`` under guard.
+
+        An exception, or a call that outlasts ``self.timeouts[method]``, disables the
+        plugin for the session and raises :class:`PluginFailure`. A call that hangs is
+        abandoned on a daemon thread: Python cannot stop it, but nobody waits for it.
+        """
+        where = f"{type(contribution.obj).__name__}.{method}"
+        if not self.enabled(contribution.plugin):
+            raise PluginFailure(f"plugin {contribution.plugin} is disabled for this session")
+        function = getattr(contribution.obj, method)
+        limit = self.timeouts.get(method)
+        started = time.perf_counter()
         try:
-            return getattr(contribution.obj, method)(*args, **kwargs)
+            if limit is None:
+                return function(*args, **kwargs)
+            return _call_with_timeout(function, args, kwargs, limit)
         except Exception as exc:
-            where = f"{type(contribution.obj).__name__}.{method}"
             error = self.disable(contribution.plugin, where, exc)
             raise PluginFailure(
                 f"plugin {error.plugin} failed in {where} and was disabled: {error.message}"
             ) from exc
+        finally:
+            self._trace(contribution.plugin, where, started)
+
+    def _trace(self, plugin: str, where: str, started: float) -> None:
+        if self.trace:
+            elapsed = (time.perf_counter() - started) * 1000.0
+            log.warning("[trace] %s %s %.2f ms", plugin, where, elapsed)
+
+
+class PluginTimeout(Exception):
+    """A contribution took longer than its time limit."""
+
+
+def _call_with_timeout(function: Callable[..., Any], args: Any, kwargs: Any, limit: float) -> Any:
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="archivist-plugin-call", daemon=True).start()
+    if not done.wait(limit):
+        raise PluginTimeout(f"gave up after {limit:g} s without an answer")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
