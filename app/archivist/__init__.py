@@ -29,6 +29,7 @@ from archivist.protocols import (  # noqa: E402
     DocumentLoader,
     LoadedModel,
     ModelBackend,
+    Panel,
     Retriever,
     SafetyFilter,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "ModelNotFound",
+    "Panel",
     "Passage",
     "PluginContext",
     "PluginError",

@@ -19,7 +19,13 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from archivist.protocols import DocumentLoader, ModelBackend, Retriever, SafetyFilter
+    from archivist.protocols import (
+        DocumentLoader,
+        ModelBackend,
+        Panel,
+        Retriever,
+        SafetyFilter,
+    )
     from archivist.types import PluginContext
 
 PROJECT = "archivist"
@@ -74,4 +80,13 @@ def register_commands(cli: click.Group, context: PluginContext) -> None:
     Use ``@cli.command()`` or ``@cli.group()`` inside the implementation, as with llm
     and datasette plugins. ``context.home`` is the home folder the user chose with
     ``--home`` or ``ARCHIVIST_HOME``, already resolved when commands are registered.
+    """
+
+
+@hookspec
+def register_panels(register: Callable[[Panel], None], context: PluginContext) -> None:
+    """Register pages for the desktop window's navigation (:class:`Panel`).
+
+    Only the GUI calls this hook, so a plugin's Qt code is imported only when the window
+    opens: import PySide6 inside ``Panel.create_widget``, never at module level.
     """

@@ -95,3 +95,14 @@ class SafetyFilter(Protocol):
 
     def screen(self, text: str, stage: Stage) -> Verdict:
         """Decide what to do with ``text`` seen at ``stage``."""
+
+
+@runtime_checkable
+class Panel(Protocol):
+    """A page a plugin adds to the desktop window (built only when the window opens)."""
+
+    name: str
+    title: str
+
+    def create_widget(self, parent: object) -> object:
+        """Build and return the page's QWidget, parented to ``parent``."""

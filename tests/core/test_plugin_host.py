@@ -168,3 +168,79 @@ def test_registered_contributions_satisfy_their_protocols(tmp_path: Path) -> Non
         assert isinstance(c.obj, Retriever)
     for c in h.safety_filters():
         assert isinstance(c.obj, SafetyFilter)
+
+
+class Hangs:
+    name = "sleepy"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def search(self, query: str, k: int = 5) -> list:
+        self.release.wait(30)
+        return []
+
+
+def test_a_contribution_that_hangs_is_given_up_after_its_time_limit(tmp_path: Path) -> None:
+    from archivist.plugins import Contribution
+
+    h = host(tmp_path, load_entry_points=False, timeouts={"search": 0.2})
+    hanging = Hangs()
+    h.add("sleepy", object())
+    with pytest.raises(PluginFailure, match="gave up after 0.2 s"):
+        h.run(Contribution("sleepy", hanging), "search", "q", 3)
+    hanging.release.set()
+    assert not h.enabled("sleepy")
+
+
+def test_a_plugin_wanting_a_newer_api_is_disabled_with_the_version_it_wants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    make_distribution(root, "tp_future", "ARCHIVIST_API_VERSION = '9.0'\n")
+    make_distribution(root, "tp_current", "ARCHIVIST_API_VERSION = '1.0'\n")
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        h = host(tmp_path)
+        future = h.records["tp_future"]
+        assert not future.enabled
+        assert "needs plugin API 9.0" in future.errors[0].message
+        assert h.records["tp_current"].enabled
+    finally:
+        sys.modules.pop("tp_future", None)
+        sys.modules.pop("tp_current", None)
+
+
+def test_api_compatibility_rule() -> None:
+    from archivist.plugins import api_compatible
+
+    assert api_compatible("1.0", "1.0")
+    assert api_compatible("1.0", "1.3")
+    assert not api_compatible("1.4", "1.3")
+    assert not api_compatible("2.0", "1.9")
+    assert not api_compatible("one", "1.0")
+
+
+def test_a_plugin_disabled_by_the_user_is_listed_but_not_imported(tmp_path: Path, third_party: Path) -> None:
+    h = host(tmp_path, disabled={"tp_echo"})
+    assert h.records["tp_echo"].disabled_by_user
+    assert not h.records["tp_echo"].enabled
+    assert "tp_echo" not in sys.modules
+    assert all(c.plugin != "tp_echo" for c in h.safety_filters())
+
+
+def test_tracing_logs_each_hook_call_with_its_duration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ARCHIVIST_TRACE_PLUGINS", "1")
+    h = host(tmp_path, load_entry_points=False)
+    h.add("good", ContributesGood())
+    with caplog.at_level("WARNING", logger="archivist.plugins"):
+        good = h.safety_filters()[0]
+        h.run(good, "screen", "hi", Stage.INPUT)
+    lines = [r.getMessage() for r in caplog.records if "[trace]" in r.getMessage()]
+    assert any("good register_safety_filters" in line and line.endswith("ms") for line in lines)
+    assert any("good GoodFilter.screen" in line for line in lines)
