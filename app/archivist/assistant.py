@@ -239,13 +239,21 @@ class Assistant:
 
         shown: list[str] = []
         raw = loaded.stream(packed.prompt, options, stats, cancel)
-        for event in screener.screen_stream(raw):
-            if event.verdict is not None and event.verdict.action is not Action.ALLOW:
-                verdicts.append(event.verdict)
-                yield TurnEvent("notice", text=event.verdict.reason, verdict=event.verdict)
-            if event.text:
-                shown.append(event.text)
-                yield TurnEvent("text", text=event.text)
+        try:
+            for event in screener.screen_stream(raw):
+                if event.verdict is not None and event.verdict.action is not Action.ALLOW:
+                    verdicts.append(event.verdict)
+                    yield TurnEvent("notice", text=event.verdict.reason, verdict=event.verdict)
+                if event.text:
+                    shown.append(event.text)
+                    yield TurnEvent("text", text=event.text)
+                if event.stopped:
+                    stats.finish_reason = "blocked"
+                    break
+        finally:
+            # Ends generation now (and frees the model) when the screen stopped the
+            # answer or the caller stopped reading.
+            raw.close()
         text = "".join(shown).strip()
         citations = make_citations(text, found) if found else []
         answer = finish(text, citations, found, grounded)

@@ -1,1 +1,38 @@
-"""Built-in safety-filter plugin."""
+"""Archivist's built-in safety plugin: screens input, passages and output.
+
+Registered through the ``archivist`` entry point ``safety``, like any third-party
+plugin, and importing only what :mod:`archivist` exports publicly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from archivist import PluginContext, SafetyFilter, hookimpl
+
+from archivist_safety.filter import ArchivistSafetyFilter
+
+
+@hookimpl
+def register_safety_filters(register: Callable[[SafetyFilter], None], context: PluginContext) -> None:
+    settings: dict[str, Any] = context.settings.get("safety", {}) if context is not None else {}
+    if settings.get("enabled", True) is False:
+        return
+    screener = ArchivistSafetyFilter.from_settings(settings)
+    # Load the learned layer's weights now, off the caller's thread, so the first
+    # screened sentence does not pay for it (and stays well inside the host's time limit).
+    threading.Thread(target=screener.warm_up, name="archivist-safety-warm-up", daemon=True).start()
+    register(screener)
+
+
+@hookimpl
+def register_commands(cli: Any, context: PluginContext | None = None) -> None:
+    from archivist_safety.command import build_group
+
+    settings = context.settings.get("safety", {}) if context is not None else {}
+    cli.add_command(build_group(settings))
+
+
+__all__ = ["ArchivistSafetyFilter", "register_commands", "register_safety_filters"]

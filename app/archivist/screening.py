@@ -1,0 +1,162 @@
+"""The core's use of safety filters: one verdict from many filters, and streamed output
+held back to sentence boundaries so no unscreened text ever reaches the user.
+
+Qt-free. The assistant builds one :class:`Screener` per session from the host's
+``safety_filters()`` contributions; a filter that raises is disabled by the host (its
+plugin is switched off for the session) and the turn goes on with the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from archivist.errors import PluginFailure
+from archivist.plugins import Contribution, PluginHost
+from archivist.protocols import SafetyFilter
+from archivist.types import Action, Passage, Span, Stage, Verdict
+
+log = logging.getLogger(__name__)
+
+# A sentence ends at . ! ? (with closing quotes/brackets) followed by whitespace, or at a
+# line break. The character after the punctuation must have arrived, so "3.14" and
+# "a@b.com" are never cut in the middle.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+MAX_HOLD = 400  # characters held without a boundary before cutting at a space
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One screened piece of the answer: ``text`` is what may be shown ("" when blocked
+    text was withheld), ``verdict`` the decision, ``stopped`` True on the event that ends
+    the stream because of a block, ``delay_ms`` the screening time this piece added."""
+
+    text: str
+    verdict: Verdict
+    source: str = ""
+    stopped: bool = False
+    delay_ms: float = 0.0
+
+
+class Screener:
+    """All registered safety filters combined: the strictest action wins."""
+
+    def __init__(self, filters: Sequence[Contribution[SafetyFilter]], host: PluginHost) -> None:
+        self.filters = list(filters)
+        self.host = host
+        self.delays_ms: list[float] = []
+
+    def screen(self, text: str, stage: Stage) -> Verdict:
+        """One verdict for ``text`` at ``stage`` from every enabled filter."""
+        verdicts: list[Verdict] = []
+        for contribution in self.filters:
+            if not self.host.enabled(contribution.plugin):
+                continue
+            try:
+                verdict = self.host.run(contribution, "screen", text, stage)
+            except PluginFailure as exc:
+                log.warning("%s", exc)
+                continue
+            if isinstance(verdict, Verdict):
+                verdicts.append(verdict)
+        return combine(text, verdicts)
+
+    def screen_passages(self, passages: Iterable[Passage]) -> list[Passage]:
+        """Passages fit for the prompt: injected instructions neutralised, blocked ones dropped."""
+        kept: list[Passage] = []
+        for passage in passages:
+            verdict = self.screen(passage.text, Stage.PASSAGE)
+            if verdict.action is Action.BLOCK:
+                continue
+            text = verdict.text if verdict.action is Action.REDACT and verdict.text is not None else passage.text
+            kept.append(passage if text == passage.text else dataclasses.replace(passage, text=text))
+        return kept
+
+    def screen_stream(self, chunks: Iterable[str]) -> Iterator[StreamEvent]:
+        """Screen streamed model text sentence by sentence at :attr:`Stage.OUTPUT`.
+
+        Text is held until a sentence boundary (or the end of the stream), screened, and
+        only then yielded: the original when allowed or warned, the redacted text when
+        redacted, and on a block the one-sentence explanation, after which the stream
+        stops (the caller should cancel generation when it sees ``stopped``).
+        """
+        buffer = ""
+        for chunk in chunks:
+            if not chunk:
+                continue
+            buffer += chunk
+            while True:
+                cut = _sentence_end(buffer)
+                if cut is None:
+                    break
+                sentence, buffer = buffer[:cut], buffer[cut:]
+                event = self._screen_sentence(sentence)
+                yield event
+                if event.stopped:
+                    return
+        if buffer:
+            yield self._screen_sentence(buffer)
+
+    def _screen_sentence(self, sentence: str) -> StreamEvent:
+        start = time.perf_counter()
+        # Leading whitespace is kept out of the filters' view but given back to the reader.
+        body = sentence.lstrip()
+        lead = sentence[: len(sentence) - len(body)]
+        verdict = self.screen(body, Stage.OUTPUT) if body.strip() else Verdict.allow(body)
+        delay = (time.perf_counter() - start) * 1000.0
+        self.delays_ms.append(delay)
+        if verdict.action is Action.BLOCK:
+            message = verdict.text or "I stopped this answer because it was flagged by the safety filter."
+            return StreamEvent(lead + message, verdict, sentence, True, delay)
+        if verdict.action is Action.REDACT and verdict.text is not None:
+            return StreamEvent(lead + verdict.text, verdict, sentence, False, delay)
+        return StreamEvent(sentence, verdict, sentence, False, delay)
+
+
+def _sentence_end(buffer: str) -> int | None:
+    """Where the first complete sentence of ``buffer`` ends, or None to keep waiting."""
+    m = _BOUNDARY.search(buffer)
+    if m:
+        return m.end()
+    if len(buffer) > MAX_HOLD:
+        space = buffer.rfind(" ", 0, MAX_HOLD)
+        return space + 1 if space > 0 else MAX_HOLD
+    return None
+
+
+def combine(text: str, verdicts: Sequence[Verdict]) -> Verdict:
+    """Merge verdicts: strictest action (and its text) wins, categories and spans unite.
+
+    When several filters redact, each filter's text is its own redaction of the original,
+    so only the strictest filter's text is used; the union of spans is reported.
+    """
+    if not verdicts:
+        return Verdict.allow(text)
+    strictest = max(verdicts, key=lambda v: (v.action.severity, v.score))
+    categories: list[str] = []
+    spans: list[Span] = []
+    for v in sorted(verdicts, key=lambda v: -v.action.severity):
+        for c in v.categories:
+            if c not in categories:
+                categories.append(c)
+        for s in v.spans:
+            if s not in spans:
+                spans.append(s)
+    out = strictest.text if strictest.text is not None else text
+    if strictest.action in (Action.ALLOW, Action.WARN):
+        out = text
+    reasons = [v.reason for v in verdicts if v.reason and v.action is not Action.ALLOW]
+    return Verdict(
+        action=strictest.action,
+        categories=tuple(categories),
+        score=max(v.score for v in verdicts),
+        spans=tuple(sorted(spans, key=lambda s: (s.start, s.end))),
+        reason=strictest.reason or (reasons[0] if reasons else ""),
+        text=out,
+        filter_name="+".join(v.filter_name for v in verdicts if v.filter_name and v.action is not Action.ALLOW)
+        or strictest.filter_name,
+    )

@@ -1,0 +1,124 @@
+"""Safety-filter benchmark on the shared labelled sets (XSTest, surge-ai toxicity).
+
+For each set and stage (input: the whole text screened once; output: the text streamed
+in 4-character chunks through ``Screener.screen_stream``) it reports the share of unsafe
+items caught (any action other than allow), the share of safe items wrongly flagged, and
+latency p50/p95 per item (input) and per sentence (output). Each set is also reported on
+its two halves by row parity: the filter's rules were written looking only at failures
+in the even rows ("dev"), so the odd rows ("held-out") are the more honest figure.
+
+    .venv/bin/python bench/safety.py [--data ../shared/data/safety] [--out bench/results/safety.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from archivist.plugins import PluginHost
+from archivist.screening import Screener
+from archivist.types import Action, PluginContext, Stage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_sets(data: Path) -> dict[str, list[tuple[str, bool]]]:
+    sets: dict[str, list[tuple[str, bool]]] = {}
+    with open(data / "xstest_prompts.csv", encoding="utf-8") as f:
+        sets["xstest"] = [(r["prompt"], r["label"] == "unsafe") for r in csv.DictReader(f)]
+    with open(data / "toxicity_en.csv", encoding="utf-8") as f:
+        sets["toxicity"] = [(r["text"], r["is_toxic"] == "Toxic") for r in csv.DictReader(f)]
+    return sets
+
+
+def screener() -> Screener:
+    import tempfile
+
+    host = PluginHost(PluginContext(home=Path(tempfile.mkdtemp())), allowed={"safety"})
+    filters = host.safety_filters()
+    if not filters:
+        sys.exit("no safety filter registered (is archivist_safety installed?)")
+    s = Screener(filters, host)
+    s.screen("warm up the models.", Stage.INPUT)
+    return s
+
+
+def chunks(text: str, size: int = 4) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
+    rows = []
+    for i, (text, unsafe) in enumerate(items):
+        if stage is Stage.OUTPUT:
+            s.delays_ms = []
+            events = list(s.screen_stream(chunks(text)))
+            flagged = any(e.verdict.action is not Action.ALLOW for e in events)
+            lat = list(s.delays_ms)
+            cats = sorted({c for e in events for c in e.verdict.categories})
+        else:
+            t0 = time.perf_counter()
+            v = s.screen(text, stage)
+            lat = [(time.perf_counter() - t0) * 1000]
+            flagged = v.action is not Action.ALLOW
+            cats = list(v.categories)
+        rows.append({"i": i, "unsafe": unsafe, "flagged": flagged, "lat": lat, "categories": cats})
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    unsafe = [r for r in rows if r["unsafe"]]
+    safe = [r for r in rows if not r["unsafe"]]
+    lat = sorted(x for r in rows for x in r["lat"])
+    q = statistics.quantiles(lat, n=20) if len(lat) > 1 else [lat[0]] * 19
+    return {
+        "n_unsafe": len(unsafe),
+        "n_safe": len(safe),
+        "caught": round(sum(r["flagged"] for r in unsafe) / max(1, len(unsafe)), 4),
+        "false_positive": round(sum(r["flagged"] for r in safe) / max(1, len(safe)), 4),
+        "latency_ms_p50": round(statistics.median(lat), 3),
+        "latency_ms_p95": round(q[18], 3),
+        "latency_unit": "sentence" if len(lat) > len(rows) else "item",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "safety")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "safety.json")
+    ap.add_argument("--misses", action="store_true", help="print the dev-half items it gets wrong")
+    args = ap.parse_args(argv)
+    if not (args.data / "xstest_prompts.csv").exists():
+        print(f"no data at {args.data}", file=sys.stderr)
+        return 2
+    s = screener()
+    results = []
+    print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'false+':>7} {'p50 ms':>7} {'p95 ms':>7} unit")
+    for name, items in load_sets(args.data).items():
+        for stage in (Stage.INPUT, Stage.OUTPUT):
+            rows = run(s, items, stage)
+            for split, part in (("all", rows), ("dev", rows[0::2]), ("held-out", rows[1::2])):
+                m = summarise(part)
+                results.append({"set": name, "stage": stage.value, "split": split, **m})
+                print(
+                    f"{name:10} {stage.value:7} {split:9} {m['n_unsafe']:6d} {m['n_safe']:5d} {m['caught']:7.1%} "
+                    f"{m['false_positive']:7.1%} {m['latency_ms_p50']:7.2f} {m['latency_ms_p95']:7.2f} {m['latency_unit']}"
+                )
+            if args.misses and stage is Stage.INPUT:
+                for r in rows[0::2]:
+                    if r["unsafe"] != r["flagged"]:
+                        kind = "MISS" if r["unsafe"] else "FP  "
+                        print(kind, r["categories"], items[r["i"]][0].replace("\n", " ")[:160])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"results": results}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Which action each category gets at each stage, and what the user is told.
+
+Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md)::
+
+    [safety]
+    threshold = 0.6            # learned-score threshold for hate/harassment
+    learned = true             # use the shipped profanity model
+    [safety.actions.personal_data]
+    input = "allow"            # one stage ...
+    [safety.actions]
+    sexual = "warn"            # ... or every stage at once
+
+``sexual_minors`` is always blocked whatever the settings say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archivist import Action, Stage
+
+from archivist_safety.findings import (
+    CATEGORIES,
+    DANGEROUS,
+    HATE,
+    PERSONAL_DATA,
+    PROMPT_INJECTION,
+    SELF_HARM,
+    SEXUAL,
+    SEXUAL_MINORS,
+    VIOLENCE,
+)
+
+I, P, O = Stage.INPUT, Stage.PASSAGE, Stage.OUTPUT
+A, W, R, B = Action.ALLOW, Action.WARN, Action.REDACT, Action.BLOCK
+
+DEFAULT_ACTIONS: dict[str, dict[Stage, Action]] = {
+    HATE: {I: B, P: W, O: B},
+    SEXUAL: {I: W, P: W, O: B},
+    SEXUAL_MINORS: {I: B, P: B, O: B},
+    VIOLENCE: {I: B, P: W, O: B},
+    SELF_HARM: {I: B, P: W, O: B},
+    DANGEROUS: {I: B, P: W, O: B},
+    PERSONAL_DATA: {I: W, P: R, O: R},
+    PROMPT_INJECTION: {I: W, P: R, O: W},
+}
+
+REASONS = {
+    HATE: "it contains hateful or harassing language",
+    SEXUAL: "it contains sexual content",
+    SEXUAL_MINORS: "it involves sexual content about minors, which is never allowed",
+    VIOLENCE: "it asks for or threatens violence against people",
+    SELF_HARM: "it concerns self-harm",
+    DANGEROUS: "it asks for help with weapons, drugs, malware or another crime",
+    PERSONAL_DATA: "it contains or asks for someone's personal data",
+    PROMPT_INJECTION: "it contains instructions that try to override the assistant's own",
+}
+
+SUPPORT_MESSAGE = (
+    "It sounds like you might be going through something really painful, and you don't have to "
+    "face it alone: please reach out to someone you trust or to a crisis line (in the US call or "
+    "text 988, in the UK and Ireland call Samaritans on 116 123, elsewhere find a free local line "
+    "at findahelpline.com), and if you are in immediate danger call your local emergency number."
+)
+
+
+def block_message(category: str, stage: Stage) -> str:
+    """The one sentence a user is shown in place of blocked text."""
+    if category == SELF_HARM:
+        return SUPPORT_MESSAGE
+    what = {
+        Stage.INPUT: "I can't help with this request",
+        Stage.PASSAGE: "A passage from your documents was left out",
+        Stage.OUTPUT: "I stopped this answer",
+    }[stage]
+    return f"{what} because {REASONS.get(category, 'it was flagged by the safety filter')}."
+
+
+@dataclass
+class Policy:
+    actions: dict[str, dict[Stage, Action]] = field(default_factory=lambda: {c: dict(s) for c, s in DEFAULT_ACTIONS.items()})
+    threshold: float = 0.6
+    learned: bool = True
+
+    def action(self, category: str, stage: Stage) -> Action:
+        if category == SEXUAL_MINORS:
+            return Action.BLOCK
+        return self.actions.get(category, {}).get(stage, Action.WARN)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any] | None) -> "Policy":
+        """Defaults with the user's ``[safety]`` table merged over them; bad values raise ValueError."""
+        policy = cls()
+        settings = settings or {}
+        policy.threshold = float(settings.get("threshold", policy.threshold))
+        policy.learned = bool(settings.get("learned", policy.learned))
+        for category, value in (settings.get("actions") or {}).items():
+            if category not in CATEGORIES:
+                raise ValueError(f"unknown safety category {category!r} (known: {', '.join(CATEGORIES)})")
+            stages = policy.actions.setdefault(category, {})
+            if isinstance(value, str):
+                for stage in Stage:
+                    stages[stage] = Action(value)
+            elif isinstance(value, dict):
+                for stage_name, action in value.items():
+                    stages[Stage(stage_name)] = Action(action)
+            else:
+                raise ValueError(f"safety.actions.{category} must be an action or a table of stage = action")
+        return policy
