@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from archivist import API_VERSION, hookspecs
-from archivist.errors import PluginFailure
+from archivist.errors import ArchivistError, PluginFailure
 from archivist.types import PluginContext, PluginError
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,10 @@ class PluginHost:
             if limit is None:
                 return function(*args, **kwargs)
             return _call_with_timeout(function, args, kwargs, limit)
+        except ArchivistError:
+            # An expected outcome the plugin reports (an unreadable file, a model that
+            # will not load), not a bug in the plugin: the caller handles it.
+            raise
         except Exception as exc:
             error = self.disable(contribution.plugin, where, exc)
             raise PluginFailure(
