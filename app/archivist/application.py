@@ -58,6 +58,9 @@ class Application:
         )
         self._model: LoadedModel | None = None
         self._model_lock = threading.Lock()
+        # What the last load fell back from, in a sentence ("" when it did not).
+        self.load_notice = ""
+        self._loaded_for: tuple[str, str | None] | None = None
 
     @cached_property
     def database(self) -> Database:
@@ -87,23 +90,38 @@ class Application:
                 provider is None or current.provider == provider
             ):
                 return current
+            if current is not None and self._loaded_for == (info.path, provider):
+                return current  # the same request fell back last time: keep what it got
             if current is not None:
                 current.close()
                 self._model = None
+            requested = (info.path, provider)
             if provider is None:
                 provider = self.settings().get(PROVIDER_SETTING, None)
-            failures = []
-            for backend in self.host.model_backends():
-                try:
-                    if not self.host.run(backend, "can_load", info):
-                        continue
-                    self._model = self.host.run(backend, "load", info, provider)
-                    return self._model
-                except (ModelLoadError, PluginFailure) as exc:
-                    failures.append(f"{backend.plugin}: {exc}")
-            if failures:
-                raise ModelLoadError("; ".join(failures))
-            raise ModelNotFound(f"no model backend can load {info.path}")
+            from archivist.engine.selection import fallback_plan, load_with_fallback
+
+            plan = fallback_plan(info, provider, self.paths.models)
+            outcome = load_with_fallback(plan, self._load_on_backends)
+            self.load_notice = outcome.message
+            if outcome.message:
+                log.warning("%s", outcome.message)
+            self._model = outcome.model
+            self._loaded_for = requested
+            return self._model
+
+    def _load_on_backends(self, info: ModelInfo, provider: str | None) -> LoadedModel:
+        """Load ``info`` on ``provider`` with the first backend that can read it."""
+        failures = []
+        for backend in self.host.model_backends():
+            try:
+                if not self.host.run(backend, "can_load", info):
+                    continue
+                return self.host.run(backend, "load", info, provider)
+            except (ModelLoadError, PluginFailure) as exc:
+                failures.append(f"{backend.plugin}: {exc}")
+        if failures:
+            raise ModelLoadError("; ".join(failures))
+        raise ModelNotFound(f"no model backend can load {info.path}")
 
     def set_plugin_enabled(self, name: str, enabled: bool) -> None:
         """Remember the user's choice for the next start (it needs a restart to apply)."""

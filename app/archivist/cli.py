@@ -215,12 +215,16 @@ def chat(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--assume-hardware", "machine", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Evaluate the model choice for a described machine (JSON, e.g. another user's doctor --json).")
+@click.option("--context", "context_tokens", type=click.IntRange(256, 131072),
+              help="Context length the memory check assumes (default 4096 tokens).")
 @pass_state
-def doctor(state: State, as_json: bool) -> None:
+def doctor(state: State, as_json: bool, machine: Path | None, context_tokens: int | None) -> None:
     """Show the hardware, the runtimes and which model would answer, and why."""
     from archivist.diagnosis import diagnose, render_diagnosis
 
-    report = diagnose(state.app)
+    report = diagnose(state.app, machine=machine, context_tokens=context_tokens)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -230,25 +234,6 @@ def doctor(state: State, as_json: bool) -> None:
 @cli.group()
 def models() -> None:
     """Manage the models Archivist can run."""
-
-
-@models.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_state
-def models_list(state: State, as_json: bool) -> None:
-    """List installed models."""
-    from archivist.engine.installed import installed_models
-
-    found = installed_models(state.app.paths.models)
-    chosen = state.app.settings().get("model.id", None)
-    if as_json:
-        click.echo(json.dumps([m.to_dict() | {"chosen": m.id == chosen} for m in found], indent=2))
-        return
-    if not found:
-        click.echo("No model installed. Run `archivist models build-default`.")
-    for m in found:
-        mark = "*" if m.id == chosen else " "
-        click.echo(f"{mark} {m.id:32} {m.path}")
 
 
 @models.command("build-default")
@@ -269,16 +254,9 @@ def _progress_line(message: str, fraction: float) -> None:
     click.echo(f"\r[{fraction * 100:5.1f}%] {message:<60}", nl=False, err=True)
 
 
-@models.command("use")
-@click.argument("model")
-@pass_state
-def models_use(state: State, model: str) -> None:
-    """Choose the model questions use (an installed id or a model folder)."""
-    from archivist.engine.installed import find_model
+from archivist.model_commands import add_model_commands  # noqa: E402  (light: click only)
 
-    info = find_model(state.app.paths.models, model)
-    state.app.settings().set("model.id", info.path if os.sep in model else info.id)
-    click.echo(f"questions now use {info.id}")
+add_model_commands(models)
 
 
 @cli.group()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archivist import __version__
@@ -17,12 +18,19 @@ if TYPE_CHECKING:
     from archivist.application import Application
 
 
-def diagnose(app: Application) -> dict[str, Any]:
-    """Collect the report as plain data (the JSON form of ``doctor``)."""
+def diagnose(
+    app: Application, machine: Path | None = None, context_tokens: int | None = None
+) -> dict[str, Any]:
+    """Collect the report as plain data (the JSON form of ``doctor``).
+
+    ``machine`` evaluates the model choice for a described machine instead of this one.
+    """
     from archivist.engine.hardware import probe
     from archivist.engine.installed import installed_models
+    from archivist.model_commands import decision as model_decision
+    from archivist.model_commands import read_hardware
 
-    hw = probe()
+    hw = read_hardware(machine) if machine else probe(full=True)
     report: dict[str, Any] = {
         "archivist": __version__,
         "python": sys.version.split()[0],
@@ -47,6 +55,9 @@ def diagnose(app: Application) -> dict[str, Any]:
     except ArchivistError as exc:
         decision = {"model": None, "why": str(exc)}
     report["decision"] = decision
+    report["model_decision"] = model_decision(
+        app, hw, assumed=machine is not None, context_tokens=context_tokens
+    )
     host = app.host
     host.model_backends(), host.retrievers(), host.loaders(), host.safety_filters()
     report["plugins"] = [r.to_dict() for r in host.records.values()]
@@ -70,8 +81,13 @@ def _why(hw: dict[str, Any], provider: str | None) -> str:
 def render_diagnosis(report: dict[str, Any]) -> str:
     """The human form of the report: short aligned lines."""
     hw = report["hardware"]
-    ram = f"{hw['ram_total_mb'] / 1024:.1f} GB total, {hw['ram_free_mb'] / 1024:.1f} GB free" if hw.get("ram_total_mb") else "unknown"
-    gpus = ", ".join(f"{g['name']} ({g['memory_mb']} MB)" for g in hw["gpus"]) or "none seen"
+    ram = (
+        f"{hw['ram_total_mb'] / 1024:.1f} GB total"
+        + (f", {hw['ram_free_mb'] / 1024:.1f} GB free" if hw.get("ram_free_mb") else "")
+        if hw.get("ram_total_mb")
+        else "unknown"
+    )
+    gpus = ", ".join(f"{g['name']} ({g['memory_mb'] or '?'} MB)" for g in hw["gpus"]) or "none seen"
     lines = [
         f"Archivist {report['archivist']} · Python {report['python']} · {report['platform']}",
         f"home        {report['home']}",
@@ -85,6 +101,9 @@ def render_diagnosis(report: dict[str, Any]) -> str:
     if d.get("model"):
         lines.append(f"would use   {d['model']} on {d['provider']} ({d['backend']})")
     lines.append(f"because     {d['why']}")
+    from archivist.model_commands import render_decision
+
+    lines.extend(render_decision(report["model_decision"]))
     for p in report["plugins"]:
         state = "on" if p["enabled"] else "OFF"
         lines.append(f"plugin      {p['name']} {p['version']} ({p['origin']}, {state})")
