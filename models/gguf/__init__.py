@@ -1,0 +1,19 @@
+"""GGUF -> onnxruntime-genai conversion.
+
+Entry point: ``convert(gguf_path, out_dir, expected_sha256=..., progress=...)``. The work is
+split by responsibility so new formats and architectures slot in:
+
+* ``source.py``        open and check the file (existence, sha256, truncation)
+* ``spec.py``          hyperparameters and the supported architectures
+* ``packing.py``       one packer per GGML weight type (MatMulNBits layouts)
+* ``graph.py``         the ONNX decoder graph (fused ORT contrib operators)
+* ``external_data.py`` streaming writer of ``model.onnx.data``
+* ``tokenizer.py``     ``tokenizer.json`` / ``tokenizer_config.json`` from the GGUF vocabulary
+* ``genai_config.py``  ``genai_config.json``
+* ``converter.py``     orchestration and the atomic write
+"""
+
+from .converter import CONVERTER_VERSION, MANIFEST, convert, read_manifest
+from .graph import GraphOptions
+
+__all__ = ["CONVERTER_VERSION", "MANIFEST", "GraphOptions", "convert", "read_manifest"]
