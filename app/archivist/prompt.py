@@ -39,6 +39,7 @@ class PackedPrompt:
 
 
 def format_sources(passages: Sequence[Passage]) -> str:
+    """Sources as the model sees them: ``[n] (file, page) text``, one per paragraph."""
     lines = []
     for n, passage in enumerate(passages, start=1):
         where = passage.title or passage.path.rsplit("/", 1)[-1]
@@ -46,7 +47,7 @@ def format_sources(passages: Sequence[Passage]) -> str:
             where += f", page {passage.locator.page}"
         text = " ".join(passage.text.split())[:MAX_SOURCE_CHARS]
         lines.append(f"[{n}] ({where}) {text}")
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def pack_prompt(
@@ -81,14 +82,13 @@ def _messages(
     sources: Sequence[Passage],
     system_prompt: str,
 ) -> list[ChatMessage]:
-    messages = [ChatMessage("system", system_prompt)]
-    messages.extend(history)
+    # Sources go in the system message and the question stands alone as the user's
+    # turn: measured on the 135M built-in model, this keeps it on the sources far more
+    # often than sources pasted into the user's message (it then tends to list them).
+    system = system_prompt
     if sources:
-        content = f"{GROUNDED_INSTRUCTIONS}\n\nSources:\n{format_sources(sources)}\n\nQuestion: {question}"
-    else:
-        content = question
-    messages.append(ChatMessage("user", content))
-    return messages
+        system = f"{system_prompt}\n\n{GROUNDED_INSTRUCTIONS}\n\nSources:\n{format_sources(sources)}"
+    return [ChatMessage("system", system), *history, ChatMessage("user", question)]
 
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
