@@ -116,12 +116,12 @@ def render_decision(report: dict[str, Any]) -> list[str]:
 
 
 def add_model_commands(models: click.Group) -> None:
-    """Attach list, recommend, install, use and remove to the ``models`` group.
+    """Attach list, recommend, install, import, use and remove to the ``models`` group.
 
     Commands of the same name already on the group (the first ``list`` and ``use``) are
     replaced: these are their successors.
     """
-    for command in (models_list, models_recommend, models_install, models_use, models_remove):
+    for command in (models_list, models_recommend, models_install, models_import, models_use, models_remove):
         models.add_command(command)
 
 
@@ -271,6 +271,79 @@ def models_install(ctx: click.Context, model_id: str, revision: str, make_curren
         click.echo(f"installed {variant.id} ({size / 2**20:.1f} MB) in {folder}")
         if not make_current:
             click.echo(f"use it with: archivist models use {variant.id}")
+
+
+MODEL_ID_PATTERN = r"[a-z0-9][a-z0-9._-]*"
+"""Ids of imported models: folder names that are safe on every OS and never hidden."""
+
+
+def model_id_for(gguf: Path) -> str:
+    """The id a GGUF is imported under by default: its file name, lower-cased and slugged
+    (``Phi-3-mini-4k-instruct-q4.gguf`` -> ``phi-3-mini-4k-instruct-q4``)."""
+    import re
+
+    return re.sub(r"[^a-z0-9.]+", "-", gguf.stem.lower()).strip("-.") or "imported-model"
+
+
+@click.command("import")
+@click.argument("gguf", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--id", "model_id", help="Id to install it under (default: from the file name).")
+@click.option("--name", help="Name shown for it (default: the name inside the GGUF).")
+@click.option("--replace", is_flag=True, help="Replace an installed model of the same id.")
+@click.option("--use", "make_current", is_flag=True, help="Also make it the model questions use.")
+@click.option("--exact", is_flag=True,
+              help="Compute in float32 instead of int8 activations (slower; for comparisons).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress line).")
+@click.pass_context
+def models_import(ctx: click.Context, gguf: Path, model_id: str | None, name: str | None, replace: bool,
+                  make_current: bool, exact: bool, as_json: bool) -> None:
+    """Turn a GGUF file (LM Studio, GPT4All, Ollama, ...) into a model Archivist runs.
+
+    Architectures llama, mistral, qwen2 and phi3; weights Q4_0, Q4_1, Q4_K, Q5_K, Q6_K,
+    Q8_0, F16 and F32, kept exactly. The model is installed in <home>/models/<id>/; the
+    folder appears only once it is complete.
+    """
+    import re
+    import time
+
+    from archivist.errors import ArchivistError
+    from archivist_models.gguf import GraphOptions, convert, read_manifest
+
+    app = _app(ctx)
+    model_id = model_id or model_id_for(gguf)
+    if not re.fullmatch(MODEL_ID_PATTERN, model_id):
+        raise ArchivistError(f"{model_id!r} cannot be a model id: use lower-case letters, digits, '.', '_' and '-'")
+    target = app.paths.models / model_id
+    if target.exists() and not replace:
+        raise ArchivistError(f"a model called {model_id} is already installed in {target}: "
+                             "choose another --id, or --replace it")
+
+    def progress(stage: str, fraction: float) -> None:
+        if not as_json:
+            click.echo(f"\r[{fraction * 100:5.1f}%] {stage:<40}", nl=False, err=True)
+
+    started = time.monotonic()
+    try:
+        folder = convert(gguf, target, progress=progress, model_id=model_id, name=name,
+                         options=GraphOptions.exact() if exact else GraphOptions.fast())
+    finally:
+        if not as_json:
+            click.echo("", err=True)
+    manifest = read_manifest(folder) or {}
+    if make_current:
+        app.settings().set(MODEL_SETTING, model_id)
+        app.settings().delete(PROVIDER_SETTING)
+    if as_json:
+        click.echo(json.dumps({"imported": model_id, "path": str(folder), "name": manifest.get("name"),
+                               "architecture": manifest.get("architecture"),
+                               "context_length": manifest.get("context_length"),
+                               "seconds": round(time.monotonic() - started, 1), "current": make_current}, indent=2))
+        return
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    click.echo(f"imported {manifest.get('name') or model_id} ({manifest.get('architecture')}, "
+               f"{size / 2**20:.1f} MB) as {model_id} in {folder}")
+    if not make_current:
+        click.echo(f"use it with: archivist models use {model_id}")
 
 
 @click.command("use")

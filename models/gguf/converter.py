@@ -29,7 +29,7 @@ from .source import GGUFSource
 from .spec import read_spec
 from .tokenizer import write_tokenizer_files
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 """Bump on any change to the graph or files written: caches and installed models keyed on
 it are rebuilt (``archivist.json`` records the version a folder was made with)."""
 
@@ -48,7 +48,7 @@ def convert(
     name: str | None = None,
     options: GraphOptions = GraphOptions(),
 ) -> Path:
-    """Convert a llama-architecture GGUF into an onnxruntime-genai folder at ``out_dir``.
+    """Convert a llama, mistral, qwen2 or phi3 GGUF into an onnxruntime-genai folder at ``out_dir``.
 
     Writes ``model.onnx`` + ``model.onnx.data``, ``genai_config.json``, ``tokenizer.json``,
     ``tokenizer_config.json`` (with the chat template) and ``archivist.json`` (id, name,

@@ -1,4 +1,5 @@
-"""The ONNX decoder graph for llama-style models, in the form onnxruntime-genai runs.
+"""The ONNX decoder graph for llama-family models (llama, mistral, qwen2, phi3), as
+onnxruntime-genai runs it.
 
 Inputs and outputs follow onnxruntime-genai's conventions (as its official model builder
 produces them): ``input_ids``, ``attention_mask``, ``past_key_values.{i}.key/value`` in,
@@ -11,8 +12,13 @@ operators so decoding at batch 1 stays lean:
   (``do_rotary``; positions come from the attention mask, so no ``position_ids`` input);
 * ``SimplifiedLayerNormalization`` / ``SkipSimplifiedLayerNormalization`` for RMSNorm and
   the residual adds;
-* ``GatherBlockQuantized`` to look tokens up directly in the 8-bit tied embedding, which is
-  the very tensor the output head's ``MatMulNBits`` reads (stored once).
+* ``GatherBlockQuantized`` to look tokens up directly in the quantized embedding (4 or 8
+  bits, plus the block offsets of asymmetric formats), which is the very tensor a tied
+  output head's ``MatMulNBits`` reads (stored once).
+
+Architectures differ only in a few places: qwen2 adds Q/K/V biases; phi3 stores Q/K/V and
+gate/up already fused; qwen2 and phi3 rotate NeoX-style (``rotary_interleaved=0``);
+Phi-3 128k models switch between two rope caches (LongRoPE, see ``rope.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from archivist.errors import ConversionError
 
 from .external_data import ExternalDataWriter, small_tensor
 from .packing import PACKERS, PackedLinear, concat_rows
+from .rope import rope_inputs
 from .source import GGUFSource
 from .spec import ModelSpec
 
@@ -133,7 +140,10 @@ def _pack(source: GGUFSource, name: str) -> PackedLinear:
     if packer is None:
         raise ConversionError(f"Unsupported tensor type {tensor.tensor_type.name} for {name}.")
     n, k = source.matrix_shape(name)
-    return packer(tensor.data, n, k)
+    try:
+        return packer(tensor.data, n, k)
+    except ValueError as exc:  # a shape the format cannot hold (rows not whole blocks)
+        raise ConversionError(f"Tensor {name} ({tensor.tensor_type.name}, {n}x{k}) cannot be read: {exc}") from exc
 
 
 def _fused(source: GGUFSource, names: list[str]) -> PackedLinear | list[PackedLinear]:
@@ -159,11 +169,45 @@ def check_tensor_types(source: GGUFSource) -> None:
             raise ConversionError(f"Unsupported tensor type {t.tensor_type.name} (tensor {t.name}).")
 
 
-def rope_caches(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``cos``/``sin`` of ``position * theta**(-2i/d)``: ``[context_length, head_size/2]``."""
-    inv_freq = 1.0 / (spec.rope_theta ** (np.arange(0, spec.head_size, 2, dtype=np.float64) / spec.head_size))
-    angles = np.outer(np.arange(spec.context_length, dtype=np.float64), inv_freq)
-    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+def _qkv(g: _GraphBuilder, source: GGUFSource, spec: ModelSpec, i: int, x: str) -> str:
+    """Q, K and V side by side (``[B, S, (heads + 2*kv_heads) * head_size]``) for GQA."""
+    p, base = f"blk.{i}", f"/model/layers.{i}/attn/qkv_proj"
+    if spec.fused_qkv and f"{p}.attn_qkv.weight" in source.tensors:  # phi3: one matrix, Q, K then V rows
+        qkv = g.linear(base, x, _pack(source, f"{p}.attn_qkv.weight"))
+    else:
+        names = [f"{p}.attn_q.weight", f"{p}.attn_k.weight", f"{p}.attn_v.weight"]
+        qkv = _fused_linear(g, base, x, _fused(source, names), ["q", "k", "v"])
+    if spec.qkv_bias:
+        bias = np.concatenate([source.vector(f"{p}.attn_{part}.bias") for part in "qkv"])
+        qkv = g.node("Add", [qkv, g.weight(f"model.layers.{i}.attn.qkv_proj.bias", bias)], f"{base}/Add")[0]
+    return qkv
+
+
+def _embedding(g: _GraphBuilder, embd: PackedLinear, h: int) -> tuple[str, str | None]:
+    """Look tokens up in the embedding; return the hidden states and the quantized table.
+
+    A quantized table stays quantized (``GatherBlockQuantized``, 4 or 8 bits, any block),
+    with the per-block offsets of asymmetric formats gathered alongside and added, so the
+    rows are exactly the GGUF's. A tied output head then reads the same table.
+    """
+    if embd.quantized is None:
+        table = g.weight("model.embed_tokens.weight", embd.dequantize())
+        return g.node("Gather", [table, "input_ids"], "/model/embed_tokens/Gather", axis=0)[0], None
+    base = "/model/embed_tokens"
+    table = g.weight("model.embed_tokens.qweight", embd.quantized)
+    scales = g.weight("model.embed_tokens.scales", embd.scales[:, :, None])
+    (rows,) = g.node(
+        "GatherBlockQuantized", [table, "input_ids", scales],
+        f"{base}/GatherBlockQuantized", domain=MS_DOMAIN,
+        gather_axis=0, quantize_axis=2, block_size=embd.block_size, bits=embd.bits,
+    )
+    if embd.offsets is not None:  # rows are [B, S, blocks, block]: add each block's offset
+        offsets = g.weight("model.embed_tokens.block_offsets", np.ascontiguousarray(embd.offsets.T))
+        (o,) = g.node("Gather", [offsets, "input_ids"], f"{base}/BlockOffsets/Gather", axis=0)
+        (o,) = g.node("Unsqueeze", [o, g.constant(np.array([-1], np.int64))], f"{base}/BlockOffsets/Unsqueeze")
+        (rows,) = g.node("Add", [rows, o], f"{base}/BlockOffsets/Add")
+    (x,) = g.node("Reshape", [rows, g.constant(np.array([0, 0, h], np.int64))], f"{base}/Reshape")
+    return x, table
 
 
 def build_decoder(
@@ -193,19 +237,7 @@ def build_decoder(
 
     # Token embedding (and, when tied, the output head reading the same initializer).
     embd = _pack(source, "token_embd.weight")
-    quantized_table: str | None = None
-    if embd.bits == 8 and embd.offsets is None and embd.quantized is not None:
-        quantized_table = g.weight("model.embed_tokens.qweight", embd.quantized)
-        gather_scales = g.weight("model.embed_tokens.scales", embd.scales[:, :, None])
-        (gathered,) = g.node(
-            "GatherBlockQuantized", [quantized_table, "input_ids", gather_scales],
-            "/model/embed_tokens/GatherBlockQuantized", domain=MS_DOMAIN,
-            gather_axis=0, quantize_axis=2, block_size=embd.block_size, bits=8,
-        )
-        (x,) = g.node("Reshape", [gathered, g.constant(np.array([0, 0, h], np.int64))], "/model/embed_tokens/Reshape")
-    else:
-        table = g.weight("model.embed_tokens.weight", embd.dequantize())
-        (x,) = g.node("Gather", [table, "input_ids"], "/model/embed_tokens/Gather", axis=0)
+    x, quantized_table = _embedding(g, embd, h)
     if progress:
         progress("embedding", 0.05)
 
@@ -217,9 +249,7 @@ def build_decoder(
     (total,) = g.node("Gather", [mask_shape, g.constant(np.array(1, np.int64))], "/model/mask/Gather", axis=0)
     (total_len,) = g.node("Cast", [total], "/model/mask/Gather/Cast", to=TensorProto.INT32)
 
-    cos, sin = rope_caches(spec)
-    cos_name = g.weight("model.rope.cos_cache", cos)
-    sin_name = g.weight("model.rope.sin_cache", sin)
+    cos_name, sin_name = rope_inputs(g, source, spec, total)
 
     residual: str | None = None
     pending = x  # the value to add to the residual stream at the next norm
@@ -235,8 +265,7 @@ def build_decoder(
             hn, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [pending, residual, norm],
                                         f"{base}/input_layernorm/SkipLayerNorm", n_outputs=4, domain=MS_DOMAIN, epsilon=eps)
 
-        qkv_w = _fused(source, [f"{p}.attn_q.weight", f"{p}.attn_k.weight", f"{p}.attn_v.weight"])
-        qkv = _fused_linear(g, f"{base}/attn/qkv_proj", hn, qkv_w, ["q", "k", "v"])
+        qkv = _qkv(g, source, spec, i, hn)
         attn, present_k, present_v = (f"{base}/attn/GroupQueryAttention/output_0", f"present.{i}.key", f"present.{i}.value")
         g.nodes.append(helper.make_node(
             "GroupQueryAttention",
@@ -251,7 +280,10 @@ def build_decoder(
         hn2, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [o, residual, norm2],
                                      f"{base}/post_attention_layernorm/SkipLayerNorm", n_outputs=4, domain=MS_DOMAIN,
                                      epsilon=eps)
-        gu_w = _fused(source, [f"{p}.ffn_gate.weight", f"{p}.ffn_up.weight"])
+        if not spec.fused_gate_up or f"{p}.ffn_gate.weight" in source.tensors:
+            gu_w = _fused(source, [f"{p}.ffn_gate.weight", f"{p}.ffn_up.weight"])
+        else:  # phi3: ffn_up already holds the gate rows, then the up rows
+            gu_w = _pack(source, f"{p}.ffn_up.weight")
         gu = _fused_linear(g, f"{base}/mlp/gate_up_proj", hn2, gu_w, ["gate", "up"])
         gate, up = g.node("Split", [gu, g.constant(np.array([spec.intermediate_size] * 2, np.int64))],
                           f"{base}/mlp/Split", n_outputs=2, axis=-1)
