@@ -231,6 +231,22 @@ def doctor(state: State, as_json: bool, machine: Path | None, context_tokens: in
         click.echo(render_diagnosis(report))
 
 
+@cli.command()
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the window as a PNG once it is ready, then exit (headless: QT_QPA_PLATFORM=offscreen).")
+@click.option("--demo", is_flag=True, help="With --screenshot: first ask one question in a throwaway home.")
+@pass_state
+def gui(state: State, screenshot: Path | None, demo: bool) -> None:
+    """Open the desktop window."""
+    if demo and screenshot is None:
+        raise click.UsageError("--demo goes with --screenshot FILE")
+    from archivist.gui import run_gui
+
+    code = run_gui(state.home, safe_mode=state.app.safe_mode, screenshot=screenshot, demo=demo, app=state.app)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
 @cli.group()
 def models() -> None:
     """Manage the models Archivist can run."""
