@@ -100,7 +100,7 @@ def stall_while_streaming(model_dir: Path, new_tokens: int) -> dict[str, float]:
 
     qapp = qt_application()
     with tempfile.TemporaryDirectory(prefix="archivist-bench-gui-") as tmp:
-        app = Application(tmp)
+        app = Application(tmp, isolate_model=True)  # as the window runs it
         app.settings().set(MODEL_SETTING, str(model_dir))
         app.load_model()  # excluded: the figure is about streaming, not loading
         window = MainWindow(app, load_model=False)

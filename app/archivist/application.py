@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from archivist.config import Paths, read_config, resolve_home
 from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
-from archivist.plugins import PluginHost
+from archivist.plugins import CORE_PLUGINS, PluginHost
 from archivist.types import ModelInfo, PluginContext
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Application:
         load_entry_points: bool = True,
         extra_plugins: list[tuple[str, object]] | None = None,
         host: PluginHost | None = None,
+        isolate_model: bool = False,
     ) -> None:
         self.paths = Paths(resolve_home(home)).ensure()
         self.config: dict[str, Any] = read_config(self.paths)
@@ -56,6 +57,9 @@ class Application:
             extra_plugins=extra_plugins or (),
             timeouts=_timeouts(self.config),
         )
+        # Run the built-in backend's model in a child process (the GUI does: onnxruntime-genai
+        # holds the GIL while it generates, which would freeze the window).
+        self.isolate_model = isolate_model
         self._model: LoadedModel | None = None
         self._model_lock = threading.Lock()
         # What the last load fell back from, in a sentence ("" when it did not).
@@ -116,6 +120,10 @@ class Application:
             try:
                 if not self.host.run(backend, "can_load", info):
                     continue
+                if self.isolate_model and backend.plugin in CORE_PLUGINS:
+                    from archivist.engine.process import ProcessModel
+
+                    return ProcessModel(Path(info.path), provider)
                 return self.host.run(backend, "load", info, provider)
             except (ModelLoadError, PluginFailure) as exc:
                 failures.append(f"{backend.plugin}: {exc}")

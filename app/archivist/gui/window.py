@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
         from archivist.gui.settings_page import SettingsPage
 
         self.app = app
+        # The model answers from a child process: onnxruntime-genai holds the GIL while
+        # it generates, which would otherwise freeze this window for whole seconds.
+        app.isolate_model = True
         self.settings = app.settings()
         self.prefs = Preferences.load(self.settings, app.config)
         self.prefs.apply(app.config)

@@ -1,0 +1,65 @@
+"""The model in a child process: same answers, cancel, and no frozen caller threads."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from archivist.engine.process import ProcessModel
+from archivist.engine.runtime import load_model
+from archivist.errors import ModelLoadError
+from archivist.types import ChatMessage, GenerationOptions, GenerationStats
+
+
+@pytest.fixture(scope="module")
+def remote(default_model_dir: Path):
+    model = ProcessModel(default_model_dir, None)
+    yield model
+    model.close()
+
+
+def test_it_answers_like_the_in_process_model(remote: ProcessModel, default_model_dir: Path) -> None:
+    local = load_model(default_model_dir)
+    try:
+        messages = [ChatMessage("user", "What is 2 plus 2?")]
+        prompt = remote.apply_chat_template(messages)
+        assert prompt == local.apply_chat_template(messages)
+        assert remote.count_tokens(prompt) == local.count_tokens(prompt)
+        options = GenerationOptions(max_new_tokens=12)
+        stats = GenerationStats()
+        assert "".join(remote.stream(prompt, options, stats)) == "".join(local.stream(prompt, options))
+        assert stats.completion_tokens > 0 and stats.prompt_tokens == local.count_tokens(prompt)
+        assert remote.info.id == "smollm2-135m-instruct" and remote.provider == "cpu"
+    finally:
+        local.close()
+
+
+def test_cancel_reaches_the_child(remote: ProcessModel) -> None:
+    cancel = threading.Event()
+    stats = GenerationStats()
+    prompt = remote.apply_chat_template([ChatMessage("user", "Write a long story about a dragon.")])
+    pieces = []
+    for piece in remote.stream(prompt, GenerationOptions(max_new_tokens=300), stats, cancel):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+    assert stats.finish_reason == "cancelled"
+    assert stats.completion_tokens < 60
+    # The child is ready for the next request.
+    assert remote.count_tokens("hello world") > 0
+
+
+def test_a_caller_that_stops_reading_leaves_the_child_usable(remote: ProcessModel) -> None:
+    prompt = remote.apply_chat_template([ChatMessage("user", "Count from one to fifty.")])
+    stream = remote.stream(prompt, GenerationOptions(max_new_tokens=200))
+    next(stream)
+    stream.close()
+    assert "".join(remote.stream(prompt, GenerationOptions(max_new_tokens=4)))
+
+
+def test_a_folder_that_cannot_load_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "genai_config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError):
+        ProcessModel(tmp_path, None)
