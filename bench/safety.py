@@ -5,9 +5,12 @@ in 4-character chunks through ``Screener.screen_stream``) it reports the share o
 items caught (any action other than allow), the share of safe items wrongly flagged, and
 latency p50/p95 per item (input) and per sentence (output). Each set is also reported on
 its two halves by row parity: the filter's rules were written looking only at failures
-in the even rows ("dev"), so the odd rows ("held-out") are the more honest figure.
+in the even rows ("dev"), so the odd rows ("held-out") are the more honest figure. The
+learned head is trained on the project's own lines (plugins/archivist_safety/training/),
+never on these sets; its encoder is built in --home from .cache/wheels if missing.
 
-    .venv/bin/python bench/safety.py [--data ../shared/data/safety] [--out bench/results/safety.json]
+    .venv/bin/python bench/safety.py [--data ../shared/data/safety] [--home .cache/safety-build]
+                                     [--out bench/results/safety.json]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 import time
@@ -36,13 +40,19 @@ def load_sets(data: Path) -> dict[str, list[tuple[str, bool]]]:
     return sets
 
 
-def screener() -> Screener:
-    import tempfile
-
-    host = PluginHost(PluginContext(home=Path(tempfile.mkdtemp())), allowed={"safety"})
+def screener(home: Path) -> Screener:
+    os.environ.setdefault("ARCHIVIST_WHEEL_CACHE", str(ROOT / ".cache" / "wheels"))
+    host = PluginHost(PluginContext(home=home), allowed={"safety"})
     filters = host.safety_filters()
     if not filters:
         sys.exit("no safety filter registered (is archivist_safety installed?)")
+    for f in filters:
+        warm_up = getattr(f.obj, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # build/load the encoder before timing anything
+        learned = getattr(f.obj, "learned", None)
+        state = "off" if learned is None else ("on" if learned.encoder is not None else f"unavailable ({learned.error})")
+        print(f"{f.plugin}: learned head {state}")
     s = Screener(filters, host)
     s.screen("warm up the models.", Stage.INPUT)
     return s
@@ -91,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "safety")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "safety.json")
+    ap.add_argument("--home", type=Path, default=ROOT / ".cache" / "safety-build",
+                    help="Archivist home holding the encoder (built there from .cache/wheels if missing)")
     ap.add_argument("--misses", action="store_true", help="print the dev-half items it gets wrong")
     args = ap.parse_args(argv)
     if not (args.data / "xstest_prompts.csv").exists():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
-    s = screener()
+    s = screener(args.home)
     results = []
     print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'false+':>7} {'p50 ms':>7} {'p95 ms':>7} unit")
     for name, items in load_sets(args.data).items():

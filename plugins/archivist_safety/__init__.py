@@ -20,9 +20,11 @@ def register_safety_filters(register: Callable[[SafetyFilter], None], context: P
     settings: dict[str, Any] = context.settings.get("safety", {}) if context is not None else {}
     if settings.get("enabled", True) is False:
         return
-    screener = ArchivistSafetyFilter.from_settings(settings)
-    # Load the learned layer's weights now, off the caller's thread, so the first
-    # screened sentence does not pay for it (and stays well inside the host's time limit).
+    screener = ArchivistSafetyFilter.from_settings(settings, home=context.home if context is not None else None)
+    # Load the learned layer now, off the caller's thread (building the sentence encoder
+    # from the local wheel on a first run), so the first screened sentence does not pay
+    # for it and stays inside the host's time limit; until it is ready (or if it cannot
+    # be had) the filter screens with its rules alone, and says so in the log.
     threading.Thread(target=screener.warm_up, name="archivist-safety-warm-up", daemon=True).start()
     register(screener)
 
@@ -32,7 +34,7 @@ def register_commands(cli: Any, context: PluginContext | None = None) -> None:
     from archivist_safety.command import build_group
 
     settings = context.settings.get("safety", {}) if context is not None else {}
-    cli.add_command(build_group(settings))
+    cli.add_command(build_group(settings, context.home if context is not None else None))
 
 
 __all__ = ["ArchivistSafetyFilter", "register_commands", "register_safety_filters"]

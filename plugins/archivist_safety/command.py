@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,8 +14,9 @@ from archivist import Stage
 from archivist_safety.filter import ArchivistSafetyFilter
 
 
-def build_group(settings: dict[str, Any] | None = None) -> click.Group:
-    """The ``safety`` command group, screening with ``settings`` (the ``[safety]`` table)."""
+def build_group(settings: dict[str, Any] | None = None, home: Path | None = None) -> click.Group:
+    """The ``safety`` command group, screening with ``settings`` (the ``[safety]`` table)
+    and the learned head's encoder from ``home`` (rules only without one)."""
 
     @click.group()
     def safety() -> None:
@@ -32,9 +34,10 @@ def build_group(settings: dict[str, Any] | None = None) -> click.Group:
     def check(stage: str, as_json: bool, jsonl: Any) -> None:
         """Screen text read from stdin (or every line of --jsonl FILE) and print the verdict."""
         try:
-            screener = ArchivistSafetyFilter.from_settings(settings)
+            screener = ArchivistSafetyFilter.from_settings(settings, home)
         except ValueError as exc:
             raise click.ClickException(f"bad [safety] settings: {exc}") from exc
+        screener.warm_up()  # a batch waits for the encoder rather than screening some lines without it
         st = Stage(stage)
         if jsonl is None:
             verdict = screener.screen(sys.stdin.read(), st)

@@ -2,41 +2,67 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from archivist import Action, Span, Stage, Verdict
 
-from archivist_safety.findings import PROMPT_INJECTION, SELF_HARM, Finding
+from archivist_safety.classifier import LearnedLayer
+from archivist_safety.findings import HATE, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.injection import find_injection
 from archivist_safety.intent import find_harmful_intent
 from archivist_safety.personal_data import find_personal_data
 from archivist_safety.policy import REASONS, Policy, block_message
-from archivist_safety.toxicity import ProfanityModel, find_toxicity
+from archivist_safety.toxicity import SLURS, ProfanityModel, find_toxicity
 
 
 class ArchivistSafetyFilter:
-    """Screens text at one stage: exact detectors first, then rules, then the learned model."""
+    """Screens text at one stage: exact detectors, then rules, then the learned head.
+
+    ``home`` is Archivist's home folder, where the sentence encoder lives (see
+    :mod:`archivist_safety.encoder`); without one, or while the encoder cannot be
+    loaded, the learned head is off and the fuzzy categories fall back to the rules.
+    """
 
     name = "archivist-safety"
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, home: Path | None = None,
+                 wheel_cache: Path | None = None) -> None:
         self.policy = policy or Policy()
+        self.learned = LearnedLayer(home, wheel_cache) if self.policy.learned else None
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any] | None) -> "ArchivistSafetyFilter":
-        return cls(Policy.from_settings(settings))
+    def from_settings(cls, settings: dict[str, Any] | None, home: Path | None = None,
+                      wheel_cache: Path | None = None) -> "ArchivistSafetyFilter":
+        return cls(Policy.from_settings(settings), home, wheel_cache)
 
     def warm_up(self) -> None:
-        """Load the learned model now rather than on the first screened text."""
-        if self.policy.learned:
+        """Load the learned layers now (building the int8 encoder if needed)."""
+        if self.learned is not None:
             ProfanityModel.available()
+            self.learned.load_now()
 
     def findings(self, text: str) -> list[Finding]:
         found: list[Finding] = []
         found.extend(find_personal_data(text))
         found.extend(find_injection(text))
-        found.extend(find_harmful_intent(text))
-        found.extend(find_toxicity(text, self.policy.threshold, self.policy.learned))
+        intent = list(find_harmful_intent(text))
+        scored = self.learned.score(text, intent) if self.learned is not None and text.strip() else None
+        if scored is None:
+            # Rules only: the hand-written intent rules and the lexical hate layer.
+            found.extend(intent)
+            threshold = self.policy.threshold if self.policy.threshold is not None else 0.6
+            found.extend(find_toxicity(text, threshold, self.policy.learned))
+            return found
+        # The head has weighed the rules already; only the exact ones still decide alone.
+        found.extend(f for f in intent if f.category == SEXUAL_MINORS)
+        if SLURS.search(text.lower()):
+            found.append(Finding(HATE, 0, len(text), 0.95, "slur"))
+        p, category = scored
+        assert self.learned is not None and self.learned.head is not None
+        threshold = self.policy.threshold if self.policy.threshold is not None else self.learned.head.threshold
+        if p >= threshold:
+            found.append(Finding(category, 0, len(text), round(p, 3), "learned"))
         return found
 
     def screen(self, text: str, stage: Stage) -> Verdict:

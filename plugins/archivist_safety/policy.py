@@ -3,8 +3,8 @@
 Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md)::
 
     [safety]
-    threshold = 0.6            # learned-score threshold for hate/harassment
-    learned = true             # use the shipped profanity model
+    threshold = 0.5            # learned head's threshold (default: the one shipped with it)
+    learned = true             # use the learned head (false: rules and lexicons only)
     [safety.actions.personal_data]
     input = "allow"            # one stage ...
     [safety.actions]
@@ -80,7 +80,7 @@ def block_message(category: str, stage: Stage) -> str:
 @dataclass
 class Policy:
     actions: dict[str, dict[Stage, Action]] = field(default_factory=lambda: {c: dict(s) for c, s in DEFAULT_ACTIONS.items()})
-    threshold: float = 0.6
+    threshold: float | None = None  # None: the learned head's own (0.6 for the rules-only hate layer)
     learned: bool = True
 
     def action(self, category: str, stage: Stage) -> Action:
@@ -93,7 +93,8 @@ class Policy:
         """Defaults with the user's ``[safety]`` table merged over them; bad values raise ValueError."""
         policy = cls()
         settings = settings or {}
-        policy.threshold = float(settings.get("threshold", policy.threshold))
+        if settings.get("threshold") is not None:
+            policy.threshold = float(settings["threshold"])
         policy.learned = bool(settings.get("learned", policy.learned))
         for category, value in (settings.get("actions") or {}).items():
             if category not in CATEGORIES:

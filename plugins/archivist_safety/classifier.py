@@ -1,0 +1,174 @@
+"""The learned head: a softmax classifier over MiniLM embeddings and two lexical scores.
+
+It decides the fuzzy categories (hate/harassment, violence, self-harm, sexual, dangerous,
+requests for someone's private data) that no exact rule can. Inputs: the int8 MiniLM
+sentence embedding (384 numbers, see :mod:`archivist_safety.encoder`), the profanity
+model's probability and whether a slur or a targeted insult is present. Output: one
+probability per class in :data:`CLASSES`; the text is unsafe when ``1 - p(safe)`` reaches
+the threshold stored with the weights (chosen by cross-validation on the training data,
+never on a benchmark). Weights: ``safety_head.npz``, rebuilt by
+``python -m archivist_safety.build_classifier`` from the files in ``training/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archivist_safety.findings import DANGEROUS, HATE, PERSONAL_DATA, SELF_HARM, SEXUAL, VIOLENCE, Finding
+from archivist_safety.intent import FICTION, REAL_LIFE, find_harmful_intent
+from archivist_safety.toxicity import INSULTS, SLURS, TARGETED, ProfanityModel, toxicity_score
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).with_name("safety_head.npz")
+# Class names as the training files spell them (``unsafe-<class>.txt``), and the
+# category each reports. "harassment" trains as its own class and reports as hate.
+CLASSES = ("safe", "hate", "harassment", "violence", "self_harm", "sexual", "dangerous", "privacy")
+CATEGORY = {
+    "hate": HATE,
+    "harassment": HATE,
+    "violence": VIOLENCE,
+    "self_harm": SELF_HARM,
+    "sexual": SEXUAL,
+    "dangerous": DANGEROUS,
+    "privacy": PERSONAL_DATA,
+}
+
+
+RULE_CATEGORIES = (HATE, VIOLENCE, SELF_HARM, SEXUAL, DANGEROUS, PERSONAL_DATA)
+N_LEXICAL = 6 + len(RULE_CATEGORIES)
+
+
+def lexical_features(text: str, intent: Iterable[Finding] | None = None) -> np.ndarray:
+    """The cheap signals, as numbers the head weighs: the profanity model's probability,
+    slur / insult-aimed-at-someone present, the rule-combined hate score, a game/fiction
+    context and an "in real life" phrase present, and which
+    categories the hand-written intent rules (:mod:`archivist_safety.intent`) fire for."""
+    low = text.lower()
+    insult = INSULTS.search(low)
+    hit = {f.category for f in (find_harmful_intent(text) if intent is None else intent)}
+    return np.array(
+        [
+            ProfanityModel.probability(text),
+            1.0 if SLURS.search(low) else 0.0,
+            1.0 if insult and TARGETED.search(low) else 0.0,
+            toxicity_score(text)[0],
+            1.0 if FICTION.search(low) else 0.0,
+            1.0 if REAL_LIFE.search(low) else 0.0,
+            *(1.0 if c in hit else 0.0 for c in RULE_CATEGORIES),
+        ],
+        dtype=np.float32,
+    )
+
+
+def feature_matrix(texts: list[str], embeddings: np.ndarray) -> np.ndarray:
+    lex = np.stack([lexical_features(t) for t in texts]) if texts else np.zeros((0, N_LEXICAL), np.float32)
+    return np.hstack([embeddings.astype(np.float32), lex])
+
+
+@dataclass(frozen=True)
+class Head:
+    weights: np.ndarray  # (features, classes)
+    bias: np.ndarray  # (classes,)
+    threshold: float
+    classes: tuple[str, ...] = CLASSES
+    encoder_recipe: int = 0
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> "Head":
+        with np.load(path) as data:
+            classes = tuple(str(data["classes"]).split("\n"))
+            return cls(data["weights"].astype(np.float32), data["bias"].astype(np.float32),
+                       float(data["threshold"]), classes, int(data["encoder_recipe"]))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = features @ self.weights + self.bias
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def unsafe(self, probs: np.ndarray) -> float:
+        return float(1.0 - probs[self.classes.index("safe")])
+
+    def category(self, probs: np.ndarray) -> str:
+        best = max((c for c in self.classes if c != "safe"), key=lambda c: probs[self.classes.index(c)])
+        return CATEGORY[best]
+
+
+class LearnedLayer:
+    """Loads the encoder and head once (in the background), then scores texts.
+
+    ``score(text)`` returns ``(unsafe probability, category)``, or None while the
+    encoder is still loading (after waiting up to ``wait_s``) or when it cannot be had;
+    the filter then screens with its rules alone and says so once in the log.
+    """
+
+    def __init__(self, home: Path | None, cache: Path | None = None, wait_s: float = 3.0) -> None:
+        self.home = Path(home) if home is not None else None
+        self.cache = cache
+        self.wait_s = wait_s
+        self.head: Head | None = None
+        self.encoder: Any = None
+        self.error: str | None = None
+        self._started = False
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Load (building the int8 encoder if needed) on a background thread, once."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name="archivist-safety-encoder", daemon=True).start()
+
+    def load_now(self) -> bool:
+        with self._lock:
+            started, self._started = self._started, True
+        if not started:
+            self._load()
+        self._ready.wait()
+        return self.encoder is not None
+
+    def _load(self) -> None:
+        try:
+            from archivist_safety.encoder import Encoder
+
+            if self.home is None:
+                raise RuntimeError("no Archivist home folder was given, so there is no encoder to load")
+            head = Head.load()
+            encoder = Encoder.for_home(self.home, self.cache)
+            if encoder.recipe_version != head.encoder_recipe:
+                log.warning("safety filter: the head was trained on encoder recipe %s, this encoder is "
+                            "recipe %s; rebuild it with `python -m archivist_safety.build_classifier`",
+                            head.encoder_recipe, encoder.recipe_version)
+            self.head, self.encoder = head, encoder
+        except Exception as exc:  # noqa: BLE001 - any failure means: rules only
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.warning("safety filter: learned layer off, screening with rules only (%s)", self.error)
+        finally:
+            self._ready.set()
+
+    def score(self, text: str, intent: Iterable[Finding] | None = None) -> tuple[float, str] | None:
+        """(unsafe probability, category), or None when the head is not available;
+        ``intent`` is the intent rules' findings for ``text`` if the caller has them."""
+        if not self._ready.is_set():
+            self.start()
+            if not self._ready.wait(self.wait_s):
+                if not getattr(self, "_told", False):
+                    self._told = True
+                    log.warning("safety filter: encoder still loading, screening with rules only for now")
+                return None
+        if self.encoder is None or self.head is None:
+            return None
+        emb = self.encoder.embed([text])
+        features = np.hstack([emb[0], lexical_features(text, intent)])
+        probs = self.head.probabilities(features)
+        return self.head.unsafe(probs), self.head.category(probs)
