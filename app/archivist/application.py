@@ -14,7 +14,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archivist.config import Paths, read_config, resolve_home
+from archivist.config import (
+    Paths,
+    read_config,
+    read_disabled_plugins,
+    resolve_home,
+    write_disabled_plugins,
+)
 from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
 from archivist.plugins import CORE_PLUGINS, PluginHost
 from archivist.types import ModelInfo, PluginContext
@@ -28,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model.id"
 PROVIDER_SETTING = "model.provider"
-DISABLED_PLUGINS_SETTING = "plugins.disabled"
 
 
 class Application:
@@ -52,7 +57,7 @@ class Application:
             PluginContext(home=self.paths.home, settings=self.config, safe_mode=safe_mode),
             safe_mode=safe_mode,
             allowed=allowed_plugins,
-            disabled=set(self.settings().get(DISABLED_PLUGINS_SETTING, [])),
+            disabled=read_disabled_plugins(self.paths),
             load_entry_points=load_entry_points,
             extra_plugins=extra_plugins or (),
             timeouts=_timeouts(self.config),
@@ -133,10 +138,9 @@ class Application:
 
     def set_plugin_enabled(self, name: str, enabled: bool) -> None:
         """Remember the user's choice for the next start (it needs a restart to apply)."""
-        settings = self.settings()
-        disabled = set(settings.get(DISABLED_PLUGINS_SETTING, []))
+        disabled = read_disabled_plugins(self.paths)
         disabled.discard(name) if enabled else disabled.add(name)
-        settings.set(DISABLED_PLUGINS_SETTING, sorted(disabled))
+        write_disabled_plugins(self.paths, disabled)
 
     def assistant(self) -> Assistant:
         from archivist.assistant import Assistant

@@ -7,6 +7,7 @@ folder (platformdirs). Nothing is written to the cache or config folders elsewhe
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class Paths:
     def config_file(self) -> Path:
         return self.home / "config.toml"
 
+    @property
+    def plugin_state(self) -> Path:
+        return self.home / "plugins.json"
+
     def ensure(self) -> "Paths":
         for folder in (self.home, self.models, self.index):
             folder.mkdir(parents=True, exist_ok=True)
@@ -63,3 +68,25 @@ def read_config(paths: Paths) -> dict[str, Any]:
         return {}
     with paths.config_file.open("rb") as fh:
         return tomllib.load(fh)
+
+
+def read_disabled_plugins(paths: Paths) -> set[str]:
+    """Plugins the user switched off. A plain file, read before anything heavy loads,
+    and one a user can edit by hand when a plugin keeps the app from starting."""
+    try:
+        data = json.loads(paths.plugin_state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    names = data.get("disabled", []) if isinstance(data, dict) else []
+    return {str(n) for n in names}
+
+
+def write_disabled_plugins(paths: Paths, names: set[str]) -> None:
+    """Save the switched-off plugins atomically (temporary file, flush, rename)."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    tmp = paths.plugin_state.with_suffix(".json.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump({"disabled": sorted(names)}, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, paths.plugin_state)

@@ -12,14 +12,16 @@ from typing import Any
 
 from archivist import PluginContext, SafetyFilter, hookimpl
 
-from archivist_safety.filter import ArchivistSafetyFilter
-
 
 @hookimpl
 def register_safety_filters(register: Callable[[SafetyFilter], None], context: PluginContext) -> None:
     settings: dict[str, Any] = context.settings.get("safety", {}) if context is not None else {}
     if settings.get("enabled", True) is False:
         return
+    # Imported here, not at module level: plugin discovery (and `archivist --help`)
+    # must not load numpy and the classifier.
+    from archivist_safety.filter import ArchivistSafetyFilter
+
     screener = ArchivistSafetyFilter.from_settings(settings, home=context.home if context is not None else None)
     # Load the learned layer now, off the caller's thread (building the sentence encoder
     # from the local wheel on a first run), so the first screened sentence does not pay
@@ -37,4 +39,4 @@ def register_commands(cli: Any, context: PluginContext | None = None) -> None:
     cli.add_command(build_group(settings, context.home if context is not None else None))
 
 
-__all__ = ["ArchivistSafetyFilter", "register_commands", "register_safety_filters"]
+__all__ = ["register_commands", "register_safety_filters"]

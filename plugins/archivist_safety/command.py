@@ -11,8 +11,6 @@ import click
 
 from archivist import Stage
 
-from archivist_safety.filter import ArchivistSafetyFilter
-
 
 def build_group(settings: dict[str, Any] | None = None, home: Path | None = None) -> click.Group:
     """The ``safety`` command group, screening with ``settings`` (the ``[safety]`` table)
@@ -33,6 +31,9 @@ def build_group(settings: dict[str, Any] | None = None, home: Path | None = None
     )
     def check(stage: str, as_json: bool, jsonl: Any) -> None:
         """Screen text read from stdin (or every line of --jsonl FILE) and print the verdict."""
+        # Imported here: `archivist --help` must not pay for the filter's models.
+        from archivist_safety.filter import ArchivistSafetyFilter
+
         try:
             screener = ArchivistSafetyFilter.from_settings(settings, home)
         except ValueError as exc:
