@@ -199,6 +199,9 @@ class PluginHost:
             records=self.records,
         )
         self.timeouts = dict(DEFAULT_TIMEOUTS if timeouts is None else timeouts)
+        # PluginContext.loaders() answers from this host (the context is frozen and
+        # made before the host, so the link is set here).
+        object.__setattr__(context, "_loader_source", lambda: [c.obj for c in self.loaders()])
         self.trace = bool(os.environ.get("ARCHIVIST_TRACE_PLUGINS"))
         for name, plugin in extra_plugins:
             self.add(name, plugin)

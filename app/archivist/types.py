@@ -243,3 +243,12 @@ class PluginContext:
         path = self.home / "plugins" / plugin
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def loaders(self) -> list[Any]:
+        """Every document loader any enabled plugin registered (for indexers).
+
+        Call it when indexing, not while registering: it asks the host, which collects
+        loaders from all plugins the first time.
+        """
+        source = getattr(self, "_loader_source", None)
+        return list(source()) if source is not None else []

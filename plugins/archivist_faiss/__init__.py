@@ -1,1 +1,78 @@
-"""Built-in retrieval plugin (FAISS dense + SQLite FTS5 keywords)."""
+"""The built-in retrieval plugin: loaders, chunking, ONNX embeddings, FAISS + FTS5, fusion.
+
+It uses only Archivist's public API and is registered through the ``archivist``
+entry-point group like any third-party plugin. Heavy modules (faiss, onnxruntime,
+parsers) are imported when first used, so discovery stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from archivist import Passage, PluginContext, hookimpl
+
+
+# Cosine similarity below which a chunk is not offered to the model. Measured with the
+# MiniLM encoder on XQuAD (48 Wikipedia articles): 0.30 keeps the best chunk for 98.3%
+# of real questions and lets through 22% of unrelated prompts (XSTest); 0.25 keeps
+# everything but lets half of the unrelated through.
+MIN_SIMILARITY = 0.30
+
+
+class FaissRetriever:
+    """Hybrid dense + keyword search over the index in ``<home>/plugins/faiss``.
+
+    Only chunks similar enough to the question are returned, so an unrelated question
+    gets no sources and the assistant says it found nothing instead of guessing.
+    """
+
+    name = "faiss"
+
+    def __init__(self, home: Path, min_similarity: float = MIN_SIMILARITY) -> None:
+        self.home = Path(home)
+        self.min_similarity = min_similarity
+        self._index: Any = None
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from archivist_faiss.index import open_index
+
+            self._index = open_index(self.home)
+        return self._index
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        hits = self.index.search(query, k, min_similarity=self.min_similarity)
+        return [h.to_passage() for h in hits]
+
+    def count(self) -> int:
+        """Chunks indexed: 0 tells the assistant to answer without documents."""
+        return int(self.index.chunk_count())
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+
+@hookimpl
+def register_retrievers(register: Callable[[Any], None], context: PluginContext) -> None:
+    settings = context.settings.get("retrieval", {})
+    register(FaissRetriever(context.home, float(settings.get("min_similarity", MIN_SIMILARITY))))
+
+
+@hookimpl
+def register_loaders(register: Callable[[Any], None], context: PluginContext) -> None:
+    from archivist_faiss.loading import builtin_loaders
+
+    for loader in builtin_loaders():
+        register(loader)
+
+
+@hookimpl
+def register_commands(cli: Any, context: PluginContext) -> None:
+    from archivist_faiss.commands import register
+
+    register(cli, context)

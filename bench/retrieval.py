@@ -1,0 +1,216 @@
+"""Retrieval benchmark: quality on XQuAD and vector-search latency at 10k/100k/1M chunks.
+
+    .venv/bin/python bench/retrieval.py [--out bench/results/retrieval.json] [--sizes 10000,100000,1000000]
+
+Quality: each of XQuAD's 48 English articles becomes one text file (named by its title),
+indexed by the real pipeline (loader, chunker, ONNX encoder, SQLite/FTS5, FAISS). A
+question's hit is a retrieved chunk containing one of its gold answers. Reported for
+dense, keyword and hybrid search (recall@1/5/10, MRR@10), for a grid of fusion weights,
+and for the int8 encoder (dense).
+
+Latency: synthetic unit vectors (a mixture of 4,096 Gaussian clusters, like real text
+embeddings, unlike uniform noise), exact search (IndexFlatIP) against the IVF index the
+plugin switches to, with the IVF's recall@10 against exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.en.json"
+WHEELS = ROOT / ".cache" / "wheels"
+
+
+def load_xquad(folder: Path) -> list[dict]:
+    data = json.loads(XQUAD.read_text("utf-8"))["data"]
+    questions = []
+    for article in data:
+        name = article["title"].replace("/", "_") + ".txt"
+        text = "\n\n".join(p["context"] for p in article["paragraphs"])
+        (folder / name).write_text(text, "utf-8")
+        for p in article["paragraphs"]:
+            for qa in p["qas"]:
+                questions.append({"q": qa["question"], "answers": sorted({a["text"] for a in qa["answers"]})})
+    return questions
+
+
+def metrics(ranked_texts: list[list[str]], questions: list[dict]) -> dict[str, float]:
+    r1 = r5 = r10 = mrr = 0.0
+    for texts, q in zip(ranked_texts, questions):
+        rank = next((i for i, t in enumerate(texts[:10], 1) if any(a in t for a in q["answers"])), None)
+        if rank is not None:
+            r1 += rank <= 1
+            r5 += rank <= 5
+            r10 += rank <= 10
+            mrr += 1.0 / rank
+    n = len(questions)
+    return {"recall@1": r1 / n, "recall@5": r5 / n, "recall@10": r10 / n, "mrr@10": mrr / n}
+
+
+def quality(tmp: Path) -> dict:
+    from archivist_faiss import fusion
+    from archivist_faiss.index import open_index
+    from archivist_models.embedder import Embedder, build_embedder
+
+    docs = tmp / "xquad"
+    docs.mkdir()
+    questions = load_xquad(docs)
+    home = tmp / "home"
+    enc = build_embedder(home / "models" / "embedder-minilm-l6-v2", WHEELS)
+    ix = open_index(home)
+    t0 = time.perf_counter()
+    report = ix.index([docs])
+    index_s = time.perf_counter() - t0
+    n_chunks = ix._chunk_count()
+    with ix.Session() as s:
+        from sqlalchemy import select
+
+        from archivist_faiss.store import ChunkRow
+
+        texts = dict(s.execute(select(ChunkRow.id, ChunkRow.text)).all())
+    depth = 50
+    qvecs = ix.embedder.embed([q["q"] for q in questions])
+    vectors = ix.ensure_vectors()
+    dense = [[i for i, _ in vectors.search(v, depth)] for v in qvecs]
+    keyword = [[i for i, _ in ix.keyword(q["q"], depth)] for q in questions]
+
+    def as_texts(rankings):
+        return [[texts[i] for i in r[:10]] for r in rankings]
+
+    results = {"dense": metrics(as_texts(dense), questions), "keyword": metrics(as_texts(keyword), questions)}
+    grid = {}
+    for rrf_k in (5, 10, 60):
+        for kw in (0.5, 1.0, 1.5):
+            fused = [[i for i, _ in fusion.rrf([(d, 1.0), (k, kw)], k=rrf_k)] for d, k in zip(dense, keyword)]
+            grid[f"rrf k={rrf_k} d=1 kw={kw}"] = metrics(as_texts(fused), questions)
+    fused = [[i for i, _ in fusion.rrf([(d, fusion.DENSE_WEIGHT), (k, fusion.KEYWORD_WEIGHT)], k=fusion.RRF_K)]
+             for d, k in zip(dense, keyword)]
+    results["hybrid"] = metrics(as_texts(fused), questions)
+    # end-to-end latency of Index.search (query embedding + FAISS + FTS5 + fusion + rows)
+    lat = []
+    for q in questions[:200]:
+        t = time.perf_counter()
+        ix.search(q["q"], 5)
+        lat.append((time.perf_counter() - t) * 1000)
+    # int8 encoder, dense only: re-embed the same chunks
+    q8 = Embedder(enc, variant="int8")
+    ids = sorted(texts)
+    import faiss
+
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
+    flat.add_with_ids(q8.embed([texts[i] for i in ids]), np.array(ids, dtype=np.int64))
+    _, d8 = flat.search(q8.embed([q["q"] for q in questions]), 10)
+    results["dense_int8"] = metrics([[texts[i] for i in row if i >= 0] for row in d8], questions)
+    ix.close()
+    return {"questions": len(questions), "documents": len(report.indexed), "chunks": n_chunks,
+            "index_seconds": round(index_s, 1), "weights": {"dense": fusion.DENSE_WEIGHT,
+                                                             "keyword": fusion.KEYWORD_WEIGHT, "rrf_k": fusion.RRF_K},
+            "results": results, "fusion_grid": grid,
+            "search_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))}}
+
+
+def synthetic(n: int, dim: int = 384, clusters: int = 4096, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    step = 100_000
+    for s in range(0, n, step):
+        m = min(step, n - s)
+        out[s:s + m] = centres[rng.integers(0, clusters, m)] + 0.6 * rng.standard_normal((m, dim), dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def latency(sizes: list[int], queries: int = 200) -> list[dict]:
+    import faiss
+
+    from archivist_faiss.vectors import VectorIndex
+
+    rows = []
+    for n in sizes:
+        data = synthetic(n)
+        rng = np.random.default_rng(1)
+        qs = data[rng.integers(0, n, queries)] + 0.3 * rng.standard_normal((queries, 384), dtype=np.float32) / np.sqrt(384) * 6
+        qs = (qs / np.linalg.norm(qs, axis=1, keepdims=True)).astype(np.float32)
+
+        def batches():
+            for s in range(0, n, 50_000):
+                yield np.arange(s, min(n, s + 50_000), dtype=np.int64), data[s:s + 50_000]
+
+        row = {"chunks": n}
+        for kind, threshold in (("exact", 10**12), ("ivf", 1)):
+            vi = VectorIndex(Path(tempfile.gettempdir()) / "unused.faiss", 384, approx_threshold=threshold)
+            t0 = time.perf_counter()
+            vi.rebuild(n, batches)
+            build = time.perf_counter() - t0
+            nq = queries if kind == "ivf" or n <= 100_000 else 50
+            lat, got = [], []
+            for q in qs[:nq]:
+                t = time.perf_counter()
+                res = vi.search(q, 10)
+                lat.append((time.perf_counter() - t) * 1000)
+                got.append([i for i, _ in res])
+            row[kind] = {"build_s": round(build, 2), "p50_ms": round(float(np.percentile(lat, 50)), 3),
+                         "p95_ms": round(float(np.percentile(lat, 95)), 3), "queries": nq}
+            if kind == "ivf":
+                row[kind]["nlist"] = int(vi.index.nlist)
+                row[kind]["nprobe"] = int(vi.index.nprobe)
+                exact = faiss.IndexFlatIP(384)
+                exact.add(data)
+                _, truth = exact.search(qs, 10)
+                rec = np.mean([len(set(g) & set(t.tolist())) / 10 for g, t in zip(got, truth)])
+                row[kind]["recall@10_vs_exact"] = round(float(rec), 4)
+                del exact
+            del vi
+        rows.append(row)
+        del data
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    args = ap.parse_args()
+    out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}}
+    if not args.skip_quality:
+        if not XQUAD.exists():
+            print(f"{XQUAD} not found", file=sys.stderr)
+            return 1
+        with tempfile.TemporaryDirectory() as tmp:
+            out["quality"] = quality(Path(tmp))
+        qd = out["quality"]
+        print(f"\nXQuAD en: {qd['questions']} questions, {qd['documents']} articles, {qd['chunks']} chunks "
+              f"(indexed in {qd['index_seconds']} s)")
+        print(f"{'mode':<28}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR@10':>8}")
+        for name, m in list(qd["results"].items()) + [(k, v) for k, v in qd["fusion_grid"].items()]:
+            print(f"{name:<28}{m['recall@1']:>8.3f}{m['recall@5']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}")
+        print(f"Index.search end to end (k=5): p50 {qd['search_ms']['p50']:.1f} ms, p95 {qd['search_ms']['p95']:.1f} ms")
+    if not args.skip_latency:
+        sizes = [int(s) for s in args.sizes.split(",") if s]
+        out["latency"] = latency(sizes)
+        print(f"\n{'chunks':>9} {'exact p50':>10} {'exact p95':>10} {'ivf p50':>9} {'ivf p95':>9} {'ivf R@10':>9} {'nlist/nprobe':>13} {'ivf build s':>11}")
+        for r in out["latency"]:
+            e, v = r["exact"], r["ivf"]
+            print(f"{r['chunks']:>9} {e['p50_ms']:>10.2f} {e['p95_ms']:>10.2f} {v['p50_ms']:>9.2f} {v['p95_ms']:>9.2f} "
+                  f"{v['recall@10_vs_exact']:>9.3f} {str(v['nlist']) + '/' + str(v['nprobe']):>13} {v['build_s']:>11.1f}")
+    out["machine"]["load_avg_at_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

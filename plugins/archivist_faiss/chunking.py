@@ -1,0 +1,132 @@
+"""Cutting a document's parts into chunks the embedder can read whole.
+
+A chunk never spans two parts (pages, slides, sections), so its locator is exact. Within
+a part, text is split into sentences (kept with their character offsets), sentences are
+packed greedily up to ``max_tokens`` word-pieces, preferring to end a chunk at a
+paragraph break once it is reasonably full, and each chunk starts with the last
+sentences of the one before, up to ``overlap_tokens``. A sentence longer than a chunk is
+cut at word-piece boundaries using the tokenizer's offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from archivist import Document, Locator
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•]\s)|\n(?=[A-Z0-9])")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    locator: Locator
+    tokens: int
+    ordinal: int = 0
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: int
+    end: int
+    tokens: int
+    paragraph_end: bool
+
+
+class Chunker:
+    """Chunks of at most ``max_tokens`` word-pieces (the embedder's limit less [CLS]/[SEP])."""
+
+    def __init__(self, tokenizer: object, max_tokens: int = 200, overlap_tokens: int = 32,
+                 hard_limit: int = 254) -> None:
+        self.tokenizer = tokenizer  # a tokenizers.Tokenizer
+        self.max_tokens = min(max_tokens, hard_limit)
+        self.overlap_tokens = overlap_tokens
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        out: list[Chunk] = []
+        for part in doc.parts:
+            for start, end, tokens in self._split(part.text):
+                text = part.text[start:end]
+                base = part.locator.start
+                out.append(Chunk(text, Locator(page=part.locator.page, section=part.locator.section,
+                                               start=base + start, end=base + end), tokens, len(out)))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """Sentence spans (start, end, ends_paragraph), whitespace trimmed."""
+        spans: list[tuple[int, int, bool]] = []
+        pos = 0
+        for m in _SENTENCE_END.finditer(text):
+            spans.append((pos, m.start(), bool(_PARAGRAPH.search(m.group(0)))))
+            pos = m.end()
+        spans.append((pos, len(text), True))
+        trimmed = []
+        for s, e, para in spans:
+            while s < e and text[s].isspace():
+                s += 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            if e > s:
+                trimmed.append((s, e, para))
+        return trimmed
+
+    def _pieces(self, text: str) -> list[_Piece]:
+        spans = self._spans(text)
+        if not spans:
+            return []
+        encs = self.tokenizer.encode_batch([text[s:e] for s, e, _ in spans], add_special_tokens=False)
+        pieces: list[_Piece] = []
+        for (s, e, para), enc in zip(spans, encs):
+            n = len(enc.ids)
+            if n <= self.max_tokens:
+                pieces.append(_Piece(s, e, n, para))
+                continue
+            # too long for one chunk: cut at word-piece boundaries, on word starts where possible
+            offsets = enc.offsets
+            words = enc.word_ids
+            i = 0
+            while i < n:
+                j = min(i + self.max_tokens, n)
+                if j < n:
+                    k = j
+                    while k > i + self.max_tokens // 2 and words[k] is not None and words[k] == words[k - 1]:
+                        k -= 1
+                    j = k
+                cs, ce = s + offsets[i][0], s + offsets[j - 1][1]
+                pieces.append(_Piece(cs, ce, j - i, para and j == n))
+                i = j
+        return pieces
+
+    def _split(self, text: str) -> Iterator[tuple[int, int, int]]:
+        pieces = self._pieces(text)
+        i = 0
+        n = len(pieces)
+        while i < n:
+            j = i
+            total = 0
+            last_para = None
+            while j < n and total + pieces[j].tokens <= self.max_tokens:
+                total += pieces[j].tokens
+                if pieces[j].paragraph_end and total >= self.max_tokens * 0.6:
+                    last_para = (j, total)
+                j += 1
+            if j < n and last_para is not None:
+                j, total = last_para[0] + 1, last_para[1]
+            j = max(j, i + 1)
+            yield pieces[i].start, pieces[j - 1].end, total or pieces[i].tokens
+            if j >= n:
+                break
+            # overlap: step back over trailing sentences of this chunk
+            back = j
+            carried = 0
+            while back - 1 > i and carried + pieces[back - 1].tokens <= self.overlap_tokens:
+                back -= 1
+                carried += pieces[back].tokens
+            i = back
+
+
