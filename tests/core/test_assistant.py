@@ -129,3 +129,39 @@ def test_a_blocked_question_never_reaches_the_model(app) -> None:
     assert answer.stats.completion_tokens == 0
     assert "blocked" in answer.text.lower()
     assert answer.verdicts and answer.verdicts[0].action is Action.BLOCK
+
+
+class RaisesEverywhere:
+    """A plugin whose retriever and filter both raise mid-turn."""
+
+    name = "broken"
+
+    def count(self) -> int:
+        return 3
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        raise RuntimeError("retriever bug")
+
+    def screen(self, text: str, stage: Stage) -> Verdict:
+        raise RuntimeError("filter bug")
+
+
+class BrokenPlugin:
+    @hookimpl
+    def register_retrievers(self, register):
+        register(RaisesEverywhere())
+
+    @hookimpl
+    def register_safety_filters(self, register):
+        register(RaisesEverywhere())
+
+
+def test_a_broken_plugin_costs_the_user_nothing_they_had(app) -> None:
+    earlier = app.assistant().ask("Remember the number 42.", options=SHORT, use_documents=False)
+    app.host.add("broken", BrokenPlugin())
+    answer = app.assistant().ask("Say hello.", options=SHORT)
+    assert answer.text
+    assert not app.host.enabled("broken")
+    conversations = Conversations(app.database)
+    assert [m.text for m in conversations.messages(earlier.conversation_id)][0] == "Remember the number 42."
+    assert len(conversations.list_conversations()) == 2
