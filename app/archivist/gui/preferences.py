@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from archivist.assistant import DEFAULT_CONTEXT_BUDGET
+from archivist.assistant import DEFAULT_CONTEXT_BUDGET, DEFAULT_SOURCES
 from archivist.prompt import DEFAULT_SYSTEM_PROMPT
 from archivist.types import GenerationOptions
 
@@ -26,7 +26,7 @@ class Preferences:
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     context_budget: int = DEFAULT_CONTEXT_BUDGET
-    sources: int = 5
+    sources: int = DEFAULT_SOURCES
     temperature: float = 0.0
     max_new_tokens: int = 512
     use_documents: bool = True
