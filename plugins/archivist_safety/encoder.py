@@ -50,6 +50,9 @@ def ensure_embedder(home: Path, cache: Path | None = None) -> Path:
     dest = embedder_dir(home)
     if is_built(dest):
         return dest
+    bundled = os.environ.get("ARCHIVIST_BUNDLED_MODELS")  # models inside a packaged app
+    if bundled and is_built(Path(bundled) / EMBEDDER_DIR):
+        return Path(bundled) / EMBEDDER_DIR  # read-only, used where it is
     cache = Path(cache) if cache is not None else wheel_cache(home)
     if not (cache / WHEEL_FILE).is_file():
         raise EncoderUnavailable(

@@ -128,3 +128,22 @@ def test_onnxruntime_telemetry_writes_nothing_under_the_cache_dir(
     )
     assert result.returncode == 0, result.stderr
     assert not any(cache.rglob("*")), list(cache.rglob("*"))
+
+
+def test_a_bundled_model_is_found_and_a_home_copy_wins(tmp_path: Path, default_model_dir: Path, monkeypatch) -> None:
+    import shutil
+
+    from archivist.engine.installed import find_model, installed_models
+
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    (bundled / default_model_dir.name).symlink_to(default_model_dir)
+    home_models = tmp_path / "home-models"
+    home_models.mkdir()
+    monkeypatch.setenv("ARCHIVIST_BUNDLED_MODELS", str(bundled))
+    assert find_model(home_models, None).path == str(bundled / default_model_dir.name)
+    copy = home_models / default_model_dir.name
+    copy.mkdir()
+    for name in ("genai_config.json", "archivist.json"):
+        shutil.copy(default_model_dir / name, copy / name)
+    assert [m.path for m in installed_models(home_models)] == [str(copy)]

@@ -7,6 +7,7 @@ GUI and the CLI agree on it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from archivist.config import DEFAULT_MODEL_ID
@@ -20,18 +21,33 @@ BUILD_DEFAULT_HINT = (
 )
 
 
+BUNDLED_MODELS_ENV = "ARCHIVIST_BUNDLED_MODELS"
+
+
+def bundled_models_dir() -> Path | None:
+    """Read-only models shipped inside a packaged app (its launcher sets the variable)."""
+    folder = os.environ.get(BUNDLED_MODELS_ENV)
+    return Path(folder) if folder and Path(folder).is_dir() else None
+
+
 def installed_models(models_dir: Path) -> list[ModelInfo]:
-    """Every loadable model folder (directly under ``models_dir``), by id."""
-    if not models_dir.is_dir():
-        return []
-    found = []
-    for folder in sorted(models_dir.iterdir()):
-        if folder.name.startswith(".") or not (folder / "genai_config.json").is_file():
-            continue  # temporary folders of unfinished builds or downloads are hidden
-        try:
-            found.append(read_model_info(folder))
-        except ArchivistError:
+    """Every loadable model folder directly under ``models_dir``, then the bundled ones.
+
+    A model in the home folder hides a bundled one with the same id.
+    """
+    found: list[ModelInfo] = []
+    for root in (models_dir, bundled_models_dir()):
+        if root is None or not root.is_dir():
             continue
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith(".") or not (folder / "genai_config.json").is_file():
+                continue  # temporary folders of unfinished builds or downloads are hidden
+            try:
+                info = read_model_info(folder)
+            except ArchivistError:
+                continue
+            if all(info.id != seen.id for seen in found):
+                found.append(info)
     return found
 
 

@@ -1,0 +1,143 @@
+"""What goes into the packaged app, in one place: read by the spec, build.py and the tests.
+
+Plain data and small functions, no PyInstaller import, so the fast tests can check the
+choices (dev tooling stays out, the plugins' lazy imports are in) without building.
+"""
+
+from __future__ import annotations
+
+import sys
+
+APP_NAME = "Archivist"
+CLI_NAME = "archivist"
+GUI_NAME = "archivist-gui"  # the windowed executable on Windows and macOS
+BUNDLE_ID = "org.archivist.Archivist"
+DESCRIPTION = "A private desktop assistant that answers from your own files, offline"
+HOMEPAGE = "https://github.com/archivist-app/archivist"
+
+# onnxruntime-genai build per runtime (the extras of pyproject.toml; they share one module).
+RUNTIMES = {
+    "cpu": "onnxruntime-genai",
+    "cuda": "onnxruntime-genai-cuda",
+    "directml": "onnxruntime-genai-directml",
+}
+DEFAULT_RUNTIME = {"win32": "directml", "darwin": "cpu", "linux": "cpu"}
+
+# Models built at packaging time by the project's own recipes, shipped read-only in
+# <app>/models (found through ARCHIVIST_BUNDLED_MODELS, set by the runtime hook).
+BUNDLED_MODELS_FOLDER = "models"
+DEFAULT_MODEL_DIR = "smollm2-135m-instruct"  # archivist_models.default.MODEL_ID
+EMBEDDER_DIR = "embedder-minilm-l6-v2"  # archivist_faiss.index.EMBEDDER_DIR
+
+# Modules the app and its built-in plugins import lazily (inside functions), with the
+# distribution that provides each. PyInstaller's static analysis sees most of them, but a
+# lazy import inside a try/except or a plugin loaded through an entry point is easy to
+# miss, so they are listed as hidden imports and the build checks each one is installed.
+LAZY_IMPORTS: dict[str, str] = {
+    "onnxruntime_genai": "onnxruntime-genai",
+    "onnxruntime": "onnxruntime",
+    "tokenizers": "tokenizers",
+    "faiss": "faiss-cpu",
+    "pypdfium2": "pypdfium2",
+    "charset_normalizer": "charset-normalizer",
+    "striprtf": "striprtf",
+    "watchdog": "watchdog",
+    "huggingface_hub": "huggingface_hub",
+    "tqdm": "tqdm",
+    "PySide6": "PySide6-Essentials",
+}
+
+# Packages whose code is imported by name at run time (entry points, Alembic's
+# script_location, plugin modules) rather than reached by an import statement.
+COLLECT_SUBMODULES = [
+    "archivist",
+    "archivist_faiss",
+    "archivist_safety",
+    "archivist_models",
+    "alembic",  # alembic.command / script / runtime.migration, loaded by the store
+    "sqlalchemy.dialects.sqlite",
+    "watchdog.observers",  # picks the platform's observer by name
+]
+
+# Package data shipped as files: (package, include .py files too). PyInstaller only
+# bundles .py as bytecode by default; Alembic reads the migrations from disk (env.py and
+# versions/*.py under archivist.store:migrations), so the store ships as real files.
+COLLECT_DATA = [
+    ("archivist.store", True),
+    ("archivist_models", False),  # catalog.toml
+    ("archivist_safety", False),  # *.npz
+    ("alembic", False),  # script.py.mako templates
+]
+
+# Distributions whose metadata (*.dist-info) must ship: entry points are how the
+# built-in plugins are found, and versions are read with importlib.metadata.
+COPY_METADATA = [
+    "archivist",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "faiss-cpu",
+    "numpy",
+    "SQLAlchemy",
+    "alembic",
+    "click",
+    "pluggy",
+    "tokenizers",
+    "huggingface_hub",
+    "tqdm",
+    "pypdfium2",
+]
+
+# Never in the package: test and dev tooling, benchmarks, training-only libraries, and
+# the optional parts of big libraries that nothing in Archivist imports.
+EXCLUDES = [
+    # tests and dev tooling
+    "pytest", "_pytest", "pytest_timeout", "pytestqt",
+    "archivist.testing", "archivist_notebooks", "iniconfig", "pygments",
+    "IPython", "jupyter", "notebook", "ipykernel", "mypy", "ruff", "black",
+    "importlinter", "setuptools", "pip", "wheel", "pkg_resources", "distutils",
+    "alembic.testing", "sqlalchemy.testing",
+    # benchmarks and training-only libraries (bench/, plugins/archivist_safety/training)
+    "bench", "sklearn", "scipy", "joblib", "profanity_check", "threadpoolctl",
+    "archivist_safety.training", "archivist_safety.build_model", "archivist_safety.build_classifier",
+    "llama_cpp", "torch", "transformers", "sentence_transformers", "pandas", "matplotlib",
+    # optional parts nothing imports
+    "tkinter", "onnxruntime_genai.models", "onnxruntime.training", "onnxruntime.tools",
+    "onnxruntime.transformers", "sympy",
+    "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtNetwork",
+    "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtSql", "PySide6.QtTest",
+    "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtDesigner", "PySide6.QtUiTools",
+    "PySide6.QtHelp", "PySide6.QtXml", "PySide6.QtConcurrent", "PySide6.QtDBus",
+    "PySide6.QtPrintSupport", "PySide6.QtSvgWidgets", "PySide6.QtMultimedia",
+]
+
+# Shared libraries that PyInstaller would pull in but nothing loads (Qt parts whose
+# Python modules are excluded above; QML/Quick come along with the xcb platform plugin).
+EXCLUDE_BINARY_PATTERNS = [
+    "libQt6Quick", "libQt6Qml", "libQt6Pdf", "libQt6Network", "libQt6VirtualKeyboard",
+    "libQt6Designer", "libQt6Sql", "libQt6Test", "libQt6OpenGLWidgets",
+    "Qt6Quick", "Qt6Qml", "Qt6Pdf", "Qt6Network", "Qt6VirtualKeyboard",
+    "QtQuick", "QtQml", "QtPdf", "QtNetwork", "QtVirtualKeyboard",
+    # Qt plugins that need QtNetwork (VNC server platform, TUIO touch over UDP)
+    "libqvnc", "libqtuiotouchplugin", "qvnc.dll", "qtuiotouchplugin.dll",
+]
+
+# Libraries stripped of their symbols on Linux (paths under _internal). Not a global
+# strip: the auditwheel-repaired libraries in the wheels (numpy.libs/, faiss_cpu.libs/)
+# no longer load once stripped. Each of these was checked to work stripped.
+STRIP_ON_LINUX = [
+    "libpython3*.so*",  # a locally built Python keeps its symbols: 22 MB -> 6 MB
+    "onnxruntime_genai/libonnxruntime-genai*.so",  # 34 MB -> 14 MB
+    "tokenizers/*.so",
+]
+
+
+def hidden_imports() -> list[str]:
+    """Modules to force into the bundle: the lazy imports (minus excluded parts)."""
+    return sorted(LAZY_IMPORTS)
+
+
+def runtime_for(platform: str | None = None) -> str:
+    platform = platform or sys.platform
+    key = "linux" if platform.startswith("linux") else platform
+    return DEFAULT_RUNTIME.get(key, "cpu")
