@@ -32,7 +32,7 @@ def register_safety_filters(register: Callable[[SafetyFilter], None], context: P
 
 
 @hookimpl
-def register_commands(cli: Any, context: PluginContext | None = None) -> None:
+def register_commands(cli: Any, context: PluginContext) -> None:
     from archivist_safety.command import build_group
 
     settings = context.settings.get("safety", {}) if context is not None else {}
