@@ -66,50 +66,34 @@ def recipe(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "embedder.json").read_text("utf-8"))
 
 
-def model_file(folder: Path) -> Path:
+def variant_for(folder: Path) -> str:
     """The int8 variant of the encoder in ``folder`` (fp32 if the recipe has none)."""
-    variants = recipe(folder).get("variants", {})
-    name = variants.get(VARIANT)
-    if name is None or not (Path(folder) / name).is_file():
-        log.warning("safety filter: no %s encoder in %s, using fp32 (slower, head trained on %s)",
-                    VARIANT, folder, VARIANT)
-        name = variants.get("fp32", "model.onnx")
-    return Path(folder) / name
+    if VARIANT in recipe(folder).get("variants", {}):
+        return VARIANT
+    log.warning("safety filter: no %s encoder in %s, using fp32 (slower, head trained on %s)",
+                VARIANT, folder, VARIANT)
+    return "fp32"
 
 
 class Encoder:
-    """Unit-length 384-d embeddings from the int8 encoder (one session, thread-safe calls)."""
+    """Unit-length 384-d embeddings from the shared MiniLM encoder, as the head was trained:
+    the int8 variant, one thread, at most ``MAX_TOKENS`` tokens, one call at a time."""
 
-    def __init__(self, model: Path, tokenizer: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+    def __init__(self, folder: Path, threads: int = 1) -> None:
+        from archivist_models.embedder import Embedder
 
-        self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # Short calls: spinning worker threads only steal the CPU from everything else.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._embedder = Embedder(folder, threads=threads, variant=variant_for(folder))
+        self._embedder.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._lock = threading.Lock()
-        self.recipe_version = 0
+        self.recipe_version = int(recipe(folder).get("recipe_version", 0))
 
     @classmethod
     def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1) -> "Encoder":
-        folder = ensure_embedder(home, cache)
-        encoder = cls(model_file(folder), folder / "tokenizer.json", threads)
-        encoder.recipe_version = int(recipe(folder).get("recipe_version", 0))
-        return encoder
+        return cls(ensure_embedder(home, cache), threads)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        texts = list(texts)
-        out = np.zeros((len(texts), 384), dtype=np.float32)
-        if not texts:
-            return out
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._embedder.embed(list(texts))
         with self._lock:
             encs = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
