@@ -207,3 +207,17 @@ def test_plugin_panels_join_the_navigation_and_a_broken_one_is_reported(plain_ap
     assert win.plugin_banner.isVisible() and "no widget today" in win.plugin_banner_text.text()
     assert "no widget today" in win.plugins_page.problem_of("broken")
     assert not plain_app.host.enabled("broken") and plain_app.host.enabled("notes")
+
+
+def test_switching_a_plugin_off_on_the_page_is_kept_for_the_next_start(plain_app, qtbot) -> None:
+    from archivist.config import read_disabled_plugins
+
+    plain_app.host.add("tp_notes", PanelPlugin(NotesPanel()))
+    win = make_window(plain_app, qtbot)
+    page = win.plugins_page
+    page.refresh()
+    page.table.item(page.row_of("tp_notes"), 3).setCheckState(Qt.CheckState.Unchecked)
+    assert not plain_app.host.enabled("tp_notes")
+    assert read_disabled_plugins(plain_app.paths) == {"tp_notes"}
+    page.table.item(page.row_of("tp_notes"), 3).setCheckState(Qt.CheckState.Checked)
+    assert read_disabled_plugins(plain_app.paths) == set()

@@ -29,9 +29,12 @@ ERROR_COLOUR = QColor("#c0392b")
 class PluginsPage(QWidget):
     """A table of plugin records; ``refresh()`` after the host reports an error."""
 
-    def __init__(self, host: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: Any, parent: QWidget | None = None, *, remember: Any = None) -> None:
         super().__init__(parent)
         self.host = host
+        # Called with (name, enabled) to keep the choice for the next start
+        # (Application.set_plugin_enabled); the switch applies to this session at once.
+        self.remember = remember
         self._refreshing = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
@@ -105,6 +108,8 @@ class PluginsPage(QWidget):
         record = self.host.records.get(name)
         if record is not None and record.origin != "core":
             record.enabled = enabled
+            if self.remember is not None:
+                self.remember(name, enabled)
         self.refresh()
 
     def _toggled(self, item: QTableWidgetItem) -> None:

@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
         chat_split.addWidget(self.chat)
         chat_split.setStretchFactor(1, 1)
         chat_split.setSizes([250, 850])
-        self.plugins_page = PluginsPage(app.host)
+        self.plugins_page = PluginsPage(app.host, remember=app.set_plugin_enabled)
         self.settings_page = SettingsPage(self.prefs, self.settings, app.paths.home)
 
         # Navigation order. Library (indexing) and Models join when their core APIs land;
