@@ -94,17 +94,3 @@ class Encoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
             return self._embedder.embed(list(texts))
-        with self._lock:
-            encs = self.tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
-        for b in range(0, len(order), batch_size):
-            idx = order[b : b + batch_size]
-            width = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
-                mask[row, :n] = 1
-            out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return out
