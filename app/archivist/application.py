@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from archivist.config import (
     Paths,
+    peek_setting,
     read_config,
     read_disabled_plugins,
     resolve_home,
@@ -82,12 +83,18 @@ class Application:
 
         return Settings(self.database)
 
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A stored setting, without opening the database when it is not open yet."""
+        if "database" in self.__dict__:
+            return self.settings().get(key, default)
+        return peek_setting(self.paths, key, default)
+
     def model_info(self, model: str | None = None) -> ModelInfo:
         """The installed model a question would use: ``model``, else the chosen one."""
         from archivist.engine.installed import find_model
 
         if model is None:
-            model = self.settings().get(MODEL_SETTING, None)
+            model = self.setting(MODEL_SETTING, None)
         return find_model(self.paths.models, model)
 
     def load_model(self, model: str | None = None, provider: str | None = None) -> LoadedModel:
@@ -106,7 +113,7 @@ class Application:
                 self._model = None
             requested = (info.path, provider)
             if provider is None:
-                provider = self.settings().get(PROVIDER_SETTING, None)
+                provider = self.setting(PROVIDER_SETTING, None)
             from archivist.engine.selection import fallback_plan, load_with_fallback
 
             plan = fallback_plan(info, provider, self.paths.models)

@@ -151,25 +151,33 @@ class Assistant:
         notices: list[str] = []
         verdicts: list[Verdict] = []
         screener = self._screener()
-        from archivist.store.conversations import Conversations
+        # A new conversation has no history, so the database (and SQLAlchemy's import,
+        # a third of a second) is not needed before the first token: it is opened to
+        # save the turn once the answer is done.
+        history: list[ChatMessage] = []
+        if conversation_id is not None:
+            from archivist.store.conversations import Conversations
 
-        conversations = Conversations(app.database)
-        if conversation_id is None:
-            conversation_id = conversations.create_conversation(_title(question))
-        history = [
-            ChatMessage(m.role, m.text)  # type: ignore[arg-type]
-            for m in conversations.messages(conversation_id)
-            if m.role in ("user", "assistant")
-        ]
+            history = [
+                ChatMessage(m.role, m.text)  # type: ignore[arg-type]
+                for m in Conversations(app.database).messages(conversation_id)
+                if m.role in ("user", "assistant")
+            ]
 
         loaded = app.load_model(model)
         stats = GenerationStats()
 
         def finish(text: str, citations: list[Citation], found: list[Passage], grounded: bool) -> Answer:
+            nonlocal conversation_id
+            from archivist.store.conversations import Conversations
+
             timings["total_ms"] = (time.perf_counter() - started) * 1000.0
             before = timings.pop("before_generation_ms", 0.0)
             if stats.ttft_ms is not None:
                 timings["ttft_ms"] = before + stats.ttft_ms
+            conversations = Conversations(app.database)
+            if conversation_id is None:
+                conversation_id = conversations.create_conversation(_title(question))
             conversations.add_message(conversation_id, "user", question)
             message_id = conversations.add_message(
                 conversation_id,

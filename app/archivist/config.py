@@ -90,3 +90,27 @@ def write_disabled_plugins(paths: Paths, names: set[str]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, paths.plugin_state)
+
+
+def peek_setting(paths: Paths, key: str, default: Any = None) -> Any:
+    """One stored setting, read with the standard library's sqlite3.
+
+    For the first question's fast path: the database proper (SQLAlchemy, whose import
+    alone is a third of a second) is opened only when the answer is saved. Any problem
+    (no file yet, an older schema) gives ``default``; the store is the authority.
+    """
+    if not paths.database.exists():
+        return default
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=1.0) as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return default
+    if row is None:
+        return default
+    try:
+        return json.loads(row[0])
+    except (TypeError, ValueError):
+        return default

@@ -49,6 +49,21 @@ class FaissRetriever:
 
     def count(self) -> int:
         """Chunks indexed: 0 tells the assistant to answer without documents."""
+        if self._index is None:
+            # Asked before every question: answer from the file with the standard
+            # library, so an empty library costs no SQLAlchemy/FAISS/encoder start-up.
+            database = self.home / "plugins" / "faiss" / "index.db"
+            if not database.exists():
+                return 0
+            import sqlite3
+
+            try:
+                with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0) as conn:
+                    count = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            except sqlite3.Error:
+                count = None  # unreadable this way: let the index itself decide
+            if count is not None:
+                return int(count)
         return int(self.index.chunk_count())
 
     def close(self) -> None:
