@@ -11,4 +11,4 @@ echo "==> indexing docs/"
 .venv/bin/archivist index docs
 question="${1:-How do I write a plugin for Archivist?}"
 echo "==> archivist ask \"$question\""
-.venv/bin/archivist ask "$question"
+.venv/bin/archivist ask "$question" --max-tokens 200
