@@ -101,6 +101,10 @@ EXCLUDES = [
     "bench", "sklearn", "scipy", "joblib", "profanity_check", "threadpoolctl",
     "archivist_safety.training", "archivist_safety.build_model", "archivist_safety.build_classifier",
     "llama_cpp", "torch", "transformers", "sentence_transformers", "pandas", "matplotlib",
+    # huggingface_hub uses hf_xet only when importlib.metadata finds its distribution, and
+    # the bundle never carried that metadata: the frozen app always downloaded over plain
+    # HTTPS (huggingface_hub's own fallback). Its 11 MB library was dead weight.
+    "hf_xet",
     # optional parts nothing imports
     "tkinter", "onnxruntime_genai.models", "onnxruntime.training", "onnxruntime.tools",
     "onnxruntime.transformers", "sympy",
@@ -120,16 +124,32 @@ EXCLUDE_BINARY_PATTERNS = [
     "QtQuick", "QtQml", "QtPdf", "QtNetwork", "QtVirtualKeyboard",
     # Qt plugins that need QtNetwork (VNC server platform, TUIO touch over UDP)
     "libqvnc", "libqtuiotouchplugin", "qvnc.dll", "qtuiotouchplugin.dll",
+    # Qt's own translations (7 MB): the app installs no QTranslator, its text is English.
+    "PySide6/Qt/translations/", "PySide6/translations/",
+    # Platforms for embedded devices without a desktop (framebuffer, EGLFS/KMS, Vulkan
+    # display) and the evdev input plugins only they load. Desktops use xcb or wayland,
+    # the screenshot and the tests use offscreen (all kept).
+    "libqeglfs", "libqlinuxfb", "libqminimalegl", "libqvkkhrdisplay",
+    "libQt6EglFSDeviceIntegration", "libQt6EglFsKmsSupport", "/egldeviceintegrations/",
+    "libqevdev",
 ]
 
-# Libraries stripped of their symbols on Linux (paths under _internal). Not a global
-# strip: the auditwheel-repaired libraries in the wheels (numpy.libs/, faiss_cpu.libs/)
-# no longer load once stripped. Each of these was checked to work stripped.
-STRIP_ON_LINUX = [
-    "libpython3*.so*",  # a locally built Python keeps its symbols: 22 MB -> 6 MB
-    "onnxruntime_genai/libonnxruntime-genai*.so",  # 34 MB -> 14 MB
-    "tokenizers/*.so",
-]
+# Shared libraries are stripped of their symbols on Linux (strip --strip-unneeded,
+# 24 MB: SQLAlchemy's and PyYAML's Cython modules, Python's lib-dynload, pdfium, ICU,
+# libpython ...), except the copies auditwheel vendored into a wheel's <name>.libs/
+# folder: patchelf rewrote those, and numpy.libs/ no longer loads once stripped ("ELF
+# load command address/offset not page-aligned"). The executables are never stripped:
+# PyInstaller appends the Python archive to them.
+NEVER_STRIP_FOLDER_SUFFIX = ".libs"
+
+
+def strip_on_linux(relative: str) -> bool:
+    """Whether the file at ``relative`` (a path under ``_internal``) is stripped on Linux."""
+    parts = relative.replace("\\", "/").split("/")
+    name = parts[-1]
+    if not (name.endswith(".so") or ".so." in name):
+        return False
+    return not any(part.endswith(NEVER_STRIP_FOLDER_SUFFIX) for part in parts[:-1])
 
 
 def hidden_imports() -> list[str]:

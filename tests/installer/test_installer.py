@@ -103,6 +103,48 @@ def test_plugins_and_their_data_ship() -> None:
                                              "onnxruntime-genai-directml"}
 
 
+def dropped(dest: str) -> bool:
+    """What the spec's keep() leaves out, for a destination path in the bundle."""
+    return any(pattern in dest for pattern in bundle.EXCLUDE_BINARY_PATTERNS)
+
+
+def test_the_window_keeps_its_desktop_platforms_and_loses_the_embedded_ones() -> None:
+    plugins = "PySide6/Qt/plugins"
+    for kept in (f"{plugins}/platforms/libqxcb.so", f"{plugins}/platforms/libqwayland.so",
+                 f"{plugins}/platforms/libqoffscreen.so", f"{plugins}/platforms/libqminimal.so",
+                 f"{plugins}/platformthemes/libqxdgdesktopportal.so",
+                 f"{plugins}/imageformats/libqjpeg.so", f"{plugins}/xcbglintegrations/libqxcb-glx-integration.so",
+                 "PySide6/Qt/lib/libQt6Widgets.so.6", "PySide6/Qt/lib/libQt6XcbQpa.so.6",
+                 "PySide6/Qt/lib/libQt6WaylandClient.so.6", "PySide6/Qt/lib/libQt6DBus.so.6",
+                 "PySide6/Qt6Widgets.dll", "PySide6/plugins/platforms/qwindows.dll"):
+        assert not dropped(kept), kept
+    for gone in ("PySide6/Qt/translations/qtbase_de.qm", "PySide6/translations/qtbase_de.qm",
+                 f"{plugins}/platforms/libqeglfs.so", f"{plugins}/platforms/libqlinuxfb.so",
+                 f"{plugins}/platforms/libqvkkhrdisplay.so", f"{plugins}/platforms/libqminimalegl.so",
+                 f"{plugins}/egldeviceintegrations/libqeglfs-kms-egldevice-integration.so",
+                 f"{plugins}/generic/libqevdevmouseplugin.so", "PySide6/Qt/lib/libQt6EglFSDeviceIntegration.so.6",
+                 "PySide6/Qt/lib/libQt6EglFsKmsSupport.so.6", "PySide6/Qt/lib/libQt6Quick.so.6"):
+        assert dropped(gone), gone
+
+
+def test_hf_xet_stays_out_because_the_bundle_never_could_use_it() -> None:
+    # huggingface_hub only uses hf_xet when its distribution metadata is found; the
+    # bundle does not ship it, so downloads go over HTTPS either way.
+    assert excluded("hf_xet")
+    assert not any(d.replace("_", "-").lower() == "hf-xet" for d in bundle.COPY_METADATA)
+
+
+def test_linux_strips_every_library_but_the_wheels_vendored_copies() -> None:
+    for stripped in ("libpython3.11.so.1.0", "sqlalchemy/engine/_result_cy.cpython-311-x86_64-linux-gnu.so",
+                     "python3.11/lib-dynload/_decimal.cpython-311-x86_64-linux-gnu.so",
+                     "pypdfium2_raw/libpdfium.so", "PySide6/Qt/lib/libicui18n.so.73",
+                     "onnxruntime_genai/libonnxruntime-genai.so", "faiss/libfaiss.so"):
+        assert bundle.strip_on_linux(stripped), stripped
+    for kept in ("numpy.libs/libscipy_openblas64_-32a4b2a6.so", "faiss_cpu.libs/libgfortran-83c28eba.so.5.0.0",
+                 "models/embedder-minilm-l6-v2/model.onnx", "base_library.zip", "certifi/cacert.pem"):
+        assert not bundle.strip_on_linux(kept), kept
+
+
 def test_spec_is_python_and_uses_the_shared_pieces() -> None:
     text = (INSTALLER / "archivist.spec").read_text("utf-8")
     compile(text, "archivist.spec", "exec")
