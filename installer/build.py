@@ -206,6 +206,14 @@ def self_check(o: Options) -> None:
               "ARCHIVIST_BUNDLED_MODELS support (archivist.engine.installed)", file=sys.stderr)
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none, e.g. Windows)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -254,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "nice"):
         os.nice(10)  # shared build machines: stay out of the way
     start = time.perf_counter()
+    load_before = load_average()
     times = run(steps, o, set(args.only) if args.only else None)
     report = {
         "version": project_version(o.source),
@@ -262,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         "runtime": o.runtime,
         "seconds": times,
         "total_seconds": round(time.perf_counter() - start, 1),
+        # Build times depend on what else the machine runs: 1, 5 and 15 minute load
+        # averages when the build started and ended, and the cores it had.
+        "load_average": {"start": load_before, "end": load_average()},
+        "cpus": os.cpu_count(),
         "app_bytes": folder_size(o.app_dir) if o.app_dir.exists() else None,
         "artefacts": {p.name: p.stat().st_size for p in sorted(o.dist_dir.glob("*"))
                       if p.is_file() and p.suffix in (".deb", ".gz", ".exe", ".dmg")},

@@ -210,6 +210,14 @@ def test_linux_plan(tmp_path: Path) -> None:
     assert "zstd" in next(s for s in fast if s.name == "deb").argv
 
 
+def test_build_report_records_the_load_the_times_were_taken_under() -> None:
+    load = build.load_average()
+    if hasattr(os, "getloadavg"):
+        assert isinstance(load, list) and len(load) == 3 and all(x >= 0 for x in load)
+    else:
+        assert load is None
+
+
 def test_windows_plan_defaults_to_directml_and_runs_inno_setup() -> None:
     assert bundle.runtime_for("win32") == "directml"
     assert bundle.runtime_for("darwin") == bundle.runtime_for("linux") == "cpu"
