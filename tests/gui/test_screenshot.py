@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,9 @@ def test_screenshot_saves_the_window_and_exits(home: Path, tmp_path: Path) -> No
     assert not image.isNull() and image.width() >= 800 and image.height() >= 500
 
 
-def test_demo_screenshot_answers_a_question_in_a_throwaway_home(home: Path, tmp_path: Path,
-                                                                 default_model_dir: Path) -> None:
+def test_demo_screenshot_indexes_docs_and_answers_with_citations_in_a_throwaway_home(
+        with_encoder: Path, tmp_path: Path, default_model_dir: Path) -> None:
+    home = with_encoder
     chosen = Application(home)
     chosen.settings().set(MODEL_SETTING, str(default_model_dir))
     chosen.close()
@@ -38,6 +40,11 @@ def test_demo_screenshot_answers_a_question_in_a_throwaway_home(home: Path, tmp_
     result = screenshot(home, png, demo=True)
     assert result.returncode == 0, result.stderr
     assert not QImage(str(png)).isNull()
+    # The Library indexed docs/, and the answer came back citing those files.
+    indexed = re.search(r"indexed (\d+) files of docs/", result.stderr)
+    assert indexed and int(indexed.group(1)) >= 5, result.stderr
+    cited = re.search(r"answered with (\d+) citations", result.stderr)
+    assert cited and int(cited.group(1)) >= 1, result.stderr
     # The demo's conversation went to a temporary home, not the user's.
     from archivist.store.conversations import Conversations
 

@@ -1,13 +1,17 @@
 """Starting the window: the normal run, and ``--screenshot FILE [--demo]``.
 
 The screenshot mode exists so the README's pictures and a CI job can be made headless
-(``QT_QPA_PLATFORM=offscreen``): start the window, optionally ask one question in a
-throwaway home and wait for the answer to finish, render, save the PNG, exit.
+(``QT_QPA_PLATFORM=offscreen``): start the window, render, save the PNG, exit. With
+``--demo`` it first works in a throwaway home: the Library indexes this project's
+``docs/`` folder, one question is asked and answered to the end with its citations,
+and only then is the picture taken. ``ARCHIVIST_SCREENSHOT_PAGE`` names another page
+to picture after that (the README's Library and Models pictures).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,8 +25,10 @@ from archivist.gui.workers import Task
 
 log = logging.getLogger(__name__)
 
-DEMO_QUESTION = "How do I print hello world in Python? Answer with a short code block."
+DEMO_QUESTION = "How do I write a plugin for Archivist?"
+DEMO_MAX_TOKENS = 160  # the built-in model is small and tends to loop on long answers
 SCREENSHOT_TIMEOUT_S = 300
+PAGE_VARIABLE = "ARCHIVIST_SCREENSHOT_PAGE"
 
 
 def qt_application() -> QApplication:
@@ -58,6 +64,33 @@ def demo_model(home: Path) -> str:
         chosen.close()
 
 
+def demo_docs() -> Path | None:
+    """The documents the demo indexes: this project's ``docs/`` (None where not shipped)."""
+    import archivist
+
+    folder = Path(archivist.__file__).resolve().parents[2] / "docs"
+    return folder if folder.is_dir() and any(folder.glob("*.md")) else None
+
+
+def share_embedder(home: Path, demo_home: Path) -> None:
+    """Give the throwaway home the search encoder of ``home`` (built there once if needed).
+
+    A link where the platform allows one, else a copy: indexing never downloads, so the
+    demo needs the encoder ``archivist models build-default`` made.
+    """
+    import shutil
+
+    from archivist_faiss.index import EMBEDDER_DIR, ensure_embedder
+
+    source = ensure_embedder(home)
+    target = demo_home / "models" / EMBEDDER_DIR
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.symlink_to(source, target_is_directory=True)
+    except OSError:
+        shutil.copytree(source, target)
+
+
 def run_gui(
     home: Path | None,
     *,
@@ -87,9 +120,13 @@ def run_gui(
         from archivist.config import resolve_home
 
         if demo:
-            model = demo_model(given.paths.home if given is not None else resolve_home(home))
+            user_home = given.paths.home if given is not None else resolve_home(home)
+            model = demo_model(user_home)
             scratch.append(tempfile.TemporaryDirectory(prefix="archivist-demo-"))
-            made = Application(Path(scratch[0].name), safe_mode=safe_mode)
+            demo_home = Path(scratch[0].name)
+            if demo_docs() is not None:
+                share_embedder(user_home, demo_home)
+            made = Application(demo_home, safe_mode=safe_mode)
             owned.append(made)
             made.settings().set(MODEL_SETTING, model)
         elif given is not None:
@@ -124,6 +161,8 @@ def run_gui(
         starter.wait()
         if window.app is not None:
             window.chat.shutdown()
+            window.library.shutdown()
+            window.models_page.shutdown()
         for made in owned:
             made.close()
         for folder in scratch:
@@ -144,19 +183,55 @@ class Screenshot:
     def start(self) -> None:
         QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, self._timed_out)
         if self.question is None:
-            self.window.attached.connect(lambda: QTimer.singleShot(300, self.save))
+            self.window.attached.connect(self._plain)
             return
         self.window.model_ready.connect(self._ask)
+
+    def _plain(self) -> None:
+        page = os.environ.get(PAGE_VARIABLE)
+        if page:
+            self.window.show_page(page)
+        QTimer.singleShot(1500 if page else 300, self.save)
 
     def _ask(self, model: Any) -> None:
         if model is None:
             self.save(code=1)
             return
-        self.window.chat.turn_finished.connect(lambda _answer: QTimer.singleShot(200, self.save))
-        # The throwaway home has no documents yet (indexing them waits for the Library
-        # page's core API), so the demo asks the model directly.
-        self.window.chat.use_documents.setChecked(False)
+        docs = demo_docs()
+        library = self.window.library
+        if docs is None or not library.available:
+            self.window.chat.use_documents.setChecked(False)
+            self._send()
+            return
+        # Index docs/ through the Library page, as a user adding the folder would.
+        self.window.show_page("Library")
+        library.report_ready.connect(self._indexed)
+        library.failed.connect(self._not_indexed)
+        library.add_folder(docs)
+
+    def _indexed(self, report: dict[str, Any]) -> None:
+        self.window.library.report_ready.disconnect(self._indexed)
+        self.window.library.failed.disconnect(self._not_indexed)
+        print(f"indexed {len(report['indexed'])} files of docs/ for the demo", file=sys.stderr)
+        self.window.show_page("Chat")
+        self._send()
+
+    def _not_indexed(self, message: str) -> None:
+        print(f"error: the demo could not index docs/: {message}", file=sys.stderr)
+        self.save(code=1)
+
+    def _send(self) -> None:
+        self.window.prefs.max_new_tokens = DEMO_MAX_TOKENS
+        self.window.chat.turn_finished.connect(self._answered)
         self.window.chat.ask(self.question)
+
+    def _answered(self, answer: Any) -> None:
+        if answer is not None:
+            print(f"answered with {len(answer.citations)} citations", file=sys.stderr)
+        page = os.environ.get(PAGE_VARIABLE)
+        if page:
+            self.window.show_page(page)
+        QTimer.singleShot(500 if page else 200, self.save)
 
     def _timed_out(self) -> None:
         print(f"error: no screenshot after {SCREENSHOT_TIMEOUT_S} s", file=sys.stderr)

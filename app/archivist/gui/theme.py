@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QApplication
 
 STYLE = """
 QLabel#pageTitle { font-size: 15pt; font-weight: 600; }
+QLabel#sectionTitle { font-size: 11pt; font-weight: 600; margin-top: 10px; }
+QFrame#firstRun { background: palette(alternate-base); border: 1px solid palette(mid); border-radius: 10px; }
 QLabel#author { font-weight: 600; color: palette(highlight); }
 QLabel#stats, QLabel#hint, QLabel#thinking { color: palette(placeholder-text); }
 QFrame#userMessage { background: palette(alternate-base); border-radius: 10px; }

@@ -1,9 +1,11 @@
 """The main window: navigation on the left, one page at a time on the right.
 
-Pages are listed in ``MainWindow.pages`` in navigation order; the Library (indexing)
-and Models pages join that list when their core APIs land. The window owns what spans
-pages: loading the model in the background, the plugin-error banner, shortcuts, the
-theme, and remembering its geometry (in the home folder's settings store).
+Pages are listed in ``MainWindow.pages`` in navigation order: Chat, Library (the folders
+answers come from), Models, Plugins, panels plugins contribute, Settings. The window owns
+what spans pages: loading the model in the background (again when the Models page
+switches it), the plugin-error banner, shortcuts, the theme, stopping the indexing
+process and its folder watcher on close, and remembering its geometry (in the home
+folder's settings store).
 
 The window can be shown before the Application exists (``MainWindow(None)``, then
 :meth:`MainWindow.attach`): opening the database and importing the plugins takes longer
@@ -105,6 +107,8 @@ class MainWindow(QMainWindow):
         """Build the pages over ``app`` (once); restores geometry, starts loading the model."""
         from archivist.gui.chat_page import ChatPage
         from archivist.gui.conversation_list import ConversationList
+        from archivist.gui.library_page import LibraryPage
+        from archivist.gui.models_page import ModelsPage
         from archivist.gui.plugins_page import PluginsPage
         from archivist.gui.preferences import Preferences
         from archivist.gui.settings_page import SettingsPage
@@ -130,10 +134,13 @@ class MainWindow(QMainWindow):
         chat_split.setSizes([250, 850])
         self.plugins_page = PluginsPage(app.host, remember=app.set_plugin_enabled)
         self.settings_page = SettingsPage(self.prefs, self.settings, app.paths.home)
+        self.library = LibraryPage(app)
+        self.models_page = ModelsPage(app)
 
-        # Navigation order. Library (indexing) and Models join when their core APIs land;
-        # pages that plugins contribute come after the built-in ones, before Settings.
-        self.pages = [("Chat", chat_split), ("Plugins", self.plugins_page)]
+        # Navigation order; pages that plugins contribute come after the built-in ones,
+        # before Settings.
+        self.pages = [("Chat", chat_split), ("Library", self.library), ("Models", self.models_page),
+                      ("Plugins", self.plugins_page)]
         self.pages += self._plugin_panels()
         self.pages.append(("Settings", self.settings_page))
         for name, page in self.pages:
@@ -145,6 +152,9 @@ class MainWindow(QMainWindow):
         self.sidebar.selected.connect(self.chat.show_conversation)
         self.chat.conversation_changed.connect(self._conversation_saved)
         self.settings_page.changed.connect(self._preferences_changed)
+        self.library.changed.connect(self._library_changed)
+        self.models_page.model_chosen.connect(self._model_chosen)
+        self.chat.turn_finished.connect(lambda _answer: self._reload_if_pending())
         self.plugin_failed.connect(self._show_plugin_error)
         self._listener = self.plugin_failed.emit
         app.host.listeners.append(self._listener)
@@ -156,8 +166,13 @@ class MainWindow(QMainWindow):
         self._install_shortcuts()
         self._restore_geometry()
         self.attached.emit()
+        self._reload_pending = False
         if load_model:
             QTimer.singleShot(0, self.load_model)
+        if self.library.available and _has_sources(app):
+            # Sources were added before: start the indexing process so they are watched
+            # for changes while the app runs (it is a child process; nothing waits).
+            QTimer.singleShot(1500, self.library.start)
 
     def show_startup_error(self, message: str) -> None:
         self.starting.setText(f"Archivist could not start: {message}")
@@ -216,12 +231,47 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, model: Any) -> None:
         self.loaded_model = model
         self.model_status.setText(f"{model.info.name} · {model.provider}")
+        self.chat.show_banner(self.app.load_notice)
+        self.models_page.refresh()
         self.model_ready.emit(model)
 
     def _model_failed(self, message: str) -> None:
         self.model_status.setText("No model loaded")
-        self.chat.show_banner(f"The model could not be loaded: {message}")
+        self.models_page.refresh()
+        if self.models_page.first_run:
+            # Nothing installed yet: the Models page explains the two ways to start.
+            self.chat.show_banner("No model is installed yet: choose one on the Models page.")
+            self.show_page("Models")
+        else:
+            self.chat.show_banner(f"The model could not be loaded: {message}")
         self.model_ready.emit(None)
+
+    def _model_chosen(self) -> None:
+        """The Models page chose another model: load it now, or after the running answer."""
+        if self.chat.busy:
+            self._reload_pending = True
+            self.model_status.setText("Switching model after this answer…")
+            return
+        self.load_model()
+
+    def _reload_if_pending(self) -> None:
+        if self._reload_pending:
+            self._reload_pending = False
+            QTimer.singleShot(0, self.load_model)
+
+    # -- library ------------------------------------------------------------------
+
+    def _library_changed(self) -> None:
+        """The indexing process changed the index: the retriever in this process reopens
+        it on the next question, so it sees the new passages (it caches the vectors)."""
+        from archivist.gui.library_service import PLUGIN
+
+        for contribution in self.app.host.retrievers():
+            if contribution.plugin == PLUGIN and hasattr(contribution.obj, "close"):
+                try:
+                    self.app.host.run(contribution, "close")
+                except Exception:  # the host has reported and disabled it
+                    log.debug("retriever close failed", exc_info=True)
 
     # -- plugins ------------------------------------------------------------------
 
@@ -292,6 +342,8 @@ class MainWindow(QMainWindow):
             super().closeEvent(event)
             return
         self.chat.shutdown()
+        self.library.shutdown()  # stops indexing and the folder watcher
+        self.models_page.shutdown()
         self.sidebar.commit_deletions()
         try:
             self.save_geometry()
@@ -302,3 +354,17 @@ class MainWindow(QMainWindow):
         except ValueError:
             pass
         super().closeEvent(event)
+
+
+def _has_sources(app: Any) -> bool:
+    """Whether the retrieval plugin's index holds any folder, read without opening it."""
+    import sqlite3
+
+    database = app.paths.home / "plugins" / "faiss" / "index.db"
+    if not database.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0) as conn:
+            return bool(conn.execute("SELECT count(*) FROM sources").fetchone()[0])
+    except sqlite3.Error:
+        return True  # let the indexing process open it and report

