@@ -13,7 +13,8 @@
 #
 # Every run starts from an empty environment (env -i) and a fresh HOME, so the data
 # folder is the platform default (~/.local/share/Archivist) created on the spot. It runs
-# `archivist --version`, `doctor --json`, `plugins list --json`, indexes a sample folder,
+# `archivist --version`, `doctor --json`, `plugins list --json`, indexes a sample folder
+# (Markdown, text and a PDF, which the bundled pdfium must read),
 # asks a question about it with --json, checks the answer cites the sample file, and
 # opens the window off screen (QT_QPA_PLATFORM=offscreen) and saves a screenshot, and
 # reports the installed size. KEEP=1 keeps the scratch folder; SKIP_GUI=1 skips the window.
@@ -65,6 +66,26 @@ The lighthouse was painted teal in 1998 after a vote in the village hall.
 EOF
 cat > "$work/sample/shopping.txt" <<'EOF'
 Shopping list: oat milk, rye bread, lentils, two lemons, coffee beans.
+EOF
+# A one-page PDF, written by hand: the bundled pdfium (stripped of its symbols) must read it.
+python3 - "$work/sample/harbour.pdf" <<'EOF'
+import sys
+text = b"The harbour master of Port Quillon is Tobias Venn. His boat is called the Grey Heron."
+stream = b"BT /F1 11 Tf 40 700 Td (" + text + b") Tj ET"
+objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+           b" /Resources << /Font << /F1 5 0 R >> >> >>",
+           b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+           b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+pdf, offsets = b"%PDF-1.4\n", []
+for number, body in enumerate(objects, 1):
+    offsets.append(len(pdf))
+    pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+xref = len(pdf)
+pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+open(sys.argv[1], "wb").write(pdf)
 EOF
 
 cat > "$work/inner.sh" <<EOF
@@ -133,7 +154,10 @@ plugins = (out / "plugins.out").read_text()
 for name in ("faiss", "safety"):
     assert f'"{name}"' in plugins, f"plugin {name} missing: {plugins}"
 print("    plugins: faiss and safety found")
-print("    index:", (out / "index.out").read_text().strip()[:200])
+index = json.loads((out / "index.out").read_text())
+indexed = sorted(Path(p).name for p in index["indexed"])
+print("    index:", indexed, "skipped:", index["skipped"], "chunks:", index["chunks"])
+assert indexed == ["harbour.pdf", "lighthouse-notes.md", "shopping.txt"] and not index["skipped"], index
 answer = json.loads((out / "ask.out").read_text())
 cited = [c["path"] for c in answer["citations"]]
 print("    answer:", answer["answer"].strip().replace("\n", " ")[:200])
