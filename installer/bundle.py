@@ -135,7 +135,7 @@ EXCLUDE_BINARY_PATTERNS = [
 ]
 
 # Shared libraries are stripped of their symbols on Linux (strip --strip-unneeded,
-# 24 MB: SQLAlchemy's and PyYAML's Cython modules, Python's lib-dynload, pdfium, ICU,
+# 21 MB: SQLAlchemy's and PyYAML's Cython modules, Python's lib-dynload, pdfium, ICU,
 # libpython ...), except the copies auditwheel vendored into a wheel's <name>.libs/
 # folder: patchelf rewrote those, and numpy.libs/ no longer loads once stripped ("ELF
 # load command address/offset not page-aligned"). The executables are never stripped:
