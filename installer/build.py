@@ -7,7 +7,9 @@
 Steps: a clean build virtualenv (``.build-venv-<runtime>``, no dev tools) with the app
 installed from the source tree and PyInstaller; the default model and the sentence
 embedder built by the project's own recipes (``archivist_models.default`` and
-``archivist_models.embedder``, wheels cached in ``.cache/wheels``); PyInstaller with
+``archivist_models.embedder``, wheels cached in ``.cache/wheels``), copied for the
+bundle with the weights their variants hold in common stored once
+(``installer/share_weights.py``); PyInstaller with
 ``installer/archivist.spec``; a check that the frozen app starts and finds its plugins;
 then the platform's packages:
 
@@ -71,6 +73,11 @@ class Options:
         return self.work_dir / "models"
 
     @property
+    def bundle_models_dir(self) -> Path:
+        """The models as they go into the bundle: weights the variants share stored once."""
+        return self.work_dir / "bundle-models"
+
+    @property
     def app_dir(self) -> Path:
         """The one-folder app PyInstaller writes."""
         if self.platform == "darwin":
@@ -132,10 +139,12 @@ def plan(o: Options) -> list[Step]:
                                "--models-dir", str(o.models_dir), "--cache-dir", str(o.cache_dir)]),
         Step("embedder", [py, "-m", "archivist_models.embedder",
                           "--dest", str(o.models_dir / bundle.EMBEDDER_DIR), "--cache-dir", str(o.cache_dir)]),
+        Step("share-weights", [py, str(HERE / "share_weights.py"), str(o.models_dir), str(o.bundle_models_dir),
+                               bundle.DEFAULT_MODEL_DIR, bundle.EMBEDDER_DIR]),
         Step("pyinstaller",
              [py, "-m", "PyInstaller", str(HERE / "archivist.spec"), "--noconfirm", "--clean",
               "--distpath", str(o.dist_dir), "--workpath", str(o.work_dir / "pyinstaller")],
-             env={"ARCHIVIST_BUNDLE_MODELS": str(o.models_dir),
+             env={"ARCHIVIST_BUNDLE_MODELS": str(o.bundle_models_dir),
                   "ARCHIVIST_BUNDLE_GENAI": bundle.RUNTIMES[o.runtime],
                   "ARCHIVIST_BUNDLE_VERSION": version}),
         Step("self-check", run=self_check),

@@ -35,6 +35,7 @@ bundle = load("bundle", INSTALLER / "bundle.py")
 build = load("archivist_installer_build", INSTALLER / "build.py")
 package = load("archivist_installer_linux_package", INSTALLER / "linux" / "package.py")
 launcher = load("archivist_installer_launcher", INSTALLER / "launcher.py")
+share_weights = load("archivist_installer_share_weights", INSTALLER / "share_weights.py")
 sys.path[:] = _saved_path  # installer/ holds a build.py: keep it off the path for other tests
 
 # Import names of pyproject's base dependencies (always installed with the app).
@@ -145,6 +146,57 @@ def test_linux_strips_every_library_but_the_wheels_vendored_copies() -> None:
         assert not bundle.strip_on_linux(kept), kept
 
 
+def two_variants(folder: Path) -> None:
+    """Like the embedder: a Gather over a table both files hold, then a MatMul whose weight
+    differs (fp32 in one file, another matrix standing in for the quantized one)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((1000, 64)).astype(np.float32)  # 256 KB, shared
+    small = rng.standard_normal((8,)).astype(np.float32)  # below MIN_BYTES: stays inline
+    folder.mkdir(parents=True)
+    for name, weight in (("model.onnx", rng.standard_normal((64, 32))), ("model.int8.onnx", rng.standard_normal((64, 32)))):
+        graph = helper.make_graph(
+            [helper.make_node("Gather", ["table", "ids"], ["rows"]),
+             helper.make_node("MatMul", ["rows", "w"], ["out"])],
+            "variant", [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 32])],
+            [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight.astype(np.float32), "w"),
+             numpy_helper.from_array(small, "small")])
+        onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(folder / name))
+    (folder / "tokenizer.json").write_text("{}", "utf-8")
+
+
+def run_model(path: Path):
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"ids": np.array([0, 7, 999], dtype=np.int64)})[0]
+
+
+def test_weights_two_variants_hold_in_common_are_stored_once(tmp_path: Path) -> None:
+    import numpy as np
+
+    src, dest = tmp_path / "src" / "embedder", tmp_path / "dest" / "embedder"
+    two_variants(src)
+    result = share_weights.share_folder(src, dest)
+    assert result["shared_tensors"] == 1  # the table; not the differing weights, not the tiny one
+    assert result["after"] < result["before"] - 200_000
+    assert (dest / share_weights.SHARED_FILE).stat().st_size == 1000 * 64 * 4
+    assert (dest / "tokenizer.json").read_text("utf-8") == "{}"
+    for name in ("model.onnx", "model.int8.onnx"):
+        assert np.array_equal(run_model(src / name), run_model(dest / name)), name  # the same numbers
+    # a folder of one model (the LLM with its own .onnx.data) is copied as it is
+    (tmp_path / "src" / "llm").mkdir()
+    (tmp_path / "src" / "llm" / "model.onnx").write_bytes(b"x")
+    report = share_weights.share_models(tmp_path / "src", tmp_path / "out", ["llm", "embedder"])
+    assert report["llm"]["shared_tensors"] == 0 and (tmp_path / "out" / "llm" / "model.onnx").read_bytes() == b"x"
+    assert report["embedder"]["shared_tensors"] == 1
+
+
 def test_spec_is_python_and_uses_the_shared_pieces() -> None:
     text = (INSTALLER / "archivist.spec").read_text("utf-8")
     compile(text, "archivist.spec", "exec")
@@ -191,7 +243,7 @@ def test_linux_plan(tmp_path: Path) -> None:
     o = build.Options(runtime="cpu", platform="linux", machine="x86_64", venv=tmp_path / "venv")
     steps = build.plan(o)
     assert names(steps) == ["venv", "dependencies", "app", "lazy-imports", "default-model", "embedder",
-                            "pyinstaller", "self-check", "deb", "tarball"]
+                            "share-weights", "pyinstaller", "self-check", "deb", "tarball"]
     by = {s.name: s for s in steps}
     argv = by["dependencies"].argv
     requirements = argv[argv.index("--quiet") + 1:]
@@ -200,7 +252,10 @@ def test_linux_plan(tmp_path: Path) -> None:
     assert "--no-deps" in by["app"].argv and "-e" not in by["app"].argv  # a real install, not editable
     assert "archivist_models.default" in by["default-model"].argv
     assert "archivist_models.embedder" in by["embedder"].argv
-    assert by["pyinstaller"].env["ARCHIVIST_BUNDLE_MODELS"] == str(o.models_dir)
+    share = by["share-weights"].argv
+    assert share[2:4] == [str(o.models_dir), str(o.bundle_models_dir)]
+    assert {bundle.DEFAULT_MODEL_DIR, bundle.EMBEDDER_DIR} <= set(share[4:])
+    assert by["pyinstaller"].env["ARCHIVIST_BUNDLE_MODELS"] == str(o.bundle_models_dir)
     assert str(INSTALLER / "archivist.spec") in by["pyinstaller"].argv
     assert by["deb"].argv[-1].endswith("_amd64.deb")
     assert any(a.endswith("-linux-x86_64.tar.gz") for a in by["tarball"].argv)
