@@ -18,9 +18,13 @@ Two figures, each against its target:
   Markdown; the longest gap between two timer ticks, beyond the 1 ms period, is the
   longest time the UI could not respond. The p99 of the gaps is reported beside it.
 
-Indexing a folder at the same time is not measured yet: the indexing API the Library
-page will use is not in the core, and indexing through the plugin's own modules would
-measure something the app does not do.
+* **longest event-loop stall while an answer streams and a folder is indexed** (target
+  < 50 ms): the same, but the Library page is indexing ``--index-folder`` (default
+  ``../shared/data/formats``, else ``docs/``) at the same time, exactly as when a user
+  adds a folder: the page's indexing process (a child process, like the model's) parses,
+  chunks and embeds while the window renders the answer. The question is sent once the
+  first file is being read; ``indexing still running at the end`` says the two really
+  overlapped for the whole answer.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def time_to_window(home: Path, repeats: int) -> tuple[list[float], list[float]]:
     return shown, ready
 
 
-def stall_while_streaming(model_dir: Path, new_tokens: int) -> dict[str, float]:
+def stall_while_streaming(model_dir: Path, new_tokens: int, index_folder: Path | None = None) -> dict[str, float]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QTimer
 
@@ -100,6 +104,14 @@ def stall_while_streaming(model_dir: Path, new_tokens: int) -> dict[str, float]:
 
     qapp = qt_application()
     with tempfile.TemporaryDirectory(prefix="archivist-bench-gui-") as tmp:
+        if index_folder is not None:
+            from archivist_models.embedder import RECIPE_VERSION, build_embedder
+
+            cache = ROOT / ".cache"
+            encoder = build_embedder(cache / "test-models" / f"embedder-minilm-l6-v2-r{RECIPE_VERSION}",
+                                     cache / "wheels")
+            (Path(tmp) / "models").mkdir()
+            (Path(tmp) / "models" / "embedder-minilm-l6-v2").symlink_to(encoder, target_is_directory=True)
         app = Application(tmp, isolate_model=True)  # as the window runs it
         app.settings().set(MODEL_SETTING, str(model_dir))
         app.load_model()  # excluded: the figure is about streaming, not loading
@@ -125,11 +137,26 @@ def stall_while_streaming(model_dir: Path, new_tokens: int) -> dict[str, float]:
             qapp.quit()
 
         window.chat.turn_finished.connect(finished)
-        clock.start()
-        ticker.start()
-        window.chat.ask(QUESTION)
+        indexing: dict[str, object] = {"files": 0, "running_at_end": False}
+
+        def go() -> None:
+            clock.start()
+            ticker.start()
+            window.chat.ask(QUESTION)
+
+        if index_folder is None:
+            go()
+        else:
+            def progressed(done: int, total: int, path: str) -> None:
+                indexing["files"] = done
+                if path and not ticker.isActive() and not answer:
+                    go()  # the first file is being read: ask now
+
+            window.library.progressed.connect(progressed)
+            window.library.add_folder(index_folder)
         qapp.exec()
-        window.close()
+        indexing["running_at_end"] = window.library.busy
+        window.close()  # stops the indexing process
         app.close()
     result = answer[0]
     gaps = gaps[1:] or [0.0]
@@ -140,6 +167,8 @@ def stall_while_streaming(model_dir: Path, new_tokens: int) -> dict[str, float]:
         "ticks": len(gaps),
         "completion_tokens": getattr(getattr(result, "stats", None), "completion_tokens", 0),
         "tokens_per_s": round(getattr(getattr(result, "stats", None), "tokens_per_s", 0.0) or 0.0, 1),
+        **({"indexed_folder": str(index_folder), "files_done_while_answering": indexing["files"],
+            "indexing_running_at_end": indexing["running_at_end"]} if index_folder is not None else {}),
     }
 
 
@@ -148,6 +177,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--model", type=Path, help="model folder (default: build or reuse the built-in one)")
+    parser.add_argument("--index-folder", type=Path, help="folder indexed during the second stall figure "
+                        "(default: ../shared/data/formats, else docs/)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -161,6 +192,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="archivist-bench-home-") as home:
         shown, ready = time_to_window(Path(home), args.repeats)
     stall = stall_while_streaming(model_dir, args.new_tokens)
+    folder = args.index_folder or next(p for p in (ROOT.parent / "shared" / "data" / "formats", ROOT / "docs")
+                                       if p.is_dir())
+    both = stall_while_streaming(model_dir, args.new_tokens, folder.resolve())
 
     rows = [
         ("window shown, median (s)", round(statistics.median(shown), 3), f"< {SHOWN_TARGET_S}"),
@@ -170,6 +204,11 @@ def main() -> int:
         ("p99 UI stall while streaming (ms)", stall["p99_stall_ms"], ""),
         ("tokens streamed", stall["completion_tokens"], ""),
         ("tokens/s while rendering", stall["tokens_per_s"], ""),
+        ("longest UI stall, streaming + indexing (ms)", both["longest_stall_ms"], f"< {STALL_TARGET_MS}"),
+        ("p99 UI stall, streaming + indexing (ms)", both["p99_stall_ms"], ""),
+        ("files indexed while answering", both["files_done_while_answering"], ""),
+        ("indexing still running at the end", str(both["indexing_running_at_end"]), "True"),
+        ("tokens/s while indexing", both["tokens_per_s"], ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'value':>8}  target")
@@ -183,8 +222,10 @@ def main() -> int:
         "window_shown_median_s": round(statistics.median(shown), 3),
         "pages_ready_s": [round(t, 3) for t in ready],
         "stall": stall,
+        "stall_while_indexing": both,
         "targets": {"window_shown_s": SHOWN_TARGET_S, "longest_stall_ms": STALL_TARGET_MS},
-        "pass": max(shown) < SHOWN_TARGET_S and stall["longest_stall_ms"] < STALL_TARGET_MS,
+        "pass": (max(shown) < SHOWN_TARGET_S and stall["longest_stall_ms"] < STALL_TARGET_MS
+                 and both["longest_stall_ms"] < STALL_TARGET_MS),
     }
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
