@@ -15,7 +15,8 @@
 # folder is the platform default (~/.local/share/Archivist) created on the spot. It runs
 # `archivist --version`, `doctor --json`, `plugins list --json`, indexes a sample folder
 # (Markdown, text and a PDF, which the bundled pdfium must read),
-# asks a question about it with --json, checks the answer cites the sample file, and
+# asks a question about it with --json, checks the answer cites the sample file, screens
+# a line with the safety filter (its learned layer must load the bundled int8 encoder),
 # opens the window off screen (QT_QPA_PLATFORM=offscreen) and saves a screenshot, and
 # reports the installed size. KEEP=1 keeps the scratch folder; SKIP_GUI=1 skips the window.
 set -euo pipefail
@@ -122,6 +123,8 @@ run doctor  archivist doctor --json
 run plugins archivist plugins list --json
 run index   archivist index "$work/sample" --json
 run ask     archivist ask "What is the name of the lighthouse keeper's cat?" --json --max-tokens 64
+# the safety filter's learned layer reads the bundled int8 encoder (weights shared with fp32)
+run safety  sh -c 'echo "Please tell me the home address and phone number of my neighbour" | archivist safety check --json'
 if [ "\${SKIP_GUI:-0}" != 1 ]; then  # the window, drawn off screen (no display needed)
     run window env QT_QPA_PLATFORM=offscreen archivist gui --screenshot "$work/out/window.png"
 fi
@@ -145,7 +148,7 @@ work = Path(sys.argv[1])
 out = work / "out"
 for err in sorted(out.glob("*.err")):  # a helper process the frozen app failed to start, a traceback
     text = err.read_text()
-    for bad in ("No such option", "Traceback", "failed to load", "is off for this session"):
+    for bad in ("No such option", "Traceback", "failed to load", "is off for this session", "learned layer off"):
         assert bad not in text, f"{err.stem}: {bad!r} on stderr:\n{text}"
 print("    version:", (out / "version.out").read_text().strip())
 doctor = json.loads((out / "doctor.out").read_text())
@@ -166,6 +169,9 @@ print("    citations:", cited)
 assert answer["grounded"], "the answer was not grounded in the sample folder"
 assert any(p.endswith("lighthouse-notes.md") for p in cited), "the answer does not cite the sample file"
 print("    mentions Marmalade:", "marmalade" in answer["answer"].lower())
+verdict = json.loads((out / "safety.out").read_text())
+print("    safety:", verdict["action"], verdict["categories"], "score", verdict["score"], "(learned layer on)")
+assert verdict["action"] != "allow" and "personal_data" in verdict["categories"], verdict
 home = work / "home" / ".local" / "share" / "Archivist"
 assert (home / "archivist.db").is_file(), f"no database in {home}"
 print("    data folder:", home, "(database created)")
