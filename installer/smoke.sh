@@ -185,7 +185,8 @@ echo "==> installed size"
 du -sh "$work/root/opt/archivist" | sed 's/^/    total     /'
 du -sh "$work/root/opt/archivist/_internal/models"/* | sed 's|'"$work/root"'||; s/^/    model     /'
 echo "    largest other parts:"
-du -s "$work/root/opt/archivist/_internal"/* | sort -rn | head -8 | while read -r kib path; do
+# sed, not head: head exits early and sort then dies of SIGPIPE, which pipefail makes fatal
+du -s "$work/root/opt/archivist/_internal"/* | sort -rn | sed -n 1,8p | while read -r kib path; do
     printf '      %6d MB  %s\n' $((kib / 1024)) "${path#"$work/root"}"
 done
 echo "SMOKE TEST PASSED"
