@@ -108,7 +108,7 @@ def test_new_conversation_shortcut_and_navigation(plain_app, qtbot) -> None:
     assert win.chat.views()
     win.new_conversation()
     assert win.chat.conversation_id is None and not win.chat.views()
-    assert win.page_names()[:3] == ["Chat", "Plugins", "Settings"]
+    assert win.page_names() == ["Chat", "Library", "Models", "Plugins", "Settings"]
     keys = {s.key().toString() for s in win.shortcuts}
     assert {"Ctrl+N", "Ctrl+R", "Ctrl+E", "Ctrl+F", "Esc"} <= keys
     win.show_page("Settings")
@@ -201,7 +201,7 @@ def test_plugin_panels_join_the_navigation_and_a_broken_one_is_reported(plain_ap
     plain_app.host.add("notes", PanelPlugin(NotesPanel()))
     plain_app.host.add("broken", PanelPlugin(BrokenPanel()))
     win = make_window(plain_app, qtbot)
-    assert win.page_names() == ["Chat", "Plugins", "Notes", "Settings"]
+    assert win.page_names() == ["Chat", "Library", "Models", "Plugins", "Notes", "Settings"]
     win.show_page("Notes")
     assert win.stack.currentWidget().text() == "Hello from a plugin"
     assert win.plugin_banner.isVisible() and "no widget today" in win.plugin_banner_text.text()

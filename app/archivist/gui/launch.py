@@ -20,13 +20,13 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from archivist.gui.window import MainWindow
+from archivist.gui.window import DEFAULT_SIZE, MainWindow
 from archivist.gui.workers import Task
 
 log = logging.getLogger(__name__)
 
-DEMO_QUESTION = "How do I write a plugin for Archivist?"
-DEMO_MAX_TOKENS = 160  # the built-in model is small and tends to loop on long answers
+DEMO_QUESTION = "Where does Archivist keep my data?"
+DEMO_MAX_TOKENS = 60  # the built-in model is small and tends to loop on long answers
 SCREENSHOT_TIMEOUT_S = 300
 PAGE_VARIABLE = "ARCHIVIST_SCREENSHOT_PAGE"
 
@@ -179,6 +179,7 @@ class Screenshot:
         self.path = path
         self.question = question
         self.result = result
+        self.saved = False
 
     def start(self) -> None:
         QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, self._timed_out)
@@ -190,8 +191,12 @@ class Screenshot:
     def _plain(self) -> None:
         page = os.environ.get(PAGE_VARIABLE)
         if page:
+            # A page's picture shows it settled: the model loaded (or not), the page's
+            # own background reads done.
             self.window.show_page(page)
-        QTimer.singleShot(1500 if page else 300, self.save)
+            self.window.model_ready.connect(lambda _model: QTimer.singleShot(1000, self.save))
+            return
+        QTimer.singleShot(300, self.save)
 
     def _ask(self, model: Any) -> None:
         if model is None:
@@ -238,9 +243,14 @@ class Screenshot:
         self.save(code=1)
 
     def save(self, code: int = 0) -> None:
+        if self.saved:
+            return
+        self.saved = True
         if self.window.app is not None:
             for view in self.window.chat.views():
                 view.flush()
+        # Pictures are the same size whatever size the user last left the window at.
+        self.window.resize(*DEFAULT_SIZE)
         QApplication.processEvents()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.window.grab().save(str(self.path)):

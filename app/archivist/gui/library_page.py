@@ -145,7 +145,7 @@ class LibraryPage(QWidget):
         self.sources_table.setHorizontalHeaderLabels(("Folder", "Files", "Passages", "Skipped", "Changes"))
         self._table_style(self.sources_table)
         self.sources_table.itemSelectionChanged.connect(self._update_buttons)
-        layout.addWidget(self.sources_table, 3)
+        layout.addWidget(self.sources_table, 1)
 
         self.progress_label = QLabel("")
         self.progress_label.setWordWrap(True)
@@ -169,7 +169,7 @@ class LibraryPage(QWidget):
         self.skipped_table = QTableWidget(0, 2)
         self.skipped_table.setHorizontalHeaderLabels(("File", "Why it was skipped"))
         self._table_style(self.skipped_table)
-        layout.addWidget(self.skipped_table, 2)
+        layout.addWidget(self.skipped_table, 1)
         self._show_progress(None)
         self._update_buttons()
 

@@ -222,10 +222,16 @@ class ModelsPage(QWidget):
         heading = QLabel("Installed")
         heading.setObjectName("sectionTitle")
         layout.addWidget(heading)
+        self.installed_empty = QLabel("No model is installed in the data folder yet.")
+        self.installed_empty.setObjectName("hint")
+        layout.addWidget(self.installed_empty)
         self.installed_table = QTableWidget(0, 4)
         self.installed_table.setHorizontalHeaderLabels(("Model", "Runs on", "Folder", ""))
         self._table_style(self.installed_table)
         self.installed_table.itemSelectionChanged.connect(self._update_buttons)
+        self.installed_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.installed_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.installed_table.horizontalHeader().setStretchLastSection(False)
         layout.addWidget(self.installed_table)
         row = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
@@ -254,7 +260,7 @@ class ModelsPage(QWidget):
         self.catalog_table = QTableWidget(0, 5)
         self.catalog_table.setHorizontalHeaderLabels(("Model", "Build", "Download", "On this computer", "State"))
         self._table_style(self.catalog_table)
-        self.catalog_table.setMinimumHeight(260)
+        self.catalog_table.setMinimumHeight(320)
         self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.catalog_table)
         row = QHBoxLayout()
@@ -319,9 +325,10 @@ class ModelsPage(QWidget):
             loaded = getattr(self.app, "_model", None)
             state = f"loaded on {loaded.provider}" if loaded is not None and loaded.info.path == current.path else "chosen"
             self.current.setText(f"<b>{_escape(current.name)}</b> (<code>{_escape(current.id)}</code>), {state}")
-        else:
-            self.current.setText(_escape(data["problem"]) or "No model chosen.")
         self.first_run = not data["installed"] and current is None
+        if current is None:
+            self.current.setText("No model yet: choose one above." if self.first_run else
+                                 _escape(data["problem"]) or "No model chosen.")
         self._show_welcome(rec)
         self._show_installed(data)
         self._show_catalog(data)
@@ -341,6 +348,8 @@ class ModelsPage(QWidget):
         else:
             phi = "No Phi-3 build fits this computer's memory; the built-in model still runs."
         self.recommended_button.setVisible(choice is not None and choice.model_id != BUILTIN_ID)
+        if choice is not None:
+            self.recommended_button.setText(f"Download {choice.label} ({size})")
         self.welcome_text.setText(
             "<h3>Choose a model to start</h3>"
             "<p>Archivist answers with a language model that runs on this computer. None is installed yet.</p>"
@@ -368,6 +377,11 @@ class ModelsPage(QWidget):
             self.installed_table.setItem(row, 3, QTableWidgetItem("in use" if in_use else ""))
             if info.id == selected:
                 self.installed_table.selectRow(row)
+        self.installed_table.setVisible(bool(installed))
+        self.installed_empty.setVisible(not installed)
+        # As tall as its rows: one or two models should not leave a tall empty box.
+        rows = sum(self.installed_table.rowHeight(r) for r in range(len(installed)))
+        self.installed_table.setFixedHeight(self.installed_table.horizontalHeader().height() + rows + 6)
 
     def _show_catalog(self, data: dict[str, Any]) -> None:
         catalog, rec = data["catalog"], data["recommendation"]
