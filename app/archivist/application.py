@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model.id"
 PROVIDER_SETTING = "model.provider"
+PREFERENCE_PREFIX = "gui."  # where the Settings page keeps its values (archivist.gui.preferences)
 
 
 class Application:
@@ -88,6 +89,12 @@ class Application:
         if "database" in self.__dict__:
             return self.settings().get(key, default)
         return peek_setting(self.paths, key, default)
+
+    def preference(self, key: str, default: Any = None) -> Any:
+        """A prompt setting (``system_prompt``, ``sources``, ``context_budget``): the value
+        saved on the GUI's Settings page, else ``config.toml``'s, else ``default``; so the
+        command line answers the way the window was set up."""
+        return self.setting(PREFERENCE_PREFIX + key, self.config.get(key, default))
 
     def model_info(self, model: str | None = None) -> ModelInfo:
         """The installed model a question would use: ``model``, else the chosen one."""

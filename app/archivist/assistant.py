@@ -224,7 +224,7 @@ class Assistant:
         grounded = False
         if use_documents:
             t0 = time.perf_counter()
-            k = sources or int(app.config.get("sources", DEFAULT_SOURCES))
+            k = sources or int(app.preference("sources", DEFAULT_SOURCES))
             found, has_documents = self.retrieve(question_for_model, k)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000.0
             found = screener.screen_passages(found)
@@ -236,12 +236,12 @@ class Assistant:
             if found:
                 yield TurnEvent("sources", sources=tuple(found))
 
-        budget = min(loaded.info.context_length, int(app.config.get("context_budget", DEFAULT_CONTEXT_BUDGET)))
+        budget = min(loaded.info.context_length, int(app.preference("context_budget", DEFAULT_CONTEXT_BUDGET)))
         packed = pack_prompt(
             question_for_model,
             history=history,
             passages=found,
-            system_prompt=str(app.config.get("system_prompt", DEFAULT_SYSTEM_PROMPT)),
+            system_prompt=str(app.preference("system_prompt", DEFAULT_SYSTEM_PROMPT)),
             template=loaded.apply_chat_template,
             count_tokens=loaded.count_tokens,
             budget=budget - options.max_new_tokens - CONTEXT_MARGIN,

@@ -110,6 +110,8 @@ def peek_setting(paths: Paths, key: str, default: Any = None) -> Any:
         return default
     if row is None:
         return default
+    if isinstance(row[0], (int, float)):
+        return row[0]  # SQLite hands JSON numbers back as numbers (the column has JSON affinity)
     try:
         return json.loads(row[0])
     except (TypeError, ValueError):

@@ -221,3 +221,21 @@ def test_switching_a_plugin_off_on_the_page_is_kept_for_the_next_start(plain_app
     assert read_disabled_plugins(plain_app.paths) == {"tp_notes"}
     page.table.item(page.row_of("tp_notes"), 3).setCheckState(Qt.CheckState.Checked)
     assert read_disabled_plugins(plain_app.paths) == set()
+
+
+def test_the_command_line_answers_with_what_the_settings_page_saved(plain_app, qtbot, home) -> None:
+    win = make_window(plain_app, qtbot)
+    page = win.settings_page
+    page.sources.setValue(7)
+    page.context_budget.setValue(1536)
+    page.system_prompt.setPlainText("Answer in French.")
+    qtbot.waitUntil(lambda: win.prefs.system_prompt == "Answer in French.")
+    win.close()
+    # A fresh Application, as `archivist ask` makes one: no window, no Preferences.
+    cli_app = Application(home)
+    try:
+        assert cli_app.preference("system_prompt", "") == "Answer in French."
+        assert cli_app.preference("sources", 3) == 7
+        assert cli_app.preference("context_budget", 4096) == 1536
+    finally:
+        cli_app.close()

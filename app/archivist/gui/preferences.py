@@ -2,9 +2,10 @@
 
 Stored in the database (``archivist.store.settings``), not in Qt's per-user QSettings,
 so everything Archivist keeps stays in the one home folder a user can back up or move.
-The assistant reads its system prompt and context budget from ``Application.config``
-(``config.toml``); the user's choices here are laid over it for this session by
-:meth:`Preferences.apply`. Qt-free, so it is read before any widget exists.
+The assistant reads its system prompt, sources and context budget through
+``Application.preference``: the values saved here, else ``config.toml``'s, so ``archivist
+ask`` answers as the window was set up. :meth:`Preferences.apply` also lays them over
+``Application.config`` for this session. Qt-free, so it is read before any widget exists.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from archivist.assistant import DEFAULT_CONTEXT_BUDGET, DEFAULT_SOURCES
 from archivist.prompt import DEFAULT_SYSTEM_PROMPT
 from archivist.types import GenerationOptions
 
-PREFIX = "gui."
+PREFIX = "gui."  # = archivist.application.PREFERENCE_PREFIX: the CLI reads these too
 THEMES = ("system", "light", "dark")
 
 
