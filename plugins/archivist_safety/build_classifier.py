@@ -34,7 +34,7 @@ from archivist_safety.classifier import CLASSES, WEIGHTS, feature_matrix
 TRAINING = Path(__file__).with_name("training")
 L2 = 3e-2
 STEPS = 300
-TARGET_FP = 0.08
+TARGET_FP = 0.05  # the ceiling on safe items flagged, applied to our (hard, look-alike) safe lines
 FOLDS = 5
 
 
@@ -152,7 +152,7 @@ def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report:
     threshold = choose_threshold(x, y)
     w, b = fit(x, y)
     meta = {"encoder_recipe": encoder_recipe, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
-            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8 mean-pooled (384) + profanity p, slur, targeted insult"}
+            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8 mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate score, fiction, real-life, intent rules per category"}
     np.savez_compressed(
         target,
         weights=w,

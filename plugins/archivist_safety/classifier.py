@@ -23,7 +23,7 @@ import numpy as np
 
 from archivist_safety.findings import DANGEROUS, HATE, PERSONAL_DATA, SELF_HARM, SEXUAL, VIOLENCE, Finding
 from archivist_safety.intent import FICTION, REAL_LIFE, find_harmful_intent
-from archivist_safety.toxicity import INSULTS, SLURS, TARGETED, ProfanityModel, toxicity_score
+from archivist_safety.toxicity import INSULTS, SLURS, TARGETED, ProfanityModel, deobfuscate, toxicity_score
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,13 @@ def lexical_features(text: str, intent: Iterable[Finding] | None = None) -> np.n
     slur / insult-aimed-at-someone present, the rule-combined hate score, a game/fiction
     context and an "in real life" phrase present, and which
     categories the hand-written intent rules (:mod:`archivist_safety.intent`) fire for."""
-    low = text.lower()
-    insult = INSULTS.search(low)
     hit = {f.category for f in (find_harmful_intent(text) if intent is None else intent)}
+    clean = deobfuscate(text)  # "f*@king" -> "fucking" for the lexical models
+    low = clean.lower()
+    insult = INSULTS.search(low)
     return np.array(
         [
-            ProfanityModel.probability(text),
+            ProfanityModel.probability(clean),
             1.0 if SLURS.search(low) else 0.0,
             1.0 if insult and TARGETED.search(low) else 0.0,
             toxicity_score(text)[0],

@@ -42,7 +42,7 @@ class ArchivistSafetyFilter:
             ProfanityModel.available()
             self.learned.load_now()
 
-    def findings(self, text: str) -> list[Finding]:
+    def findings(self, text: str, stage: Stage | None = None) -> list[Finding]:
         found: list[Finding] = []
         found.extend(find_personal_data(text))
         found.extend(find_injection(text))
@@ -51,7 +51,8 @@ class ArchivistSafetyFilter:
         if scored is None:
             # Rules only: the hand-written intent rules and the lexical hate layer.
             found.extend(intent)
-            threshold = self.policy.threshold if self.policy.threshold is not None else 0.6
+            set_threshold = self.policy.threshold_for(stage)
+            threshold = set_threshold if set_threshold is not None else 0.6
             found.extend(find_toxicity(text, threshold, self.policy.learned))
             return found
         # The head has weighed the rules already; only the exact ones still decide alone.
@@ -60,14 +61,15 @@ class ArchivistSafetyFilter:
             found.append(Finding(HATE, 0, len(text), 0.95, "slur"))
         p, category = scored
         assert self.learned is not None and self.learned.head is not None
-        threshold = self.policy.threshold if self.policy.threshold is not None else self.learned.head.threshold
+        set_threshold = self.policy.threshold_for(stage)
+        threshold = set_threshold if set_threshold is not None else self.learned.head.threshold
         if p >= threshold:
             found.append(Finding(category, 0, len(text), round(p, 3), "learned"))
         return found
 
     def screen(self, text: str, stage: Stage) -> Verdict:
         stage = Stage(stage)
-        found = self.findings(text)
+        found = self.findings(text, stage)
         if not found:
             return Verdict.allow(text, self.name)
         by_category: dict[str, list[Finding]] = {}

@@ -3,7 +3,8 @@
 Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md)::
 
     [safety]
-    threshold = 0.5            # learned head's threshold (default: the one shipped with it)
+    threshold = 0.5            # learned head's threshold (default: the one shipped with it);
+                               # or a table per stage: threshold = {input = 0.5, output = 0.7}
     learned = true             # use the learned head (false: rules and lexicons only)
     [safety.actions.personal_data]
     input = "allow"            # one stage ...
@@ -82,6 +83,13 @@ class Policy:
     actions: dict[str, dict[Stage, Action]] = field(default_factory=lambda: {c: dict(s) for c, s in DEFAULT_ACTIONS.items()})
     threshold: float | None = None  # None: the learned head's own (0.6 for the rules-only hate layer)
     learned: bool = True
+    stage_thresholds: dict[Stage, float] = field(default_factory=dict)  # per-stage overrides
+
+    def threshold_for(self, stage: Stage | None) -> float | None:
+        """The threshold set for ``stage`` (a table entry, else the single value), or None."""
+        if stage is not None and stage in self.stage_thresholds:
+            return self.stage_thresholds[stage]
+        return self.threshold
 
     def action(self, category: str, stage: Stage) -> Action:
         if category == SEXUAL_MINORS:
@@ -93,8 +101,11 @@ class Policy:
         """Defaults with the user's ``[safety]`` table merged over them; bad values raise ValueError."""
         policy = cls()
         settings = settings or {}
-        if settings.get("threshold") is not None:
-            policy.threshold = float(settings["threshold"])
+        threshold = settings.get("threshold")
+        if isinstance(threshold, dict):  # {input = 0.6, output = 0.7}
+            policy.stage_thresholds = {Stage(k): float(v) for k, v in threshold.items()}
+        elif threshold is not None:
+            policy.threshold = float(threshold)
         policy.learned = bool(settings.get("learned", policy.learned))
         for category, value in (settings.get("actions") or {}).items():
             if category not in CATEGORIES:

@@ -93,6 +93,20 @@ class ProfanityModel:
             return False
         return True
 
+    _profane: tuple[str, ...] = ()
+
+    @classmethod
+    def profane_words(cls) -> tuple[str, ...]:
+        """The words the model weighs as most offensive, most offensive first."""
+        if not cls._profane:
+            if cls._loaded is None:
+                cls._load()
+            assert cls._loaded is not None
+            table = cls._loaded[0]
+            weight = {w: sum(c) / len(c) for w, (_, c) in table.items()}
+            cls._profane = tuple(sorted((w for w, v in weight.items() if v >= 2.0 and w.isalpha()), key=lambda w: -weight[w]))
+        return cls._profane
+
     @classmethod
     def probability(cls, text: str) -> float:
         """P(offensive) for ``text``, as ``profanity_check.predict_prob`` computes it."""
@@ -118,8 +132,54 @@ class ProfanityModel:
         return sum(probs) / len(probs)
 
 
+_SYMBOLS = "*@#$%&!"
+_MASKED = re.compile(r"[a-z][a-z*@#$%&!]*[*@#$%&!][a-z*@#$%&!]*", re.I)
+_SPACED = re.compile(r"\b(?:[a-z][ .]){2,}[a-z]\b", re.I)
+STEMS = ("fuck", "cunt", "bitch", "shit", "nigg", "fagg", "pussy", "whore", "slut")
+_INNOCENT = frozenset({"scunthorpe", "shitake", "shiitake", "cocktail"})
+_STEM = re.compile(r"\b\w*?(" + "|".join(STEMS) + r")\w*", re.I)
+
+
+def deobfuscate(text: str) -> str:
+    """``text`` with masked or spaced-out swear words written plainly, for the lexical
+    models: "f*@king" -> "fucking", "PU$$Y" -> "pussy", "p u s s y" -> "pussy", and a
+    swear word glued into another word is added after it ("libcunts" -> "libcunts cunt").
+    A masked word becomes the most offensive word of the profanity model's vocabulary
+    that fits its letters; anything else is left as it is."""
+    if not any(c in text for c in _SYMBOLS) and not _SPACED.search(text) and not _STEM.search(text):
+        return text
+    profane = ProfanityModel.profane_words()
+
+    def unmask(m: re.Match[str]) -> str:
+        token = m.group(0)
+        body = token.rstrip("!")  # "f*ck!" keeps its exclamation mark
+        if body.lower() in profane or len(body) < 3:
+            return token
+        pattern = re.compile("".join("." if c in _SYMBOLS else re.escape(c) for c in body.lower()))
+        for word in profane:  # most offensive first
+            if pattern.fullmatch(word):
+                return word + token[len(body):]
+        return token
+
+    def unspace(m: re.Match[str]) -> str:
+        letters = re.sub(r"[ .]", "", m.group(0)).lower()
+        for start in range(len(letters) - 2):  # "a p u s s y": the word may start late
+            if letters[start:] in profane:
+                return " ".join(letters[:start]) + (" " if start else "") + letters[start:]
+        return m.group(0)
+
+    def stem(m: re.Match[str]) -> str:
+        word = m.group(0)
+        return word if word.lower() in profane or word.lower() in _INNOCENT else f"{word} {m.group(1).lower()}"
+
+    out = _MASKED.sub(unmask, text)
+    out = _SPACED.sub(unspace, out)
+    return _STEM.sub(stem, out)
+
+
 def toxicity_score(text: str, learned: bool = True) -> tuple[float, str]:
     """A hate/harassment score in 0..1 and the rule that gave it."""
+    text = deobfuscate(text)
     low = text.lower()
     if SLURS.search(low):
         return 0.95, "slur"

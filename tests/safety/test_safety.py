@@ -193,6 +193,35 @@ def test_plugin_registers_filter_through_entry_point(tmp_path: Path) -> None:
     assert filters[0].obj.policy.threshold == 0.7
 
 
+def test_threshold_per_stage() -> None:
+    strict_output = ArchivistSafetyFilter.from_settings({"threshold": {"output": 1.1}}, home=SAFETY_HOME,
+                                                        wheel_cache=WHEELS)
+    strict_output.learned = F.learned  # the loaded head and encoder
+    text = "You are a worthless idiot and everyone hates you."
+    assert strict_output.policy.threshold_for(Stage.OUTPUT) == 1.1  # above any probability: the head never flags output
+    assert strict_output.policy.threshold_for(Stage.INPUT) is None  # the head's own
+    assert strict_output.screen(text, Stage.INPUT).action is Action.BLOCK
+    assert "learned" not in {f.kind for f in strict_output.findings(text, Stage.OUTPUT)}
+
+
+@pytest.mark.parametrize(
+    "masked,plain",
+    [
+        ("Just take it from the b*tch", "Just take it from the bitch"),
+        ("I f*@king knew it", "I fucking knew it"),
+        ("what a p u s s y.", "what a pussy."),
+        ("THESE LIBCUNTS again", "THESE LIBCUNTS cunt again"),
+        ("Scunthorpe won 2-1", "Scunthorpe won 2-1"),
+        ("mail a@b.com, 5 * 3 = 15", "mail a@b.com, 5 * 3 = 15"),
+        ("I am a U.S. citizen", "I am a U.S. citizen"),
+    ],
+)
+def test_masked_swearing_is_read_plainly(masked: str, plain: str) -> None:
+    from archivist_safety.toxicity import deobfuscate
+
+    assert deobfuscate(masked) == plain
+
+
 def test_raising_filter_is_disabled_and_turn_goes_on(host: PluginHost) -> None:
     host.add("bad", object())
     host.add("safety", object(), origin="built-in")
@@ -368,8 +397,9 @@ def test_shared_sets_stay_above_the_measured_floor(name: str, stage: Stage) -> N
 
 
 FLOORS = {
-    # Measured with the learned head (all rows, whole text at both stages): XSTest 84.0% / 9.6%,
-    # toxicity 72.7% / 5.8% (bench/safety.py; the rules alone measured 67.5% / 6.4% and 74.2% / 5.4%).
-    "xstest": {"caught": 0.81, "false_pos": 0.105},
-    "toxicity": {"caught": 0.70, "false_pos": 0.065},
+    # Measured with the learned head (all rows, whole text at both stages): XSTest 86.0% / 8.0%,
+    # toxicity 75.6% / 5.6% (bench/safety.py; the first head measured 84.0% / 9.6% and
+    # 72.7% / 5.8%, the rules alone 67.5% / 6.4% and 74.2% / 5.4%).
+    "xstest": {"caught": 0.84, "false_pos": 0.09},
+    "toxicity": {"caught": 0.73, "false_pos": 0.062},
 }
