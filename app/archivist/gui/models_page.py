@@ -305,6 +305,12 @@ class ModelsPage(QWidget):
         task.failed.connect(self._show_error)
         return task.start()
 
+    def nothing_installed(self) -> bool:
+        """No model in the data folder and none chosen elsewhere: the first start."""
+        from archivist.engine.installed import installed_models
+
+        return not installed_models(self.app.paths.models) and self.app.setting(MODEL_SETTING, None) is None
+
     def _keep(self, task: Any) -> None:
         self._tasks.add(task)
         task.ended.connect(lambda: self._tasks.discard(task))
@@ -650,7 +656,9 @@ class ModelsPage(QWidget):
         """Stop a running download (its verified files stay for a resume)."""
         self.cancel_download()
         for task in list(self._tasks):
-            task.wait(10)
+            # A download stops at its next chunk; an import or build cannot be stopped
+            # and is abandoned (it writes to a temporary folder renamed only when done).
+            task.wait(3)
 
 
 def _escape(text: str) -> str:

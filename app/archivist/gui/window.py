@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str) -> None:
         self.model_status.setText("No model loaded")
         self.models_page.refresh()
-        if self.models_page.first_run:
+        if self.models_page.nothing_installed():
             # Nothing installed yet: the Models page explains the two ways to start.
             self.chat.show_banner("No model is installed yet: choose one on the Models page.")
             self.show_page("Models")
