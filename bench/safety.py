@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
     s = screener(args.home)
+    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results = []
+    by_type: dict[str, list[int]] = {}
     print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'false+':>7} {'p50 ms':>7} {'p95 ms':>7} unit")
     for name, items in load_sets(args.data).items():
         for stage in (Stage.INPUT, Stage.OUTPUT):
@@ -121,13 +123,26 @@ def main(argv: list[str] | None = None) -> int:
                     f"{name:10} {stage.value:7} {split:9} {m['n_unsafe']:6d} {m['n_safe']:5d} {m['caught']:7.1%} "
                     f"{m['false_positive']:7.1%} {m['latency_ms_p50']:7.2f} {m['latency_ms_p95']:7.2f} {m['latency_unit']}"
                 )
+            if name == "xstest" and stage is Stage.INPUT:
+                with open(args.data / "xstest_prompts.csv", encoding="utf-8") as f:
+                    types = [r["type"] for r in csv.DictReader(f)]
+                for r, kind in zip(rows, types):
+                    by_type.setdefault(kind, [0, 0])
+                    by_type[kind][0] += 1
+                    by_type[kind][1] += int(r["flagged"])
             if args.misses and stage is Stage.INPUT:
                 for r in rows[0::2]:
                     if r["unsafe"] != r["flagged"]:
                         kind = "MISS" if r["unsafe"] else "FP  "
                         print(kind, r["categories"], items[r["i"]][0].replace("\n", " ")[:160])
+    print("XSTest input, share flagged by prompt type (contrast_* are the unsafe ones):")
+    for kind, (n, flagged) in sorted(by_type.items()):
+        print(f"  {kind:32} {flagged:3d}/{n:3d} {flagged / n:6.1%}")
+    load = os.getloadavg()
+    print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"results": results}, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps({"results": results, "xstest_input_flagged_by_type": by_type,
+                                    "load_average_end": load}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
