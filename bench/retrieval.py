@@ -56,7 +56,7 @@ def metrics(ranked_texts: list[list[str]], questions: list[dict]) -> dict[str, f
     return {"recall@1": r1 / n, "recall@5": r5 / n, "recall@10": r10 / n, "mrr@10": mrr / n}
 
 
-def quality(tmp: Path) -> dict:
+def quality(tmp: Path, overlap: int | None = None) -> dict:
     from archivist_faiss import fusion
     from archivist_faiss.index import open_index
     from archivist_models.embedder import Embedder, build_embedder
@@ -66,7 +66,7 @@ def quality(tmp: Path) -> dict:
     questions = load_xquad(docs)
     home = tmp / "home"
     enc = build_embedder(home / "models" / "embedder-minilm-l6-v2", WHEELS)
-    ix = open_index(home)
+    ix = open_index(home, **({} if overlap is None else {"overlap_tokens": overlap}))
     t0 = time.perf_counter()
     report = ix.index([docs])
     index_s = time.perf_counter() - t0
@@ -111,10 +111,16 @@ def quality(tmp: Path) -> dict:
     _, d8 = flat.search(q8.embed([q["q"] for q in questions]), 10)
     results["dense_int8"] = metrics([[texts[i] for i in row if i >= 0] for row in d8], questions)
     ix.close()
+    # The bar for a quantized encoder: dense recall@1/5/10 within half a point
+    # (0.005) of full precision, each of them.
+    check = {m: round(100 * (results["dense_int8"][m] - results["dense"][m]), 2)
+             for m in ("recall@1", "recall@5", "recall@10")}
     return {"questions": len(questions), "documents": len(report.indexed), "chunks": n_chunks,
+            "overlap_tokens": ix.overlap_tokens,
             "index_seconds": round(index_s, 1), "weights": {"dense": fusion.DENSE_WEIGHT,
                                                              "keyword": fusion.KEYWORD_WEIGHT, "rrf_k": fusion.RRF_K},
             "results": results, "fusion_grid": grid,
+            "int8_recall_check": {"points_vs_fp32": check, "passes": all(v >= -0.5 for v in check.values())},
             "search_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))}}
 
 
@@ -181,6 +187,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--overlap", type=int, default=None,
+                    help="chunk overlap in word-pieces (default: the index's, 16)")
     ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
     out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}}
@@ -189,13 +197,19 @@ def main() -> int:
             print(f"{XQUAD} not found", file=sys.stderr)
             return 1
         with tempfile.TemporaryDirectory() as tmp:
-            out["quality"] = quality(Path(tmp))
+            out["quality"] = quality(Path(tmp), args.overlap)
         qd = out["quality"]
         print(f"\nXQuAD en: {qd['questions']} questions, {qd['documents']} articles, {qd['chunks']} chunks "
+              f"(overlap {qd['overlap_tokens']} word-pieces) "
               f"(indexed in {qd['index_seconds']} s)")
         print(f"{'mode':<28}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR@10':>8}")
         for name, m in list(qd["results"].items()) + [(k, v) for k, v in qd["fusion_grid"].items()]:
             print(f"{name:<28}{m['recall@1']:>8.3f}{m['recall@5']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}")
+        c = qd["int8_recall_check"]
+        print("int8 encoder, dense recall vs fp32 (points): "
+              + ", ".join(f"{k} {v:+.2f}" for k, v in c["points_vs_fp32"].items())
+              + f" -> {'within' if c['passes'] else 'NOT within'} half a point: "
+              + ("may be used for indexing" if c["passes"] else "fp32 stays the indexing encoder"))
         print(f"Index.search end to end (k=5): p50 {qd['search_ms']['p50']:.1f} ms, p95 {qd['search_ms']['p95']:.1f} ms")
     if not args.skip_latency:
         sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -39,7 +39,7 @@ class _Piece:
 class Chunker:
     """Chunks of at most ``max_tokens`` word-pieces (the embedder's limit less [CLS]/[SEP])."""
 
-    def __init__(self, tokenizer: object, max_tokens: int = 200, overlap_tokens: int = 32,
+    def __init__(self, tokenizer: object, max_tokens: int = 200, overlap_tokens: int = 16,
                  hard_limit: int = 254) -> None:
         self.tokenizer = tokenizer  # a tokenizers.Tokenizer
         self.max_tokens = min(max_tokens, hard_limit)

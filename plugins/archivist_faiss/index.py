@@ -115,7 +115,7 @@ class Index:
     def __init__(self, home: Path, *, embedder: Any = None, embedder_path: Path | None = None,
                  loaders: Iterable[Any] = (), approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
                  progress: Callable[[str], None] | None = None, max_tokens: int = 200,
-                 overlap_tokens: int = 32) -> None:
+                 overlap_tokens: int = 16) -> None:
         self.home = Path(home)
         self.dir = data_dir(self.home)
         self.engine = open_engine(self.dir / "index.db")

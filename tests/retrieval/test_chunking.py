@@ -51,3 +51,14 @@ def test_prefers_paragraph_breaks(tokenizer):
     p2 = " ".join(["Epsilon zeta eta theta."] * 25)
     chunks = Chunker(tokenizer, max_tokens=200, overlap_tokens=0).chunk(Document("x", (DocumentPart(p1 + "\n\n" + p2),)))
     assert chunks[0].text == p1
+
+
+def test_default_overlap_carries_the_last_short_sentences(tokenizer):
+    # The default overlap (16 word-pieces, see docs/documents.md) still repeats a short
+    # closing sentence at the start of the next chunk, and never more than 16 pieces.
+    para = " ".join(f"Fact {i} is short." for i in range(200))
+    chunks = Chunker(tokenizer).chunk(Document("x", (DocumentPart(para),)))
+    assert len(chunks) > 2
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.locator.start < a.locator.end
+        assert count(tokenizer, para[b.locator.start:a.locator.end]) <= 16
