@@ -49,7 +49,7 @@ def test_recommend_for_a_described_machine(invoke) -> None:
     result = invoke("recommend", "--assume-hardware", str(MACHINES / "linux-nvidia-rtx3060-12gb-cpu-build.json"), "--json")
     assert result.exit_code == 0, result.output
     rec = json.loads(result.output)
-    assert rec["choice"]["variant_id"] == "phi-3-medium-128k-instruct-cpu-int4"
+    assert rec["choice"]["variant_id"] == "phi-3.5-mini-instruct-cpu-int4"
     assert "pip install onnxruntime-genai-cuda" in rec["advice"][0]
     human = invoke("recommend", "--assume-hardware", str(MACHINES / "win-amd-rx6600-8gb.json"))
     assert "Recommended: phi-3.5-mini-instruct-dml-int4" in human.output

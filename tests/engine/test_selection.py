@@ -19,12 +19,12 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "hardware.md"
 # machine file -> (chosen variant, the reason sentence), each with the build its file describes
 PINNED = {
     "linux-cpu-16gb": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'CPU AVX2, 15.6 GB RAM (14.1 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'CPU AVX2, 15.6 GB RAM (14.1 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 2.7 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 9 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "linux-cpu-32gb": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'CPU AVX2, 31.2 GB RAM (29.7 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'CPU AVX2, 31.2 GB RAM (29.7 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 2.7 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 9 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "linux-cpu-4gb": (
         "smollm2-135m-instruct",
@@ -43,8 +43,8 @@ PINNED = {
         'NVIDIA H100 80GB HBM3 80 GB (71.7 GB usable): Phi-3 medium 128k fp16 needs 28.6 GB → CUDA fp16 (Phi-3 medium 128k)',
     ),
     "linux-nvidia-rtx3060-12gb-cpu-build": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'the installed build cannot use NVIDIA GeForce RTX 3060 12 GB; CPU AVX2, 32.0 GB RAM (30.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'the installed build cannot use NVIDIA GeForce RTX 3060 12 GB; CPU AVX2, 32.0 GB RAM (30.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 2.7 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 9 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "linux-nvidia-rtx3060-12gb": (
         "phi-3-medium-128k-instruct-cuda-int4",
@@ -56,11 +56,11 @@ PINNED = {
     ),
     "mac-m1-8gb": (
         "phi-3.5-mini-instruct-cpu-int4",
-        'CPU NEON, 8.0 GB RAM (6.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB, Phi-3.5 mini int4 needs 6.2 GB → CPU int4 (Phi-3.5 mini)',
+        'CPU NEON, 8.0 GB RAM (6.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB, Phi-3.5 mini int4 needs 6.2 GB and runs at about 8.6 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "mac-m2-16gb": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'CPU NEON, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'CPU NEON, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 3.9 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 12.9 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "win-amd-rx6600-8gb": (
         "phi-3.5-mini-instruct-dml-int4",
@@ -75,16 +75,16 @@ PINNED = {
         'Intel(R) Arc(TM) A770 Graphics 16 GB (14.3 GB usable): Phi-3 medium 128k int4 needs 8.7 GB → DirectML int4 (Phi-3 medium 128k)',
     ),
     "win-intel-iris-xe-16gb": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'nothing fits Intel(R) Iris(R) Xe Graphics (integrated, 7.9 GB shared) (3.9 GB usable); CPU AVX-512, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'nothing fits Intel(R) Iris(R) Xe Graphics (integrated, 7.9 GB shared) (3.9 GB usable); CPU AVX-512, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 2.6 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 8.6 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "win-intel-uhd-8gb-cpu-build": (
         "phi-3.5-mini-instruct-cpu-int4",
-        'nothing fits Intel(R) UHD Graphics 620 (integrated, 3.9 GB shared) (2.0 GB usable); CPU AVX2, 8.0 GB RAM (6.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB, Phi-3.5 mini int4 needs 6.2 GB → CPU int4 (Phi-3.5 mini)',
+        'nothing fits Intel(R) UHD Graphics 620 (integrated, 3.9 GB shared) (2.0 GB usable); CPU AVX2, 8.0 GB RAM (6.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB, Phi-3.5 mini int4 needs 6.2 GB and runs at about 8.6 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "win-nvidia-gtx1650-4gb": (
-        "phi-3-medium-128k-instruct-cpu-int4",
-        'nothing fits NVIDIA GeForce GTX 1650 4 GB (3.6 GB usable); CPU AVX2, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB → CPU int4 (Phi-3 medium 128k)',
+        "phi-3.5-mini-instruct-cpu-int4",
+        'nothing fits NVIDIA GeForce GTX 1650 4 GB (3.6 GB usable); CPU AVX2, 16.0 GB RAM (14.5 GB usable): Phi-3 medium 128k int4 needs 11.2 GB and runs at about 2.6 tokens/s, Phi-3.5 mini int4 needs 6.2 GB and runs at about 8.6 tokens/s → CPU int4 (Phi-3.5 mini)',
     ),
     "win-nvidia-rtx4070-12gb-cuda": (
         "phi-3-medium-128k-instruct-cuda-int4",
@@ -156,7 +156,7 @@ def test_no_build_at_all_recommends_the_ideal_and_what_to_install(catalog) -> No
 
 def test_every_choice_can_be_overridden(catalog) -> None:
     hw = machine("linux-nvidia-rtx3060-12gb")
-    assert recommend(hw, catalog, provider="cpu").choice.variant_id == "phi-3-medium-128k-instruct-cpu-int4"
+    assert recommend(hw, catalog, provider="cpu").choice.variant_id == "phi-3.5-mini-instruct-cpu-int4"
     assert recommend(hw, catalog, model="phi-3-mini-4k-instruct").choice.variant_id == "phi-3-mini-4k-instruct-cuda-fp16"
     forced = recommend(hw, catalog, model="phi-3-medium-128k-instruct-cuda-fp16")
     assert forced.choice.variant_id == "phi-3-medium-128k-instruct-cuda-fp16" and not forced.choice.fits
@@ -193,3 +193,25 @@ def test_asking_for_a_provider_the_build_lacks_says_what_to_install(catalog) -> 
     rec = recommend(machine("win-nvidia-rtx4070-12gb"), catalog, provider="cuda")  # DirectML build
     assert rec.choice is None and "another onnxruntime-genai build" in rec.summary
     assert "pip uninstall -y onnxruntime-genai-directml && pip install onnxruntime-genai-cuda" in rec.advice[0]
+
+
+def test_a_cpu_too_slow_for_the_best_model_gets_a_smaller_one_that_reads_along(catalog) -> None:
+    hw = Hardware(os="Linux", arch="x86_64", cores=16, ram_total_mb=65536, genai_package="onnxruntime-genai 0.8.3")
+    rec = recommend(hw, catalog)
+    medium = next(c for c in rec.alternatives if c.variant_id == "phi-3-medium-128k-instruct-cpu-int4")
+    assert medium.fits and medium.too_slow and "slower than reading" in medium.reason
+    assert rec.choice.variant_id == "phi-3.5-mini-instruct-cpu-int4" and not rec.choice.too_slow
+    assert "about" in rec.summary and "tokens/s" in rec.summary
+
+
+def test_a_cpu_too_slow_for_every_model_still_gets_the_fastest_phi3_not_the_built_in(catalog) -> None:
+    hw = Hardware(os="Linux", arch="x86_64", cores=2, ram_total_mb=24576, genai_package="onnxruntime-genai 0.8.3")
+    rec = recommend(hw, catalog)
+    assert rec.choice.too_slow and not rec.choice.built_in
+    fitting = [c for c in rec.alternatives if c.fits and not c.built_in]
+    assert rec.choice.tokens_per_s == max(c.tokens_per_s for c in fitting)
+
+
+def test_a_gpu_choice_carries_no_cpu_speed_estimate(catalog) -> None:
+    rec = recommend(machine("linux-nvidia-rtx3060-12gb"), catalog)
+    assert rec.choice.tokens_per_s is None and not rec.choice.too_slow

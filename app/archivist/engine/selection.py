@@ -49,6 +49,15 @@ BUILD_PROVIDERS = {"cpu": ["cpu"], "cuda": ["cuda", "cpu"], "directml": ["dml", 
 PACKAGES = {"cuda": "onnxruntime-genai-cuda", "dml": "onnxruntime-genai-directml", "cpu": "onnxruntime-genai"}
 EXTRAS = {"cuda": "cuda", "dml": "directml", "cpu": "cpu"}
 BUILD_OF_PROVIDER = {"cuda": "CUDA", "dml": "DirectML", "cpu": "CPU"}
+# Decoding on a CPU reads every weight once per token, so its speed is bounded by how fast
+# the cores can stream int4 weights and by memory bandwidth. Conservative figures: ~3 GB/s
+# per logical core (the built-in model measured 5 GB/s on one Zen 3 core, a small model
+# that partly sits in cache), 25 GB/s for dual-channel desktop memory, 60 GB/s for Apple
+# Silicon's unified memory.
+CPU_BYTES_PER_CORE_S = 3.0e9
+CPU_MEMORY_BANDWIDTH = {"Darwin": 60e9}
+CPU_MEMORY_BANDWIDTH_DEFAULT = 25e9
+MIN_CPU_TOKENS_PER_S = 5.0  # about reading speed; slower and an answer feels stuck
 
 
 def gb(n: int | float) -> str:
@@ -83,10 +92,16 @@ class Candidate:
     installed: bool = False
     chosen: bool = False
     reason: str = ""
+    tokens_per_s: float | None = None  # estimated decoding speed (CPU only)
+    built_in: bool = False  # made offline by a recipe rather than downloaded
 
     @property
     def label(self) -> str:
         return f"{self.model_name} {PROVIDER_NAMES[self.provider]} {self.precision}"
+
+    @property
+    def too_slow(self) -> bool:
+        return self.tokens_per_s is not None and self.tokens_per_s < MIN_CPU_TOKENS_PER_S
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +161,12 @@ def devices(hw: Hardware, installed_build: str | None) -> list[Device]:
     return found
 
 
+def cpu_tokens_per_s(hw: Hardware, weights_bytes: int) -> float:
+    """A rough decoding speed on ``hw``'s CPU: weights streamed once per token."""
+    bandwidth = CPU_MEMORY_BANDWIDTH.get(hw.os, CPU_MEMORY_BANDWIDTH_DEFAULT)
+    return min(max(hw.cores, 1) * CPU_BYTES_PER_CORE_S, bandwidth) / max(weights_bytes, 1)
+
+
 def _gpu_budget(gpu: Gpu) -> int:
     if gpu.integrated:
         return int((gpu.shared_memory_mb or 0) * 2**20 * 0.5)
@@ -195,9 +216,14 @@ def recommend(
             variant_id=v.id, model_id=m.id, model_name=m.name, provider=v.provider,
             precision=v.precision, device=device.label, need_bytes=need,
             budget_bytes=device.budget_bytes, fits=fits, runnable=runnable,
-            installed=v.id in installed_ids,
+            installed=v.id in installed_ids, built_in=v.source == "built",
         )
+        if device.provider == "cpu" and not cand.built_in:
+            cand.tokens_per_s = round(cpu_tokens_per_s(hardware, v.weights_bytes), 1)
         verdict = "fits" if fits else "does not fit"
+        if fits and cand.too_slow:
+            verdict = (f"fits, but about {cand.tokens_per_s:g} tokens/s on {hardware.cores} cores "
+                       f"(under {MIN_CPU_TOKENS_PER_S:g}, slower than reading)")
         if not long_enough:
             verdict = f"its context is only {m.context_length} tokens, {context} asked"
         cand.reason = f"{device.label}: {cand.label} needs {gb(need)} of {gb(device.budget_bytes)} usable → {verdict}"
@@ -215,10 +241,7 @@ def recommend(
             here = [judge(device, m, v) for m, v in options]
             judged.extend(here)
             if chosen is None:
-                for cand in here:
-                    if cand.fits and (cand.runnable or not only_runnable):
-                        chosen = cand
-                        break
+                chosen = _best_on_device([c for c in here if c.fits and (c.runnable or not only_runnable)])
         return chosen, judged
 
     choice, alternatives = pick(wanted, only_runnable=True)
@@ -246,6 +269,21 @@ def recommend(
                          installed_build=build, devices=all_devices)
     rec.summary = _summary(rec, forced)
     return rec
+
+
+def _best_on_device(usable: list[Candidate]) -> Candidate | None:
+    """The best-ranked usable candidate, except that on a CPU a model too slow to read
+    along gives way to a smaller one that is fast enough, or failing that to the fastest
+    downloadable one (the built-in model only when nothing else fits: it is fast but weak)."""
+    if not usable:
+        return None
+    downloadable = [c for c in usable if not c.built_in]
+    if not downloadable or not any(c.too_slow for c in downloadable):
+        return usable[0]
+    fast = [c for c in downloadable if not c.too_slow]
+    if fast:
+        return fast[0]
+    return max(downloadable, key=lambda c: c.tokens_per_s or 0.0)
 
 
 def _shorter_context_advice(catalog: Catalog, alternatives: list[Candidate], choice: Candidate) -> list[str]:
@@ -316,7 +354,10 @@ def _summary(rec: Recommendation, forced: bool) -> str:
     previous = ""
     for c in [*shown, choice]:
         name = "" if c.model_id == previous else f"{c.model_name} "
-        parts.append(f"{name}{c.precision} needs {gb(c.need_bytes)}")
+        part = f"{name}{c.precision} needs {gb(c.need_bytes)}"
+        if c.tokens_per_s is not None and (c is choice or (c.fits and c.too_slow)):
+            part += f" and runs at about {c.tokens_per_s:g} tokens/s"
+        parts.append(part)
         previous = c.model_id
     prefix = ""
     gpus = [d for d in rec.devices if d.provider != "cpu" and d.label != choice.device]
