@@ -39,7 +39,7 @@ from archivist.types import Citation, Passage
 RENDER_INTERVAL_MS = 40
 
 _ACTION_WORDS = {
-    "block": ("Withheld", "⛔"),
+    "block": ("Withheld", "⊘"),  # in DejaVu and the system UI fonts; ⛔ is emoji-only
     "redact": ("Redacted", "✂"),
     "warn": ("Caution", "⚠"),
 }
