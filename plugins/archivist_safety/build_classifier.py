@@ -7,8 +7,9 @@ written for this project (see training/README.md). Within each file the even lin
 (0, 2, 4, ...) train and the odd lines are held out. Recipe, all in numpy and
 deterministic:
 
-1. embed every line with the int8 MiniLM encoder (:mod:`archivist_safety.encoder`), one
-   at a time exactly as at run time, and add the lexical features;
+1. embed every line with the int8 MiniLM encoder cut after 4 layers
+   (:mod:`archivist_safety.encoder`), one at a time exactly as at run time, and add the
+   lexical features;
 2. fit a softmax regression (L2, safe and unsafe examples weighted equally overall) by
    full-batch accelerated gradient descent;
 3. choose the threshold on ``1 - p(safe)`` from 5-fold out-of-fold scores on the
@@ -123,19 +124,19 @@ def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, f
     }
 
 
-def embed_training(rows: list[tuple[str, str, int]], home: Path, cache: Path | None = None) -> tuple[np.ndarray, int]:
-    """Features of every row, and the encoder recipe version that produced them."""
+def embed_training(rows: list[tuple[str, str, int]], home: Path, cache: Path | None = None) -> tuple[np.ndarray, int, int]:
+    """Features of every row, and the encoder recipe version and layer count that produced them."""
     from archivist_safety.encoder import Encoder
 
     encoder = Encoder.for_home(home, cache)
     texts = [t for t, _, _ in rows]
     emb = np.vstack([encoder.embed([t]) for t in texts])  # one at a time, as screened
-    return feature_matrix(texts, emb), encoder.recipe_version
+    return feature_matrix(texts, emb), encoder.recipe_version, encoder.layers
 
 
 def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report: bool = False) -> dict:
     rows = load_training()
-    x, encoder_recipe = embed_training(rows, home, cache)
+    x, encoder_recipe, encoder_layers = embed_training(rows, home, cache)
     y = np.array([CLASSES.index(c) for _, c, _ in rows])
     held = np.array([i % 2 == 1 for _, _, i in rows])
     # Held-out figures: train on even lines only, threshold by CV on them.
@@ -151,8 +152,8 @@ def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report:
     # Shipped weights: all lines.
     threshold = choose_threshold(x, y)
     w, b = fit(x, y)
-    meta = {"encoder_recipe": encoder_recipe, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
-            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8 mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate score, fiction, real-life, intent rules per category"}
+    meta = {"encoder_recipe": encoder_recipe, "encoder_layers": encoder_layers, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
+            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8, first 4 layers, mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate score, fiction, real-life, intent rules per category"}
     np.savez_compressed(
         target,
         weights=w,
@@ -160,6 +161,7 @@ def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report:
         threshold=np.array(threshold),
         classes=np.array("\n".join(CLASSES)),
         encoder_recipe=np.array(encoder_recipe),
+        encoder_layers=np.array(encoder_layers),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
     return meta

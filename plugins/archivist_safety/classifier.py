@@ -2,7 +2,8 @@
 
 It decides the fuzzy categories (hate/harassment, violence, self-harm, sexual, dangerous,
 requests for someone's private data) that no exact rule can. Inputs: the int8 MiniLM
-sentence embedding (384 numbers, see :mod:`archivist_safety.encoder`), the profanity
+sentence embedding (384 numbers, its first 4 layers mean-pooled, see
+:mod:`archivist_safety.encoder`), the profanity
 model's probability and whether a slur or a targeted insult is present. Output: one
 probability per class in :data:`CLASSES`; the text is unsafe when ``1 - p(safe)`` reaches
 the threshold stored with the weights (chosen by cross-validation on the training data,
@@ -81,13 +82,15 @@ class Head:
     threshold: float
     classes: tuple[str, ...] = CLASSES
     encoder_recipe: int = 0
+    encoder_layers: int = 6
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "Head":
         with np.load(path) as data:
             classes = tuple(str(data["classes"]).split("\n"))
+            layers = int(data["encoder_layers"]) if "encoder_layers" in data.files else 6
             return cls(data["weights"].astype(np.float32), data["bias"].astype(np.float32),
-                       float(data["threshold"]), classes, int(data["encoder_recipe"]))
+                       float(data["threshold"]), classes, int(data["encoder_recipe"]), layers)
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         z = features @ self.weights + self.bias
@@ -146,6 +149,9 @@ class LearnedLayer:
                 raise RuntimeError("no Archivist home folder was given, so there is no encoder to load")
             head = Head.load()
             encoder = Encoder.for_home(self.home, self.cache)
+            if encoder.layers != head.encoder_layers:
+                raise RuntimeError(f"the head was trained on {head.encoder_layers} encoder layers, the encoder "
+                                   f"reads {encoder.layers}; rebuild it with `python -m archivist_safety.build_classifier`")
             if encoder.recipe_version != head.encoder_recipe:
                 log.warning("safety filter: the head was trained on encoder recipe %s, this encoder is "
                             "recipe %s; rebuild it with `python -m archivist_safety.build_classifier`",

@@ -397,11 +397,14 @@ def test_shared_sets_stay_above_the_measured_floor(name: str, stage: Stage) -> N
 
 
 FLOORS = {
-    # Measured with the learned head (all rows, whole text at both stages): XSTest 83.0% / 7.2%,
-    # toxicity 75.2% / 4.8% (bench/safety.py). The first head measured 84.0% / 9.6% and
-    # 72.7% / 5.8% at a looser threshold (8% of our safe lines flagged, now 5%), so the
-    # XSTest caught floor stays where it was while its false-positive ceiling drops; the
-    # rules alone measured 67.5% / 6.4% and 74.2% / 5.4%.
-    "xstest": {"caught": 0.81, "false_pos": 0.08},
-    "toxicity": {"caught": 0.73, "false_pos": 0.055},
+    # Measured with the learned head on the encoder's first 4 layers (all rows, whole text
+    # at both stages): XSTest 77.0% / 8.8%, toxicity 79.8% / 6.2% (bench/safety.py).
+    # The XSTest floors are lower than the last-layer head's (83.0% / 7.2%; toxicity was
+    # 75.2% / 4.8% there) on purpose: the 4-layer features catch far more of the
+    # toxicity set and of our own held-out lines (89% against 82% at 5% flagged) and
+    # take two thirds of the time, at the cost of XSTest's contrast pairs (see
+    # docs/safety.md). The first head measured 84.0% / 9.6% and 72.7% / 5.8%; the rules
+    # alone 67.5% / 6.4% and 74.2% / 5.4%.
+    "xstest": {"caught": 0.75, "false_pos": 0.095},
+    "toxicity": {"caught": 0.78, "false_pos": 0.065},
 }
