@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from archivist.gui.library_service import PLUGIN, LibraryService
+from archivist.gui.workers import emit
 
 
 def plugin_problem(host: Any) -> str:
@@ -68,10 +69,10 @@ class LibraryClient(QObject):
             message = self.service.receive()
             if message is None:
                 break
-            self.message.emit(message)
+            emit(self.message, message)
             if message[0] == "fatal":
                 break
-        self.ended.emit()
+        emit(self.ended)
 
     def close(self) -> None:
         self.service.close()

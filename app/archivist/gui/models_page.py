@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from archivist.gui.workers import Task, _log_failure, describe_error
+from archivist.gui.workers import Task, _log_failure, describe_error, emit
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +85,18 @@ class ProgressTask(QObject):
         now = time.monotonic()
         if force or now - self._last >= 0.1:
             self._last = now
-            self.progress.emit(value)
+            emit(self.progress, value)
 
     def _run(self) -> None:
         try:
             result = self._fn(self._report)
         except BaseException as exc:
             _log_failure("background task", exc)
-            self.failed.emit(describe_error(exc), type(exc).__name__)
+            emit(self.failed, describe_error(exc), type(exc).__name__)
         else:
-            self.succeeded.emit(result)
+            emit(self.succeeded, result)
         finally:
-            self.ended.emit()
+            emit(self.ended)
 
 
 def gather(app: Any) -> dict[str, Any]:
@@ -562,7 +562,7 @@ class ModelsPage(QWidget):
 
         def work(report: Callable[[Any], None]) -> Path:
             def progress(p: Any) -> None:
-                self.download_progress.emit(p)
+                emit(self.download_progress, p)
                 report(p)
 
             return install_variant(variant, models, progress=progress, cancel=cancel)

@@ -35,6 +35,22 @@ def _log_failure(what: str, exc: BaseException) -> None:
         log.debug("%s failed", what, exc_info=exc)
 
 
+def emit(signal: Any, *args: Any) -> bool:
+    """``signal.emit(*args)`` from a worker thread, tolerating a window already closed.
+
+    When the app quits while a worker is still finishing, Qt has deleted the QObject
+    behind the signal and PySide raises "Signal source has been deleted". Nobody is left
+    to tell, so the message is dropped instead of printing a traceback at exit.
+    """
+    try:
+        signal.emit(*args)
+    except RuntimeError as exc:
+        if "deleted" not in str(exc):
+            raise
+        return False
+    return True
+
+
 class Task(QObject):
     """Runs ``fn()`` on a worker thread; ``succeeded(result)`` or ``failed(message)``.
 
@@ -64,11 +80,11 @@ class Task(QObject):
             result = self._fn()
         except BaseException as exc:  # shown to the user; the thread must not die silently
             _log_failure("background task", exc)
-            self.failed.emit(describe_error(exc))
+            emit(self.failed, describe_error(exc))
         else:
-            self.succeeded.emit(result)
+            emit(self.succeeded, result)
         finally:
-            self.ended.emit()
+            emit(self.ended)
 
 
 class TurnWorker(QObject):
@@ -132,15 +148,15 @@ class TurnWorker(QObject):
             )
             for event in events:
                 if event.kind == "text":
-                    self.text.emit(event.text)
+                    emit(self.text, event.text)
                 elif event.kind == "sources":
-                    self.sources.emit(event.sources)
+                    emit(self.sources, event.sources)
                 elif event.kind == "notice":
-                    self.notice.emit(event.text, event.verdict)
+                    emit(self.notice, event.text, event.verdict)
                 elif event.kind == "done":
-                    self.done.emit(event.answer)
+                    emit(self.done, event.answer)
         except BaseException as exc:
             _log_failure("chat turn", exc)
-            self.failed.emit(describe_error(exc))
+            emit(self.failed, describe_error(exc))
         finally:
-            self.ended.emit()
+            emit(self.ended)
