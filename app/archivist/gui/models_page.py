@@ -411,6 +411,8 @@ class ModelsPage(QWidget):
                 fit = "no such device here"
             elif cand.chosen:
                 fit = "recommended"
+            elif cand.fits and cand.runnable and cand.too_slow:
+                fit = f"fits, slow (~{cand.tokens_per_s:g} tokens/s)"
             elif cand.fits and cand.runnable:
                 fit = "fits"
             elif cand.fits:
