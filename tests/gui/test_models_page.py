@@ -95,7 +95,9 @@ def test_using_another_model_switches_the_window_and_the_cli_setting(window, qtb
     assert second_model in rows
     page.installed_table.selectRow(rows[second_model])
     assert page.use_button.isEnabled()
-    with qtbot.waitSignal(window.model_ready, timeout=120_000) as blocker:
+    # The window's own first load may still be finishing: wait for the switched model.
+    with qtbot.waitSignal(window.model_ready, timeout=120_000,
+                          check_params_cb=lambda m: m is not None and m.info.id == second_model) as blocker:
         page.use_button.click()
     model = blocker.args[0]
     assert model is not None and model.info.id == second_model
