@@ -2,13 +2,16 @@
 ONNX encoder's throughput side by side with sentence-transformers on PyTorch.
 
     .venv/bin/python bench/ingest.py [--out bench/results/ingest.json] [--chunks 192]
+        [--only formats,pdf,throughput,variants]
 
 Each scenario runs in a fresh subprocess so its peak memory (VmHWM) is its own. The
 sentence-transformers side runs in a separate venv, ``.bench-venv-st`` (torch 2.13.0 CPU
 and sentence-transformers), created here when missing: the app itself never installs
 torch. Both encoders embed the same chunks, in the same run, alternately (twice each), so
 load from other processes on the machine hits both alike; cosine similarity between
-their vectors is reported per chunk.
+their vectors is reported per chunk. ``--only variants`` builds the experimental
+quantized encoders that were tried (none shipped; docs/documents.md) and times them
+round-robin with sentence-transformers, with each one's cosine to it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ FORMATS = ROOT.parent / "shared" / "data" / "formats"
 BIG_PDF = FORMATS / "DA-619p.pdf"
 WHEELS = ROOT / ".cache" / "wheels"
 ST_VENV = ROOT / ".bench-venv-st"
+DIM_BENCH = 384
 
 ST_SCRIPT = r"""
 import json, sys, time
@@ -272,35 +276,39 @@ def scenario_variants(n_chunks: int, batch: int) -> dict:
                 ids[row, :len(encs[i].ids)] = encs[i].ids
                 mask[row, :len(encs[i].ids)] = 1
             batches.append((idx, ids, mask))
-        st_runs = []
-        for _ in range(2):
-            out = subprocess.run([str(py), "-c", ST_SCRIPT, str(st_model), str(tmp / "texts.json"),
-                                  str(tmp / "st.npy"), str(batch)], capture_output=True, text=True, check=True)
-            st_runs.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
-        st = np.load(tmp / "st.npy")
-        rows = {"sentence-transformers": {"seconds_each_run": [round(x, 2) for x in st_runs],
-                                          "chunks_per_s_best": round(len(texts) / min(st_runs), 2),
-                                          "load_avg": os.getloadavg()[0]}}
+        sessions = {}
         for name, (path, spin) in build_variants(tmp).items():
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
             opts.log_severity_level = 3
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            sess.run(None, {"input_ids": batches[0][1][:2], "attention_mask": batches[0][2][:2]})
-            runs = []
-            vecs = np.zeros((len(texts), st.shape[1]), dtype=np.float32)
-            for _ in range(2):
+            sessions[name] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sessions[name].run(None, {"input_ids": batches[0][1][:2], "attention_mask": batches[0][2][:2]})
+        # round robin, so a burst of load from elsewhere hits one round of every variant
+        runs: dict[str, list[float]] = {"sentence-transformers": [], **{n: [] for n in sessions}}
+        loads: dict[str, list[float]] = {n: [] for n in runs}
+        vecs = {n: np.zeros((len(texts), DIM_BENCH), dtype=np.float32) for n in sessions}
+        for _ in range(2):
+            out = subprocess.run([str(py), "-c", ST_SCRIPT, str(st_model), str(tmp / "texts.json"),
+                                  str(tmp / "st.npy"), str(batch)], capture_output=True, text=True, check=True)
+            runs["sentence-transformers"].append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+            loads["sentence-transformers"].append(os.getloadavg()[0])
+            for name, sess in sessions.items():
                 t = time.perf_counter()
                 for idx, ids, mask in batches:
-                    vecs[idx] = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-                runs.append(time.perf_counter() - t)
-            cos = (vecs * st).sum(1)
-            rows[name] = {"seconds_each_run": [round(x, 2) for x in runs],
-                          "chunks_per_s_best": round(len(texts) / min(runs), 2),
-                          "speedup_vs_st": round(min(st_runs) / min(runs), 2),
-                          "cosine_vs_st": {"min": float(cos.min()), "mean": float(cos.mean())},
-                          "load_avg": os.getloadavg()[0]}
+                    vecs[name][idx] = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+                runs[name].append(time.perf_counter() - t)
+                loads[name].append(os.getloadavg()[0])
+        st = np.load(tmp / "st.npy")
+        best_st = min(runs["sentence-transformers"])
+        rows = {}
+        for name, r in runs.items():
+            row = {"seconds_each_run": [round(x, 2) for x in r], "chunks_per_s_best": round(len(texts) / min(r), 2),
+                   "speedup_vs_st": round(best_st / min(r), 2), "load_avg": round(max(loads[name]), 2)}
+            if name in vecs:
+                cos = (vecs[name] * st).sum(1)
+                row["cosine_vs_st"] = {"min": float(cos.min()), "mean": float(cos.mean())}
+            rows[name] = row
         return {"chunks": len(texts), "batch": batch, "variants": rows}
 
 
@@ -381,7 +389,8 @@ def main() -> int:
               f"mean {t['cosine_int8_vs_st']['mean']:.5f}")
     if "variants" in result:
         v = result["variants"]
-        print(f"\nencoder variants, {v['chunks']} chunks, batch {v['batch']}, best of 2 (1-min load average after each):")
+        print(f"\nencoder variants, {v['chunks']} chunks, batch {v['batch']}, best of 2 round-robin rounds "
+              f"(highest 1-min load average seen):")
         print(f"  {'variant':<66}{'chunks/s':>9}{'vs ST':>7}{'cos min':>9}{'cos mean':>9}{'load':>6}")
         for name, r in v["variants"].items():
             cos = r.get("cosine_vs_st", {})
