@@ -244,3 +244,24 @@ def test_tracing_logs_each_hook_call_with_its_duration(
     lines = [r.getMessage() for r in caplog.records if "[trace]" in r.getMessage()]
     assert any("good register_safety_filters" in line and line.endswith("ms") for line in lines)
     assert any("good GoodFilter.screen" in line for line in lines)
+
+
+def test_guarded_calls_reuse_a_worker_but_never_the_one_left_hanging() -> None:
+    import threading
+
+    from archivist.plugins import PluginTimeout, _call_with_timeout
+
+    names = [_call_with_timeout(lambda: threading.get_ident(), (), {}, 5.0) for _ in range(3)]
+    assert len(set(names)) == 1  # one worker served all three
+    release = threading.Event()
+    hung: list[int] = []
+
+    def hang() -> None:
+        hung.append(threading.get_ident())
+        release.wait(10)
+
+    with pytest.raises(PluginTimeout):
+        _call_with_timeout(hang, (), {}, 0.2)
+    after = _call_with_timeout(lambda: threading.get_ident(), (), {}, 5.0)
+    assert after != hung[0]
+    release.set()
