@@ -208,6 +208,7 @@ class PluginHost:
             self.add(name, plugin)
         self.listeners: list[Callable[[PluginError], None]] = []
         self._cache: dict[str, list[Contribution[Any]]] = {}
+        self._collect_lock = threading.RLock()
 
     def add(self, name: str, plugin: object, origin: str = "third-party") -> None:
         """Register a plugin object directly (tests, embedding apps)."""
@@ -258,32 +259,37 @@ class PluginHost:
 
     def contributions(self, hook_name: str) -> list[Contribution[Any]]:
         """Objects registered through ``hook_name``'s ``register`` callback, cached."""
-        if hook_name not in self._cache:
-            collected: list[Contribution[Any]] = []
-            current: list[str] = []
+        with self._collect_lock:  # the window warms these up on a worker thread
+            found = self._cache.get(hook_name)
+            if found is None:
+                found = self._cache[hook_name] = self._collect(hook_name)
+        return [c for c in found if self.enabled(c.plugin)]
 
-            def register(obj: Any) -> None:
-                collected.append(Contribution(current[-1], obj))
+    def _collect(self, hook_name: str) -> list[Contribution[Any]]:
+        collected: list[Contribution[Any]] = []
+        current: list[str] = []
 
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                name = impl.plugin_name
-                if not self.enabled(name):
-                    continue
-                args = {"register": register, "context": self.context}
-                args = {a: args[a] for a in impl.argnames if a in args}
-                current.append(name)
-                mark = len(collected)
-                started = time.perf_counter()
-                try:
-                    impl.function(**args)
-                except Exception as exc:
-                    del collected[mark:]
-                    self.disable(name, hook_name, exc)
-                finally:
-                    self._trace(name, hook_name, started)
-            self._cache[hook_name] = collected
-        return [c for c in self._cache[hook_name] if self.enabled(c.plugin)]
+        def register(obj: Any) -> None:
+            collected.append(Contribution(current[-1], obj))
+
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            name = impl.plugin_name
+            if not self.enabled(name):
+                continue
+            args = {"register": register, "context": self.context}
+            args = {a: args[a] for a in impl.argnames if a in args}
+            current.append(name)
+            mark = len(collected)
+            started = time.perf_counter()
+            try:
+                impl.function(**args)
+            except Exception as exc:
+                del collected[mark:]
+                self.disable(name, hook_name, exc)
+            finally:
+                self._trace(name, hook_name, started)
+        return collected
 
     def model_backends(self) -> list[Contribution[Any]]:
         return self.contributions("register_model_backends")

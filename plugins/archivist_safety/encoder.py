@@ -6,8 +6,11 @@ under ``<home>/models/embedder-minilm-l6-v2/``; its recipe ships an int8 variant
 4th transformer layer (of 6), mean-pooled and unit-length: measured on our own held-out
 training lines it separates safe from unsafe better than the final layer (89% against
 82% caught at 5% of safe lines flagged) and it costs about two thirds of the time
-(3.9 against 5.6 ms a sentence on two shared cores). The cut is made in memory when the
-encoder loads (nothing is written; the embedder's files are read only), and the head is
+(3.9 against 5.6 ms a sentence on two shared cores). The cut is made once and kept under
+``<home>/plugins/safety/cache/`` (the embedder's own files are only read): making it
+parses the whole graph with ``onnx`` and a session made from bytes holds the GIL, which
+froze the window for up to 160 ms while the first answer streamed; a session opened
+from a file path does not. The head is
 trained on exactly these numbers (its recipe version and layer count are stored with
 the head's weights, see :mod:`archivist_safety.classifier`).
 
@@ -110,6 +113,28 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     return graph.SerializeToString()
 
 
+def cut_model_file(model: Path, layers: int, cache: Path) -> Path:
+    """:func:`truncated_model` kept as a file in ``cache``, made once per source file.
+
+    The name carries the source's size and modification time, so a rebuilt encoder gets
+    a fresh cut; older cuts are removed. Written to a temporary name and renamed, so a
+    process killed midway leaves no half file behind.
+    """
+    st = Path(model).stat()
+    target = Path(cache) / f"{Path(model).stem}.l{layers}.{st.st_size}-{st.st_mtime_ns}.onnx"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = truncated_model(model, layers)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    for old in target.parent.glob(f"{Path(model).stem}.l{layers}.*.onnx"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target
+
+
 class Encoder:
     """Unit-length 384-d embeddings as the head was trained on them: the shared MiniLM
     encoder's int8 variant cut after ``layers`` layers, mean-pooled over the tokens, one
@@ -118,7 +143,8 @@ class Encoder:
     (:class:`archivist_models.embedder.Embedder` gives only the last layer's pooled
     output, so the few lines of its loop that apply are repeated here.)"""
 
-    def __init__(self, folder: Path, threads: int = 1, layers: int = LAYERS) -> None:
+    def __init__(self, folder: Path, threads: int = 1, layers: int = LAYERS,
+                 cut_cache: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -133,14 +159,16 @@ class Encoder:
         opts.intra_op_num_threads = threads
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the embedder does
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(truncated_model(model, layers), opts, providers=["CPUExecutionProvider"])
+        source: Any = truncated_model(model, layers) if cut_cache is None else cut_model_file(model, layers, cut_cache)
+        self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
+                                            providers=["CPUExecutionProvider"])
         self.layers = layers
         self._lock = threading.Lock()
         self.recipe_version = int(meta.get("recipe_version", 0))
 
     @classmethod
     def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1) -> "Encoder":
-        return cls(ensure_embedder(home, cache), threads)
+        return cls(ensure_embedder(home, cache), threads, cut_cache=Path(home) / "plugins" / "safety" / "cache")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = []

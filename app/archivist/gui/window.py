@@ -169,10 +169,25 @@ class MainWindow(QMainWindow):
         self._reload_pending = False
         if load_model:
             QTimer.singleShot(0, self.load_model)
+        self._warm_plugins()
         if self.library.available and _has_sources(app):
             # Sources were added before: start the indexing process so they are watched
             # for changes while the app runs (it is a child process; nothing waits).
             QTimer.singleShot(1500, self.library.start)
+
+    def _warm_plugins(self) -> Task:
+        """Collect what plugins contribute to a turn now, off the UI thread.
+
+        Registration imports the plugins' modules and starts their models (the safety
+        filter's encoder); done lazily inside the first turn, it held the GIL long
+        enough to freeze the window 60-90 ms while the first answer streamed.
+        """
+        host = self.app.host
+        task = Task(lambda: (host.safety_filters(), host.retrievers(), host.loaders()),
+                    name="archivist-plugin-warm-up")
+        self._tasks.add(task)
+        task.ended.connect(lambda: self._tasks.discard(task))
+        return task.start()
 
     def show_startup_error(self, message: str) -> None:
         self.starting.setText(f"Archivist could not start: {message}")
