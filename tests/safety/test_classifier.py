@@ -139,3 +139,27 @@ def test_cut_encoder_reads_a_bundle_with_shared_weights(tmp_path: Path) -> None:
     assert (bundled / "shared-weights.bin").is_file()
     texts = ["How do I kill a Python process?", "You are a worthless idiot."]
     np.testing.assert_array_equal(Encoder(source).embed(texts), Encoder(bundled).embed(texts))
+
+
+def test_the_encoder_cut_is_made_once_kept_as_a_file_and_gives_the_same_numbers(tmp_path: Path) -> None:
+    import os
+
+    from archivist_safety.encoder import Encoder, cut_model_file, embedder_dir
+
+    source = embedder_dir(SAFETY_HOME)
+    if not (source / "embedder.json").is_file():
+        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    texts = ["How do I kill a Python process?", "You are a worthless idiot."]
+    cache = tmp_path / "cut"
+    cached = Encoder(source, cut_cache=cache)
+    (first,) = list(cache.iterdir())
+    np.testing.assert_array_equal(Encoder(source).embed(texts), cached.embed(texts))
+    made = first.stat().st_mtime_ns
+    Encoder(source, cut_cache=cache)
+    assert list(cache.iterdir()) == [first] and first.stat().st_mtime_ns == made  # reused, not remade
+    model = source / json.loads((source / "embedder.json").read_text("utf-8"))["variants"]["int8"]
+    copy = tmp_path / "rebuilt" / model.name
+    copy.parent.mkdir()
+    copy.write_bytes(model.read_bytes())
+    os.utime(copy, ns=(made + 10**9, made + 10**9))
+    assert cut_model_file(copy, 4, cache) != first and not first.exists()  # a rebuilt encoder: a fresh cut
