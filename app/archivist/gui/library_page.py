@@ -18,10 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -32,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from archivist.gui.library_service import PLUGIN, LibraryService
+from archivist.gui.tables import style_read_only_table
 from archivist.gui.workers import emit
 
 
@@ -144,7 +143,7 @@ class LibraryPage(QWidget):
         layout.addWidget(self.empty)
         self.sources_table = QTableWidget(0, 5)
         self.sources_table.setHorizontalHeaderLabels(("Folder", "Files", "Passages", "Skipped", "Changes"))
-        self._table_style(self.sources_table)
+        style_read_only_table(self.sources_table, stretch_column=0)
         self.sources_table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.sources_table, 1)
 
@@ -169,23 +168,10 @@ class LibraryPage(QWidget):
         layout.addWidget(self.skipped_title)
         self.skipped_table = QTableWidget(0, 2)
         self.skipped_table.setHorizontalHeaderLabels(("File", "Why it was skipped"))
-        self._table_style(self.skipped_table)
+        style_read_only_table(self.skipped_table, stretch_column=0)
         layout.addWidget(self.skipped_table, 1)
         self._show_progress(None)
         self._update_buttons()
-
-    @staticmethod
-    def _table_style(table: QTableWidget) -> None:
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, table.columnCount()):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-
-    # -- the service ----------------------------------------------------------------
 
     @property
     def available(self) -> bool:

@@ -23,14 +23,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -46,57 +44,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from archivist.gui.workers import Task, _log_failure, describe_error, emit
+from archivist.gui.tables import style_read_only_table
+from archivist.gui.workers import ProgressTask, Task, emit
 
 log = logging.getLogger(__name__)
 
 MODEL_SETTING = "model.id"
 PROVIDER_SETTING = "model.provider"
 BUILTIN_ID = "smollm2-135m-instruct"
-
-
-class ProgressTask(QObject):
-    """Runs ``fn(report)`` on a worker thread; ``report(value)`` becomes ``progress(value)``.
-
-    Reports are thinned to one every 100 ms, so a download's per-chunk callbacks do not
-    flood the UI thread; the end is told by ``succeeded`` or ``failed``.
-    """
-
-    progress = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str, str)  # message, exception class name
-    ended = Signal()
-
-    def __init__(self, fn: Callable[[Callable[[Any], None]], Any], name: str = "archivist-task") -> None:
-        super().__init__()
-        self._fn = fn
-        self._last = 0.0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> "ProgressTask":
-        self._thread.start()
-        return self
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _report(self, value: Any, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last >= 0.1:
-            self._last = now
-            emit(self.progress, value)
-
-    def _run(self) -> None:
-        try:
-            result = self._fn(self._report)
-        except BaseException as exc:
-            _log_failure("background task", exc)
-            emit(self.failed, describe_error(exc), type(exc).__name__)
-        else:
-            emit(self.succeeded, result)
-        finally:
-            emit(self.ended)
 
 
 def gather(app: Any) -> dict[str, Any]:
@@ -229,7 +184,7 @@ class ModelsPage(QWidget):
         layout.addWidget(self.installed_empty)
         self.installed_table = QTableWidget(0, 4)
         self.installed_table.setHorizontalHeaderLabels(("Model", "Runs on", "Folder", ""))
-        self._table_style(self.installed_table)
+        style_read_only_table(self.installed_table)
         self.installed_table.itemSelectionChanged.connect(self._update_buttons)
         self.installed_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.installed_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -261,7 +216,7 @@ class ModelsPage(QWidget):
         layout.addWidget(note)
         self.catalog_table = QTableWidget(0, 5)
         self.catalog_table.setHorizontalHeaderLabels(("Model", "Build", "Download", "On this computer", "State"))
-        self._table_style(self.catalog_table)
+        style_read_only_table(self.catalog_table)
         self.catalog_table.setMinimumHeight(320)
         self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.catalog_table)
@@ -286,19 +241,6 @@ class ModelsPage(QWidget):
         body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(body)
         return body
-
-    @staticmethod
-    def _table_style(table: QTableWidget) -> None:
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        header = table.horizontalHeader()
-        for column in range(table.columnCount()):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-
-    # -- reading ----------------------------------------------------------------------
 
     def refresh(self) -> Task:
         task = Task(lambda: gather(self.app), name="archivist-models-refresh")

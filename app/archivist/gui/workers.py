@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -158,5 +159,49 @@ class TurnWorker(QObject):
         except BaseException as exc:
             _log_failure("chat turn", exc)
             emit(self.failed, describe_error(exc))
+        finally:
+            emit(self.ended)
+
+
+class ProgressTask(QObject):
+    """Runs ``fn(report)`` on a worker thread; ``report(value)`` becomes ``progress(value)``.
+
+    Reports are thinned to one every 100 ms, so a download's per-chunk callbacks do not
+    flood the UI thread; the end is told by ``succeeded`` or ``failed``.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # message, exception class name
+    ended = Signal()
+
+    def __init__(self, fn: Callable[[Callable[[Any], None]], Any], name: str = "archivist-task") -> None:
+        super().__init__()
+        self._fn = fn
+        self._last = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "ProgressTask":
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _report(self, value: Any, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 0.1:
+            self._last = now
+            emit(self.progress, value)
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(self._report)
+        except BaseException as exc:
+            _log_failure("background task", exc)
+            emit(self.failed, describe_error(exc), type(exc).__name__)
+        else:
+            emit(self.succeeded, result)
         finally:
             emit(self.ended)
