@@ -93,8 +93,8 @@ def index_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, watch:
         click.echo(f"{len(report.indexed)} indexed ({report.pages} pages, {report.chunks} chunks), "
                    f"{report.unchanged} unchanged, {len(report.removed)} removed, "
                    f"{len(report.skipped)} skipped in {report.seconds:.1f} s")
-        for path, reason in report.skipped:
-            click.echo(f"  skipped {path}: {reason}")
+        for line in skipped_lines(report.skipped):
+            click.echo(line)
     if watch:
         from archivist_faiss.watch import watch_forever
 
@@ -192,3 +192,22 @@ def sources_remove(ctx: click.Context, path: Path, as_json: bool) -> None:
         click.echo(json.dumps({"removed": str(Path(path).resolve()), "files": removed}))
     else:
         click.echo(f"removed {Path(path).resolve()} ({removed} files)")
+
+
+def skipped_lines(skipped: list[tuple[str, str]], names_shown: int = 3) -> list[str]:
+    """The skipped files for a person: each problem file on its own line, but files of
+    a type Archivist does not read one line per type (a folder of pictures would
+    otherwise bury the one PDF that failed). ``--json`` keeps the full list."""
+    by_type: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for path, reason in skipped:
+        if reason.startswith("unsupported file type"):
+            by_type.setdefault(reason, []).append(Path(path).name)
+        else:
+            lines.append(f"  skipped {path}: {reason}")
+    for reason, names in by_type.items():
+        kind = reason.split("'")[1] if "'" in reason else reason
+        listed = ", ".join(names[:names_shown]) + (f" and {len(names) - names_shown} more" if len(names) > names_shown else "")
+        files = "file" if len(names) == 1 else "files"
+        lines.append(f"  skipped {len(names)} {kind} {files}, a type Archivist does not read: {listed}")
+    return lines

@@ -96,3 +96,15 @@ def test_real_entry_point(tmp_path, faiss_home):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hits"][0]["path"].endswith("fake-memo.pdf")
+
+
+def test_files_of_an_unread_type_are_summed_up_per_type_and_problems_listed_one_by_one() -> None:
+    from archivist_faiss.commands import skipped_lines
+
+    skipped = [(f"/d/shot{i}.png", "unsupported file type '.png'") for i in range(5)]
+    skipped += [("/d/password.pdf", "encrypted PDF (a password is needed)"), ("/d/a.bin", "unsupported file type '.bin'")]
+    assert skipped_lines(skipped) == [
+        "  skipped /d/password.pdf: encrypted PDF (a password is needed)",
+        "  skipped 5 .png files, a type Archivist does not read: shot0.png, shot1.png, shot2.png and 2 more",
+        "  skipped 1 .bin file, a type Archivist does not read: a.bin",
+    ]
