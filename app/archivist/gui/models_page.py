@@ -119,6 +119,7 @@ class ModelsPage(QWidget):
         self.data: dict[str, Any] | None = None
         self.first_run = False
         self._tasks: set[Any] = set()
+        self._generation = 0  # the latest refresh asked for; older results are dropped
         self._download: tuple[str, threading.Event] | None = None
         self._job = ""  # "download", "import", "build" while one runs
 
@@ -243,10 +244,17 @@ class ModelsPage(QWidget):
         return body
 
     def refresh(self) -> Task:
+        """Re-read hardware, catalog and installed models off the UI thread.
+
+        Refreshes can overlap (window start, a model loaded, a download finished); only
+        the latest one is shown, so an older snapshot finishing late never overwrites a
+        newer one, and ``refreshed`` means "the page shows the state as of this call".
+        """
+        self._generation = generation = self._generation + 1
         task = Task(lambda: gather(self.app), name="archivist-models-refresh")
         self._keep(task)
-        task.succeeded.connect(self._show)
-        task.failed.connect(self._show_error)
+        task.succeeded.connect(lambda data: self._show(data) if generation == self._generation else None)
+        task.failed.connect(lambda message: self._show_error(message) if generation == self._generation else None)
         return task.start()
 
     def nothing_installed(self) -> bool:
