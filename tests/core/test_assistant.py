@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import threading
 
+from doubles import RetrieverPlugin, StaticRetriever
+
 from archivist import Locator, Passage, Stage, Verdict, hookimpl
 from archivist.assistant import NOTHING_FOUND
 from archivist.store.conversations import Conversations
 from archivist.types import Action, GenerationOptions
 
 SHORT = GenerationOptions(max_new_tokens=24)
-
-
-class StaticRetriever:
-    name = "static"
-
-    def __init__(self, passages: list[Passage]) -> None:
-        self.passages = passages
-
-    def count(self) -> int:
-        return len(self.passages)
-
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        return self.passages[:k]
-
-
-class RetrieverPlugin:
-    def __init__(self, retriever: object) -> None:
-        self.retriever = retriever
-
-    @hookimpl
-    def register_retrievers(self, register):
-        register(self.retriever)
 
 
 class ExplodingRetriever:

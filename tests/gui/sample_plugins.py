@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
+from doubles import RetrieverPlugin, StaticRetriever  # noqa: F401  (re-exported for the GUI tests)
+
 from archivist import Locator, Passage, hookimpl
-
-
-class StaticRetriever:
-    """Returns the same passages for every query (the retrieval plugin is tested elsewhere)."""
-
-    name = "static"
-
-    def __init__(self, passages: list[Passage]) -> None:
-        self.passages = passages
-
-    def count(self) -> int:
-        return len(self.passages)
-
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        return self.passages[:k]
-
-
-class RetrieverPlugin:
-    def __init__(self, retriever: object) -> None:
-        self.retriever = retriever
-
-    @hookimpl
-    def register_retrievers(self, register):
-        register(self.retriever)
 
 
 FESTIVAL = Passage(

@@ -14,6 +14,7 @@ import pytest
 
 from archivist.application import Application
 from archivist.gui.window import MainWindow
+from windows import make_window
 
 TIMEOUT_MS = 180_000
 
@@ -37,14 +38,6 @@ def library_app(with_encoder: Path):
     application.close()
 
 
-def make_window(app, qtbot) -> MainWindow:
-    win = MainWindow(app, load_model=False)
-    qtbot.addWidget(win)
-    win.show()
-    win.show_page("Library")
-    return win
-
-
 def index_folder(win: MainWindow, qtbot, folder: Path) -> dict:
     with qtbot.waitSignal(win.library.report_ready, timeout=TIMEOUT_MS) as blocker:
         win.library.add_folder(folder)
@@ -52,7 +45,7 @@ def index_folder(win: MainWindow, qtbot, folder: Path) -> dict:
 
 
 def test_adding_a_folder_shows_progress_and_the_finished_count(library_app, qtbot, folder: Path) -> None:
-    win = make_window(library_app, qtbot)
+    win = make_window(library_app, qtbot, page="Library")
     page = win.library
     seen: list[tuple[int, int, str]] = []
     page.progressed.connect(lambda done, total, path: seen.append((done, total, path)))
@@ -75,7 +68,7 @@ def test_adding_a_folder_shows_progress_and_the_finished_count(library_app, qtbo
 
 
 def test_a_skipped_file_is_listed_with_its_reason(library_app, qtbot, folder: Path) -> None:
-    win = make_window(library_app, qtbot)
+    win = make_window(library_app, qtbot, page="Library")
     index_folder(win, qtbot, folder)
     qtbot.waitUntil(lambda: len(win.library.skipped_rows()) == 2, timeout=10_000)
     reasons = {Path(path).name: reason for path, reason in win.library.skipped_rows()}
@@ -85,7 +78,7 @@ def test_a_skipped_file_is_listed_with_its_reason(library_app, qtbot, folder: Pa
 
 
 def test_removing_a_folder_forgets_it_and_its_passages(library_app, qtbot, folder: Path) -> None:
-    win = make_window(library_app, qtbot)
+    win = make_window(library_app, qtbot, page="Library")
     index_folder(win, qtbot, folder)
     qtbot.waitUntil(lambda: bool(win.library.source_paths()), timeout=10_000)
     with qtbot.waitSignal(win.library.changed, timeout=TIMEOUT_MS):
@@ -98,7 +91,7 @@ def test_removing_a_folder_forgets_it_and_its_passages(library_app, qtbot, folde
 
 
 def test_folders_are_watched_while_the_window_is_open_and_no_longer_after(library_app, qtbot, folder: Path) -> None:
-    win = make_window(library_app, qtbot)
+    win = make_window(library_app, qtbot, page="Library")
     index_folder(win, qtbot, folder)
     page = win.library
     qtbot.waitUntil(lambda: page.state.get("watching") == [str(folder.resolve())], timeout=10_000)
@@ -117,7 +110,7 @@ def test_the_page_says_plainly_when_the_retrieval_plugin_is_off(home: Path, qtbo
     application = Application(home)
     try:
         application.host.records["faiss"].enabled = False
-        win = make_window(application, qtbot)
+        win = make_window(application, qtbot, page="Library")
         page = win.library
         assert not page.available
         assert "Document search is off" in page.note.text() and "Plugins" in page.note.text()

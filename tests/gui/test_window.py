@@ -17,8 +17,8 @@ from archivist import hookimpl
 from archivist.application import Application
 from archivist.gui.conversation_list import ConversationList
 from archivist.gui.preferences import Preferences
-from archivist.gui.window import MainWindow
 from archivist.store.conversations import Conversations
+from windows import make_window
 
 
 @pytest.fixture()
@@ -26,13 +26,6 @@ def plain_app(home: Path):
     application = Application(home)
     yield application
     application.close()
-
-
-def make_window(app, qtbot) -> MainWindow:
-    win = MainWindow(app, load_model=False)
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def seed(app) -> tuple[int, int]:
