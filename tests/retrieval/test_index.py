@@ -162,6 +162,28 @@ def test_stale_or_missing_faiss_file_is_rebuilt(tmp_path, make_index):
     assert Path(ix3.search("bottles", 1, mode="dense")[0].path).name == "fake-memo.pdf"
 
 
+def test_writes_by_another_process_reach_an_open_index(tmp_path, make_index):
+    """The GUI's window searches while its indexing child (or a CLI run) writes: nothing is
+    shared in memory, only the SQLite file and the FAISS cache, as between two objects."""
+    a_docs = copy_some(tmp_path / "a", ["fake-memo.pdf"])
+    b_docs = copy_some(tmp_path / "b", ["eng_spa_mult.txt"])
+    searcher, writer = make_index(), make_index()
+    searcher.index([a_docs])
+    assert Path(searcher.search("bottles", 1, mode="dense")[0].path).name == "fake-memo.pdf"
+    writer.index([b_docs])  # its in-memory vectors started from the searcher's file
+    hit = searcher.search("Todos los seres humanos nacen libres e iguales", 1, mode="dense")[0]
+    assert Path(hit.path).name == "eng_spa_mult.txt"
+    writer.remove_source(a_docs)
+    assert all(Path(h.path).name != "fake-memo.pdf" for h in searcher.search("bottles", 5, mode="dense"))
+    # the searcher writes after the writer did: its save must not stamp a stale cache as current
+    (a_docs / "fake-memo.pdf").unlink()
+    shutil.copy(formats_dir() / "fake-text.txt", a_docs / "fake-text.txt")
+    searcher.index([a_docs])
+    fresh = make_index()
+    names = {Path(h.path).name for h in fresh.search("Todos los seres humanos", 10, mode="dense")}
+    assert {"eng_spa_mult.txt", "fake-text.txt"} <= names and "fake-memo.pdf" not in names
+
+
 def test_approximate_index_above_threshold(tmp_path, make_index):
     docs = copy_some(tmp_path / "docs", ["UDHR_first_article_all.txt", "fake-memo.pdf"])
     ix = make_index(approx_threshold=100)
