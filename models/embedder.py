@@ -460,7 +460,9 @@ class Embedder:
         """Word-piece tokens of ``text`` without the [CLS]/[SEP] pair or truncation."""
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """``progress(done, total)`` after each batch: a 600-page PDF is ~90 s of batches,
+        and the callback may raise to stop between two of them."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -478,6 +480,8 @@ class Embedder:
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1
             out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if progress:
+                progress(min(b + self.batch_size, len(order)), len(order))
         return out
 
 

@@ -58,6 +58,15 @@ def register(cli: click.Group, context: PluginContext | None = None) -> None:
     cli.add_command(sources)
 
 
+def _item_label(item: str | None) -> str:
+    """The file now indexed, for the progress bar; "path\\0NN%" while a big one is embedded."""
+    if not item:
+        return ""
+    path, _, share = item.partition("\0")
+    name = Path(path).name[-40:]
+    return f"{name} ({share} embedded)" if share else name
+
+
 @click.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -75,15 +84,24 @@ def index_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, watch:
             if bar:
                 bar[0][0].__exit__(None, None, None)
             pb = click.progressbar(length=total, label="indexing", file=sys.stderr,
-                                   item_show_func=lambda p: Path(p).name[-40:] if p else "")
+                                   item_show_func=_item_label)
             pb.__enter__()
             bar[:] = [(pb, total, 0)]
         pb, _, seen = bar[0]
-        pb.update(done - seen, path)
+        pb.current_item = path
+        pb.update(done - seen)
+        pb.render_progress()  # update() draws nothing for 0 steps: the new name must show
         bar[0] = (pb, total, done)
 
+    def part(path: str, done: int, total: int) -> None:
+        # a big file (a 600-page PDF embeds for a minute or more) shows how far it is
+        if bar and total > 64:
+            pb, _, _ = bar[0]
+            pb.current_item = f"{path}\0{100 * done // total}%"
+            pb.render_progress()
+
     try:
-        report = ix.index(paths, progress=progress)
+        report = ix.index(paths, progress=progress, part_progress=part)
     finally:
         if bar:
             bar[0][0].__exit__(None, None, None)

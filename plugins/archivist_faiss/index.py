@@ -34,6 +34,8 @@ EMBEDDER_DIR = "embedder-minilm-l6-v2"
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".cache"}
 
 Progress = Callable[..., None]
+# (path, chunks embedded, chunks in the file) while one file is embedded; may raise to stop
+PartProgress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -129,6 +131,7 @@ class Index:
         self.vectors = VectorIndex(self.dir / "vectors.faiss", 384, approx_threshold)
         self._vectors_ready = False
         self._vectors_gen: int | None = None  # the generation the in-memory vectors reflect
+        self._part_progress: PartProgress | None = None
         self.dense_weight = fusion.DENSE_WEIGHT
         self.keyword_weight = fusion.KEYWORD_WEIGHT
         # one writer or searcher at a time: FAISS indexes are not safe to change while
@@ -252,16 +255,24 @@ class Index:
     # ------------------------------------------------------------------ sync
 
     def index(self, paths: Iterable[Path], progress: Progress | None = None,
-              fault: Callable[[str, Path], None] | None = None) -> SyncReport:
+              fault: Callable[[str, Path], None] | None = None,
+              part_progress: PartProgress | None = None) -> SyncReport:
         """Add ``paths`` as sources (if new) and bring them up to date."""
         roots = [self.add_source(p) for p in paths]
-        return self.sync(roots, progress=progress, fault=fault)
+        return self.sync(roots, progress=progress, fault=fault, part_progress=part_progress)
 
     def sync(self, roots: Iterable[str] | None = None, progress: Progress | None = None,
-             fault: Callable[[str, Path], None] | None = None) -> SyncReport:
-        """Index new and changed files, drop deleted ones; ``progress(done, total, path)``."""
+             fault: Callable[[str, Path], None] | None = None,
+             part_progress: PartProgress | None = None) -> SyncReport:
+        """Index new and changed files, drop deleted ones; ``progress(done, total, path)``
+        before each file, ``part_progress(path, done, total)`` in chunks while a file is
+        embedded. Either may raise to stop: the file being embedded is left as it was."""
         with self.lock:
-            return self._sync(roots, progress, fault)
+            self._part_progress = part_progress
+            try:
+                return self._sync(roots, progress, fault)
+            finally:
+                self._part_progress = None
 
     def _sync(self, roots: Iterable[str] | None, progress: Progress | None,
               fault: Callable[[str, Path], None] | None) -> SyncReport:
@@ -353,7 +364,12 @@ class Index:
             if not chunks:
                 result = LoadResult(path, reason="no text found", loader=result.loader)
             else:
-                vectors = self.embedder.embed([c.text for c in chunks])
+                texts = [c.text for c in chunks]
+                part = self._part_progress
+                if part is None:
+                    vectors = self.embedder.embed(texts)
+                else:
+                    vectors = self.embedder.embed(texts, progress=lambda d, t: part(str(path), d, t))
         if fault:
             fault("before_commit", path)
         self._write_file(source_id, path, st, digest, result, chunks, vectors, record, fault)

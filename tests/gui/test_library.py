@@ -120,3 +120,14 @@ def test_the_page_says_plainly_when_the_retrieval_plugin_is_off(home: Path, qtbo
         win.close()
     finally:
         application.close()
+
+
+def test_a_big_file_moves_the_bar_and_says_how_far_it_is_embedded(library_app, qtbot) -> None:
+    win = make_window(library_app, qtbot, page="Library")
+    page = win.library
+    page._on_message(("progress", 1, 4, "/notes/book.pdf", "/notes"))
+    assert page.progress.value() == 100 and "book.pdf" in page.progress_label.text()
+    page._on_message(("part", "/notes/book.pdf", 150, 300, "/notes"))
+    assert page.progress.value() == 150 and page.progress.maximum() == 400
+    assert "book.pdf (50% embedded)" in page.progress_label.text()
+    assert page.progress.format() == "1 of 4 files"

@@ -108,3 +108,10 @@ def test_files_of_an_unread_type_are_summed_up_per_type_and_problems_listed_one_
         "  skipped 5 .png files, a type Archivist does not read: shot0.png, shot1.png, shot2.png and 2 more",
         "  skipped 1 .bin file, a type Archivist does not read: a.bin",
     ]
+
+
+def test_progress_bar_names_the_file_and_how_far_a_big_one_is_embedded() -> None:
+    from archivist_faiss.commands import _item_label
+
+    assert _item_label(None) == "" and _item_label("/docs/a.pdf") == "a.pdf"
+    assert _item_label("/docs/report.pdf\x0045%") == "report.pdf (45% embedded)"

