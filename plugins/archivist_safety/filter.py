@@ -8,7 +8,7 @@ from typing import Any
 from archivist import Action, Span, Stage, Verdict
 
 from archivist_safety.classifier import LearnedLayer
-from archivist_safety.findings import HATE, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
+from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.injection import find_injection
 from archivist_safety.intent import find_harmful_intent
 from archivist_safety.personal_data import find_personal_data
@@ -63,7 +63,10 @@ class ArchivistSafetyFilter:
         assert self.learned is not None and self.learned.head is not None
         set_threshold = self.policy.threshold_for(stage)
         threshold = set_threshold if set_threshold is not None else self.learned.head.threshold
-        if p >= threshold:
+        # A request for private data is the head's to judge; data that is present is the
+        # exact detectors' (their spans are precise, a learned finding spans the whole text).
+        exact_data = category == PERSONAL_DATA and any(f.category == PERSONAL_DATA for f in found)
+        if p >= threshold and not exact_data:
             found.append(Finding(category, 0, len(text), round(p, 3), "learned"))
         return found
 
