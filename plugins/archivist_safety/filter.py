@@ -9,6 +9,7 @@ from archivist import Action, Span, Stage, Verdict
 
 from archivist_safety.classifier import LearnedLayer
 from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
+from archivist_safety.destructive import find_destructive_commands
 from archivist_safety.injection import find_injection
 from archivist_safety.intent import find_harmful_intent
 from archivist_safety.personal_data import find_personal_data
@@ -46,6 +47,7 @@ class ArchivistSafetyFilter:
         found: list[Finding] = []
         found.extend(find_personal_data(text))
         found.extend(find_injection(text))
+        found.extend(find_destructive_commands(text))
         intent = list(find_harmful_intent(text))
         scored = self.learned.score(text, intent) if self.learned is not None and text.strip() else None
         if scored is None:

@@ -13,6 +13,7 @@ SELF_HARM = "self_harm"
 DANGEROUS = "dangerous"
 PERSONAL_DATA = "personal_data"
 PROMPT_INJECTION = "prompt_injection"
+DESTRUCTIVE_COMMAND = "destructive_command"
 
 CATEGORIES = (
     HATE,
@@ -23,6 +24,7 @@ CATEGORIES = (
     DANGEROUS,
     PERSONAL_DATA,
     PROMPT_INJECTION,
+    DESTRUCTIVE_COMMAND,
 )
 
 

@@ -24,6 +24,7 @@ from archivist import Action, Stage
 from archivist_safety.findings import (
     CATEGORIES,
     DANGEROUS,
+    DESTRUCTIVE_COMMAND,
     HATE,
     PERSONAL_DATA,
     PROMPT_INJECTION,
@@ -45,6 +46,7 @@ DEFAULT_ACTIONS: dict[str, dict[Stage, Action]] = {
     DANGEROUS: {I: B, P: W, O: B},
     PERSONAL_DATA: {I: W, P: R, O: R},
     PROMPT_INJECTION: {I: W, P: R, O: W},
+    DESTRUCTIVE_COMMAND: {I: A, P: A, O: W},
 }
 
 REASONS = {
@@ -56,6 +58,8 @@ REASONS = {
     DANGEROUS: "it asks for help with weapons, drugs, malware or another crime",
     PERSONAL_DATA: "it contains or asks for someone's personal data",
     PROMPT_INJECTION: "it contains instructions that try to override the assistant's own",
+    DESTRUCTIVE_COMMAND: ("it suggests a command that deletes or overwrites files or disks wholesale; "
+                          "check it before you run it"),
 }
 
 SUPPORT_MESSAGE = (
