@@ -40,10 +40,28 @@ def load_sets(data: Path) -> dict[str, list[tuple[str, bool]]]:
     return sets
 
 
-def screener(home: Path) -> Screener:
+def screener(home: Path, judge_model: Path | None = None, margin: float | None = None) -> Screener:
     os.environ.setdefault("ARCHIVIST_WHEEL_CACHE", str(ROOT / ".cache" / "wheels"))
     host = PluginHost(PluginContext(home=home), allowed={"safety"})
+    if judge_model is not None:
+        # The real path a chat takes: an Application that loaded the model answers the
+        # filter's questions through PluginContext.ask_model.
+        from archivist.application import MODEL_SETTING, Application
+
+        app = Application(home, allowed_plugins={"safety"})
+        app.settings().set(MODEL_SETTING, str(judge_model))
+        app.load_model()
+        host = app.host
     filters = host.safety_filters()
+    if judge_model is not None:
+        from archivist_safety.judge import ModelJudge
+
+        for f in filters:
+            f.obj.policy.judge = True
+            if margin is not None:
+                f.obj.policy.judge_margin = margin
+            f.obj.judge = ModelJudge(host.context.ask_model, f.obj.policy.judge_timeout_s)
+            print(f"{f.plugin}: judge on, model {judge_model.name}, margin {f.obj.policy.judge_margin}")
     if not filters:
         sys.exit("no safety filter registered (is archivist_safety installed?)")
     for f in filters:
@@ -100,24 +118,35 @@ def summarise(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "safety")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "safety.json")
+    ap.add_argument("--out", type=Path, help="default: bench/results/safety.json (safety-judge.json with --judge)")
     ap.add_argument("--home", type=Path, default=ROOT / ".cache" / "safety-build",
                     help="Archivist home holding the encoder (built there from .cache/wheels if missing)")
     ap.add_argument("--misses", action="store_true", help="print the dev-half items it gets wrong")
+    ap.add_argument("--judge", type=Path, metavar="MODEL_DIR",
+                    help="turn the model judge on, with the onnxruntime-genai model in MODEL_DIR")
+    ap.add_argument("--judge-margin", type=float, help="the judge's band around the threshold (default: the policy's)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("safety-judge.json" if args.judge else "safety.json")
     if not (args.data / "xstest_prompts.csv").exists():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
-    s = screener(args.home)
+    s = screener(args.home, args.judge, args.judge_margin)
+    judges = [f.obj.judge for f in s.filters if getattr(f.obj, "judge", None) is not None]
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results = []
     by_type: dict[str, list[int]] = {}
     print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'false+':>7} {'p50 ms':>7} {'p95 ms':>7} unit")
     for name, items in load_sets(args.data).items():
         for stage in (Stage.INPUT, Stage.OUTPUT):
+            for j in judges:
+                j.asked = j.answered = 0
             rows = run(s, items, stage)
+            asked = {"judge_asked": sum(j.asked for j in judges), "judge_answered": sum(j.answered for j in judges)}
+            if judges:
+                print(f"  judge asked {asked['judge_asked']} times, answered {asked['judge_answered']}")
             for split, part in (("all", rows), ("dev", rows[0::2]), ("held-out", rows[1::2])):
-                m = summarise(part)
+                m = {**summarise(part), **(asked if judges and split == "all" else {})}
                 results.append({"set": name, "stage": stage.value, "split": split, **m})
                 print(
                     f"{name:10} {stage.value:7} {split:9} {m['n_unsafe']:6d} {m['n_safe']:5d} {m['caught']:7.1%} "
@@ -142,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"results": results, "xstest_input_flagged_by_type": by_type,
+                                    "judge": str(args.judge) if args.judge else None,
                                     "load_average_end": load}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -24,7 +24,7 @@ from archivist.config import (
 )
 from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
 from archivist.plugins import CORE_PLUGINS, PluginHost
-from archivist.types import ModelInfo, PluginContext
+from archivist.types import ChatMessage, ModelInfo, PluginContext
 
 if TYPE_CHECKING:
     from archivist.assistant import Assistant
@@ -64,6 +64,8 @@ class Application:
             extra_plugins=extra_plugins or (),
             timeouts=_timeouts(self.config),
         )
+        # PluginContext.ask_model answers from the model this application loaded.
+        object.__setattr__(self.host.context, "_model_source", self.ask_model)
         # Run the built-in backend's model in a child process (the GUI does: onnxruntime-genai
         # holds the GIL while it generates, which would freeze the window).
         self.isolate_model = isolate_model
@@ -160,6 +162,30 @@ class Application:
         from archivist.assistant import Assistant
 
         return Assistant(self)
+
+    def ask_model(
+        self, messages: list[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 2.0, load: bool = False
+    ) -> str | None:
+        """The loaded model's short greedy answer aside (see :meth:`PluginContext.ask_model`).
+
+        Never raises: a plugin asking is screening something, and a judge that cannot
+        answer must leave the screen to its other layers, not fail it.
+        """
+        from archivist.protocols import AsideModel
+
+        model = self._model
+        try:
+            if model is None and load:
+                model = self.load_model()
+            if model is None:
+                return None
+            if not isinstance(model, AsideModel):
+                log.info("model %s cannot answer aside; a plugin's question went unanswered", model.info.id)
+                return None
+            return model.answer_aside(messages, max_new_tokens, timeout_s)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("the model gave a plugin no answer: %s", exc)
+            return None
 
     def close(self) -> None:
         if self._model is not None:

@@ -51,6 +51,20 @@ class LoadedModel(Protocol):
 
 
 @runtime_checkable
+class AsideModel(Protocol):
+    """A loaded model that can also give a short answer while a stream is suspended.
+
+    Optional: :meth:`archivist.types.PluginContext.ask_model` uses it (a safety judge
+    asks between two tokens of an answer, from another thread, while the answer's
+    stream waits for that screen); models without it are not asked.
+    """
+
+    def answer_aside(self, messages: Sequence[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 3.0) -> str:
+        """The greedy answer to ``messages`` (in the model's own chat template), not
+        waiting for a running stream; raise past ``timeout_s``."""
+
+
+@runtime_checkable
 class ModelBackend(Protocol):
     """Something that can run models: onnxruntime-genai is the built-in one."""
 

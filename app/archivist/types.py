@@ -252,3 +252,26 @@ class PluginContext:
         """
         source = getattr(self, "_loader_source", None)
         return list(source()) if source is not None else []
+
+    def ask_model(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_new_tokens: int = 8,
+        timeout_s: float = 2.0,
+        load: bool = False,
+    ) -> str | None:
+        """The chat model's short greedy answer to ``messages``, or None.
+
+        For plugins that want the model's own judgement (the safety filter's optional
+        judge). It may be called while an answer is streaming, from a screening hook:
+        the model answers aside, between two of the answer's tokens. None when no model
+        is loaded (unless ``load``: loading takes seconds to minutes, so a screen must
+        not do it), when the model's backend cannot answer aside, or when the answer
+        fails or takes longer than ``timeout_s``; the reason is logged.
+        """
+        source = getattr(self, "_model_source", None)
+        if source is None:
+            return None
+        answer: str | None = source(list(messages), max_new_tokens, timeout_s, load)
+        return answer

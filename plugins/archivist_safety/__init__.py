@@ -21,8 +21,15 @@ def register_safety_filters(register: Callable[[SafetyFilter], None], context: P
     # Imported here, not at module level: plugin discovery (and `archivist --help`)
     # must not load numpy and the classifier.
     from archivist_safety.filter import ArchivistSafetyFilter
+    from archivist_safety.judge import ModelJudge
+    from archivist_safety.policy import Policy
 
-    screener = ArchivistSafetyFilter.from_settings(settings, home=context.home if context is not None else None)
+    judge = None
+    if context is not None and settings.get("judge", False):
+        judge = ModelJudge(context.ask_model, Policy.from_settings(settings).judge_timeout_s)
+    screener = ArchivistSafetyFilter.from_settings(
+        settings, home=context.home if context is not None else None, judge=judge
+    )
     # Load the learned layer now, off the caller's thread (building the sentence encoder
     # from the local wheel on a first run), so the first screened sentence does not pay
     # for it and stays inside the host's time limit; until it is ready (or if it cannot
@@ -36,7 +43,8 @@ def register_commands(cli: Any, context: PluginContext) -> None:
     from archivist_safety.command import build_group
 
     settings = context.settings.get("safety", {}) if context is not None else {}
-    cli.add_command(build_group(settings, context.home if context is not None else None))
+    cli.add_command(build_group(settings, context.home if context is not None else None,
+                                ask=context.ask_model if context is not None else None))
 
 
 __all__ = ["register_commands", "register_safety_filters"]

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from archivist import Stage
+from archivist import ChatMessage, Stage
 
 
-def build_group(settings: dict[str, Any] | None = None, home: Path | None = None) -> click.Group:
+def build_group(
+    settings: dict[str, Any] | None = None, home: Path | None = None, ask: Callable[..., Any] | None = None
+) -> click.Group:
     """The ``safety`` command group, screening with ``settings`` (the ``[safety]`` table)
-    and the learned head's encoder from ``home`` (rules only without one)."""
+    and the learned head's encoder from ``home`` (rules only without one); ``ask`` is
+    :meth:`archivist.PluginContext.ask_model`, for ``--judge``."""
 
     @click.group()
     def safety() -> None:
@@ -29,15 +33,37 @@ def build_group(settings: dict[str, Any] | None = None, home: Path | None = None
         type=click.File("r", encoding="utf-8"),
         help='Screen each line of FILE (\'-\' for stdin): a JSON string or an object with a "text" field.',
     )
-    def check(stage: str, as_json: bool, jsonl: Any) -> None:
+    @click.option(
+        "--judge/--no-judge",
+        default=None,
+        help="Ask the chosen chat model about texts the learned head is unsure of (loads it); "
+        "default: the [safety] judge setting.",
+    )
+    def check(stage: str, as_json: bool, jsonl: Any, judge: bool | None) -> None:
         """Screen text read from stdin (or every line of --jsonl FILE) and print the verdict."""
         # Imported here: `archivist --help` must not pay for the filter's models.
         from archivist_safety.filter import ArchivistSafetyFilter
+        from archivist_safety.judge import ModelJudge
 
+        chosen = dict(settings or {})
+        if judge is not None:
+            chosen["judge"] = judge
         try:
-            screener = ArchivistSafetyFilter.from_settings(settings, home)
+            screener = ArchivistSafetyFilter.from_settings(chosen, home)
         except ValueError as exc:
             raise click.ClickException(f"bad [safety] settings: {exc}") from exc
+        if screener.policy.judge:
+            if ask is None:
+                raise click.ClickException("--judge needs the application's model, which this command was not given")
+            # Load the model now, so a missing or broken one stops here with a message
+            # rather than leaving every line to the head alone.
+            if ask([ChatMessage("user", "Reply with one word: ready")], max_new_tokens=1, timeout_s=60.0,
+                   load=True) is None:
+                raise click.ClickException(
+                    "--judge: the chat model could not be loaded or did not answer (see the log above; "
+                    "`archivist models list` shows what is installed)"
+                )
+            screener.judge = ModelJudge(ask, screener.policy.judge_timeout_s, load=True)
         screener.warm_up()  # a batch waits for the encoder rather than screening some lines without it
         st = Stage(stage)
         if jsonl is None:

@@ -11,6 +11,7 @@ from archivist_safety.classifier import LearnedLayer
 from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.destructive import find_destructive_commands
 from archivist_safety.injection import find_injection
+from archivist_safety.judge import Judge
 from archivist_safety.intent import find_harmful_intent
 from archivist_safety.personal_data import find_personal_data
 from archivist_safety.policy import REASONS, Policy, block_message
@@ -28,14 +29,16 @@ class ArchivistSafetyFilter:
     name = "archivist-safety"
 
     def __init__(self, policy: Policy | None = None, home: Path | None = None,
-                 wheel_cache: Path | None = None) -> None:
+                 wheel_cache: Path | None = None, judge: Judge | None = None) -> None:
         self.policy = policy or Policy()
         self.learned = LearnedLayer(home, wheel_cache) if self.policy.learned else None
+        # The optional stricter stage (judge.py): asked only when the policy turns it on.
+        self.judge = judge if self.policy.judge else None
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None, home: Path | None = None,
-                      wheel_cache: Path | None = None) -> "ArchivistSafetyFilter":
-        return cls(Policy.from_settings(settings), home, wheel_cache)
+                      wheel_cache: Path | None = None, judge: Judge | None = None) -> "ArchivistSafetyFilter":
+        return cls(Policy.from_settings(settings), home, wheel_cache, judge)
 
     def warm_up(self) -> None:
         """Load the learned layers now (building the int8 encoder if needed)."""
@@ -68,9 +71,22 @@ class ArchivistSafetyFilter:
         # A request for private data is the head's to judge; data that is present is the
         # exact detectors' (their spans are precise, a learned finding spans the whole text).
         exact_data = category == PERSONAL_DATA and any(f.category == PERSONAL_DATA for f in found)
-        if p >= threshold and not exact_data:
+        judged = self._judge(text, stage, p, threshold, category)
+        if judged is True:
+            found.append(Finding(category, 0, len(text), round(p, 3), "judge"))
+        elif judged is None and p >= threshold and not exact_data:
             found.append(Finding(category, 0, len(text), round(p, 3), "learned"))
         return found
+
+    def _judge(self, text: str, stage: Stage | None, p: float, threshold: float, category: str) -> bool | None:
+        """The chat model's verdict when the head is unsure (its score within the margin
+        of its threshold), else None. Requests for private data are left to the head:
+        the judge's question does not cover them."""
+        if self.judge is None or stage is None or category == PERSONAL_DATA:
+            return None
+        if abs(p - threshold) > self.policy.judge_margin:
+            return None
+        return self.judge(text, stage)
 
     def screen(self, text: str, stage: Stage) -> Verdict:
         stage = Stage(stage)
@@ -104,6 +120,8 @@ class ArchivistSafetyFilter:
         else:
             out = text
             reason = "Flagged because " + "; ".join(REASONS.get(c, c) for c in categories) + "."
+        if any(f.kind == "judge" and f.category in flagged for f in found):
+            reason += " The chat model was asked and judged it unsafe."
         return Verdict(action, categories, round(score, 3), spans, reason, out, self.name)
 
 

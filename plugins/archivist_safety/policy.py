@@ -6,6 +6,7 @@ Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md):
     threshold = 0.5            # learned head's threshold (default: the one shipped with it);
                                # or a table per stage: threshold = {input = 0.5, output = 0.7}
     learned = true             # use the learned head (false: rules and lexicons only)
+    judge = false              # ask the chat model about what the head is unsure of
     [safety.actions.personal_data]
     input = "allow"            # one stage ...
     [safety.actions]
@@ -88,6 +89,9 @@ class Policy:
     threshold: float | None = None  # None: the learned head's own (0.6 for the rules-only hate layer)
     learned: bool = True
     stage_thresholds: dict[Stage, float] = field(default_factory=dict)  # per-stage overrides
+    judge: bool = False  # ask the chat model about texts the head is unsure of (judge.py)
+    judge_margin: float = 0.2  # "unsure": the head's score within this of its threshold
+    judge_timeout_s: float = 2.0  # under the host's 5 s screen limit, with room for the rest
 
     def threshold_for(self, stage: Stage | None) -> float | None:
         """The threshold set for ``stage`` (a table entry, else the single value), or None."""
@@ -111,6 +115,13 @@ class Policy:
         elif threshold is not None:
             policy.threshold = float(threshold)
         policy.learned = bool(settings.get("learned", policy.learned))
+        policy.judge = bool(settings.get("judge", policy.judge))
+        policy.judge_margin = float(settings.get("judge_margin", policy.judge_margin))
+        if not 0.0 <= policy.judge_margin <= 1.0:
+            raise ValueError(f"safety.judge_margin must be between 0 and 1, not {policy.judge_margin}")
+        policy.judge_timeout_s = float(settings.get("judge_timeout_s", policy.judge_timeout_s))
+        if policy.judge_timeout_s <= 0:
+            raise ValueError(f"safety.judge_timeout_s must be above 0, not {policy.judge_timeout_s}")
         for category, value in (settings.get("actions") or {}).items():
             if category not in CATEGORIES:
                 raise ValueError(f"unknown safety category {category!r} (known: {', '.join(CATEGORIES)})")

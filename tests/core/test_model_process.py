@@ -63,3 +63,41 @@ def test_a_folder_that_cannot_load_is_a_load_error(tmp_path: Path) -> None:
     (tmp_path / "genai_config.json").write_text("{not json")
     with pytest.raises(ModelLoadError):
         ProcessModel(tmp_path, None)
+
+
+def _stream_with_asides(model: object, prompt: str) -> tuple[str, list[str]]:
+    """Stream an answer; at its 3rd and 9th pieces, ask aside from another thread (as
+    the plugin host's guard does when a judge screens a sentence) and wait for it."""
+    answers: list[str] = []
+    pieces = []
+    question = [ChatMessage("user", "Is the sky green? Answer yes or no.")]
+    for i, piece in enumerate(model.stream(prompt, GenerationOptions(max_new_tokens=30))):  # type: ignore[attr-defined]
+        pieces.append(piece)
+        if i in (2, 8):
+            asker = threading.Thread(target=lambda: answers.append(model.answer_aside(question, 4, 30.0)))  # type: ignore[attr-defined]
+            asker.start()
+            asker.join(60)
+            assert not asker.is_alive(), "the aside answer waited for the suspended stream"
+    return "".join(pieces), answers
+
+
+@pytest.mark.parametrize("where", ["in-process", "child process"])
+def test_an_aside_answer_comes_while_a_stream_waits_and_leaves_the_stream_unchanged(
+    where: str, remote: ProcessModel, default_model_dir: Path
+) -> None:
+    model = remote if where == "child process" else load_model(default_model_dir)
+    prompt = model.apply_chat_template([ChatMessage("user", "Tell me about the sea.")])
+    plain = "".join(model.stream(prompt, GenerationOptions(max_new_tokens=30)))
+    streamed, answers = _stream_with_asides(model, prompt)
+    alone = model.answer_aside([ChatMessage("user", "Is the sky green? Answer yes or no.")], 4, 30.0)
+    assert streamed == plain  # greedy: the asides did not disturb the answer's state
+    assert answers == [alone, alone] and alone
+    # and the model still serves plain requests afterwards
+    assert model.count_tokens("hello") > 0
+
+
+def test_an_aside_past_its_time_raises_and_a_later_one_gets_its_own_answer(remote: ProcessModel) -> None:
+    question = [ChatMessage("user", "Is the sky green? Answer yes or no.")]
+    with pytest.raises(Exception, match="aside|within"):
+        remote.answer_aside(question, 4, 1e-6)
+    assert remote.answer_aside(question, 4, 30.0) == remote.answer_aside(question, 4, 30.0)

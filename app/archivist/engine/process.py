@@ -11,8 +11,11 @@ app, and is reported as a load or generation error.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,7 +35,13 @@ class ProcessModel:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_end = ctx.Pipe()
         self._cancel = ctx.Event()
+        # _lock: one generation (or request) at a time. _io: one reader/writer of the pipe
+        # at a time, so an aside question (answer_aside) can be asked while a stream holds
+        # _lock; stream messages read while waiting for the aside's answer wait in _pending.
         self._lock = threading.Lock()
+        self._io = threading.Lock()
+        self._pending: deque[tuple[Any, ...]] = deque()
+        self._aside_ids = itertools.count(1)
         self._process = ctx.Process(
             target=_serve,
             args=(child_end, str(folder), provider, self._cancel),
@@ -59,10 +68,25 @@ class ProcessModel:
             code = self._process.exitcode
             raise ModelLoadError(f"the model process ended unexpectedly (exit code {code})") from exc
 
+    def _next_message(self, wait_s: float | None = None) -> tuple[Any, ...] | None:
+        """The next message for a request or stream (None if none came within ``wait_s``):
+        one an aside left waiting, else one from the pipe; a late aside answer nobody
+        waits for any more is dropped."""
+        with self._io:
+            if self._pending:
+                return self._pending.popleft()
+            while wait_s is None or self._conn.poll(wait_s):
+                reply = self._receive()
+                if reply[0] != "aside":
+                    return reply
+            return None
+
     def _call(self, *request: Any) -> Any:
         with self._lock:
-            self._conn.send(request)
-            reply = self._receive()
+            with self._io:
+                self._conn.send(request)
+            reply = self._next_message()
+        assert reply is not None
         if reply[0] == "error":
             raise ArchivistError(reply[1])
         return reply[1]
@@ -83,16 +107,17 @@ class ProcessModel:
         stats = stats if stats is not None else GenerationStats()
         with self._lock:
             self._cancel.clear()
-            self._conn.send(("generate", prompt, dataclasses.asdict(options)))
+            with self._io:
+                self._conn.send(("generate", prompt, dataclasses.asdict(options)))
             finished = False
             try:
                 while True:
                     # Poll in short steps so a cancel from the caller reaches the child
                     # even while no token arrives (during a long prefill).
-                    while not self._conn.poll(0.05):
+                    while (message := self._next_message(0.05)) is None:
                         if cancel is not None and cancel.is_set():
                             self._cancel.set()
-                    kind, payload = self._receive()
+                    kind, payload = message
                     if kind == "text":
                         if cancel is not None and cancel.is_set():
                             self._cancel.set()
@@ -109,16 +134,38 @@ class ProcessModel:
                     # The caller stopped reading: stop the child and drain to its "done".
                     self._cancel.set()
                     while True:
-                        kind, payload = self._receive()
+                        kind, payload = self._next_message()  # type: ignore[misc]
                         if kind in ("done", "error"):
                             if kind == "done":
                                 _fill(stats, payload)
                             break
 
+    def answer_aside(self, messages: Sequence[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 3.0) -> str:
+        """A short greedy answer from the child, even while a stream is suspended.
+
+        Why: see :meth:`archivist.engine.runtime.GenaiModel.answer_aside`. The child reads
+        aside questions between the tokens of a running answer (and between requests when
+        idle), so this does not wait for :attr:`_lock`. Each question carries an id, so an
+        answer that comes after its asker gave up is recognised and dropped.
+        """
+        ident = next(self._aside_ids)
+        deadline = time.monotonic() + timeout_s + 1.0  # the child stops itself at timeout_s
+        with self._io:
+            self._conn.send(("aside", ident, [m.to_dict() for m in messages], max_new_tokens, timeout_s))
+            while (left := deadline - time.monotonic()) > 0 and self._conn.poll(left):
+                reply = self._receive()
+                if reply[0] != "aside":
+                    self._pending.append(reply)  # the running stream's, read in order later
+                elif reply[1] == ident:
+                    if reply[2] is None:
+                        raise ArchivistError(f"the model process could not answer aside: {reply[3]}")
+                    return str(reply[2])
+        raise TimeoutError(f"the model process gave no aside answer within {timeout_s:g} s")
+
     def close(self) -> None:
         if self._process.is_alive():
             try:
-                with self._lock:
+                with self._lock, self._io:
                     self._conn.send(("close",))
             except OSError:
                 pass
@@ -159,11 +206,26 @@ def _serve(conn: Connection, folder: str, provider: str | None, cancel: Any) -> 
             elif kind == "template":
                 messages = [ChatMessage(m["role"], m["content"]) for m in request[1]]
                 conn.send(("ok", model.apply_chat_template(messages)))
+            elif kind == "aside":
+                _answer_aside(conn, model, request)
             elif kind == "generate":
                 stats = GenerationStats()
                 options = GenerationOptions(**request[2])
                 for piece in model.stream(request[1], options, stats, cancel):
                     conn.send(("text", piece))
+                    while conn.poll():  # only aside questions arrive while generating
+                        _answer_aside(conn, model, conn.recv())
                 conn.send(("done", stats.to_dict()))
         except Exception as exc:  # reported to the caller, the child lives on
             conn.send(("error", str(exc)))
+
+
+def _answer_aside(conn: Connection, model: Any, request: tuple[Any, ...]) -> None:
+    """Answer ``("aside", id, messages, max_new_tokens, timeout_s)``; a failure is the
+    asker's to handle (None and the reason), never the running stream's."""
+    _, ident, messages, max_new_tokens, timeout_s = request
+    try:
+        chat = [ChatMessage(m["role"], m["content"]) for m in messages]
+        conn.send(("aside", ident, model.answer_aside(chat, max_new_tokens, timeout_s), ""))
+    except Exception as exc:  # noqa: BLE001 - reported to the asker
+        conn.send(("aside", ident, None, f"{type(exc).__name__}: {exc}"))

@@ -159,6 +159,39 @@ class GenaiModel:
                     )
                 del generator
 
+    def answer_aside(self, messages: Sequence[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 3.0) -> str:
+        """A short greedy answer to ``messages`` that does not wait for :meth:`stream`'s lock.
+
+        Why: a plugin (the safety filter's judge) asks while an answer's stream is
+        suspended at a sentence boundary, waiting for that very screen on another thread
+        (the plugin host's guard); taking the lock would wait for the stream that waits
+        for it. Each onnxruntime-genai generator keeps its own state, so a second one on
+        the same model is safe. Raises TimeoutError past ``timeout_s`` (checked between
+        tokens), so a slow judge cannot hold a screen past the host's limit.
+        """
+        import onnxruntime_genai as og
+
+        deadline = time.monotonic() + timeout_s
+        tokens = self._tokenizer.encode(self.apply_chat_template(messages))
+        budget = self.info.context_length - int(len(tokens))
+        if budget <= 0:
+            raise ModelLoadError(f"the prompt has {len(tokens)} tokens, more than the model's context")
+        params = og.GeneratorParams(self._model)
+        params.set_search_options(max_length=int(len(tokens)) + min(max_new_tokens, budget), do_sample=False)
+        generator = og.Generator(self._model, params)
+        decoder = self._tokenizer.create_stream()
+        pieces: list[str] = []
+        try:
+            generator.append_tokens(tokens)
+            while not generator.is_done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no answer within {timeout_s:g} s")
+                generator.generate_next_token()
+                pieces.append(decoder.decode(int(generator.get_next_tokens()[0])))
+        finally:
+            del generator
+        return "".join(pieces)
+
     def close(self) -> None:
         self._tokenizer = None
         self._model = None
