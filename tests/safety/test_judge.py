@@ -152,3 +152,48 @@ def test_cli_judge_loads_the_chosen_model_and_says_so_when_there_is_none(app: Ap
         assert refused.exit_code != 0 and "--judge: the chat model could not be loaded" in refused.output
     finally:
         empty.close()
+
+
+class Wrapped:
+    """The real ModelJudge, with a note of each stage it was asked at and what it said."""
+
+    def __init__(self, judge: ModelJudge) -> None:
+        self.judge = judge
+        self.calls: list[tuple[Stage, bool | None]] = []
+
+    def __call__(self, text: str, stage: Stage) -> bool | None:
+        said = self.judge(text, stage)
+        self.calls.append((Stage(stage), said))
+        return said
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "model process"])
+def test_a_chat_turn_with_the_judge_on_every_sentence_streams_to_the_end(
+    home: Path, default_model_dir: Path, isolated: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the answer streams, each sentence's screen asks the same model aside (from
+    the host's guard thread, the stream suspended); nothing waits on anything, the plugin
+    stays enabled, and the turn finishes."""
+    from archivist.types import GenerationOptions
+
+    application = Application(home, isolate_model=isolated, allowed_plugins={"safety"})
+    try:
+        application.config["safety"] = {"judge": True, "judge_margin": 1.0, "judge_timeout_s": 4.0}
+        (application.paths.models / ENCODER).symlink_to(SAFETY_HOME / "models" / ENCODER, target_is_directory=True)
+        application.settings().set(MODEL_SETTING, str(default_model_dir))
+        (f,) = [c.obj for c in application.host.safety_filters()]
+        f.warm_up()
+        f.judge = wrapped = Wrapped(f.judge)
+        with caplog.at_level(logging.WARNING):
+            events = list(application.assistant().stream(
+                "Name three colours of the rainbow.", options=GenerationOptions(max_new_tokens=40),
+                use_documents=False))
+        assert events[-1].kind == "done" and events[-1].answer is not None
+        assert application.host.enabled("safety")
+        stages = [stage for stage, _ in wrapped.calls]
+        assert stages[0] is Stage.INPUT and Stage.OUTPUT in stages
+        # the model answered every question, none timed out or failed
+        assert wrapped.judge.asked == len(wrapped.calls)
+        assert "gave a plugin no answer" not in caplog.text and "timed out" not in caplog.text
+    finally:
+        application.close()
