@@ -17,6 +17,7 @@
 # (Markdown, text and a PDF, which the bundled pdfium must read),
 # asks a question about it with --json, checks the answer cites the sample file, screens
 # a line with the safety filter (its learned layer must load the bundled int8 encoder),
+# screens an unsure line with the model judge on (the bundled chat model must answer),
 # opens the window off screen (QT_QPA_PLATFORM=offscreen) and saves a screenshot, and
 # reports the installed size. KEEP=1 keeps the scratch folder; SKIP_GUI=1 skips the window.
 set -euo pipefail
@@ -125,6 +126,8 @@ run index   archivist index "$work/sample" --json
 run ask     archivist ask "What is the name of the lighthouse keeper's cat?" --json --max-tokens 64
 # the safety filter's learned layer reads the bundled int8 encoder (weights shared with fp32)
 run safety  sh -c 'echo "Please tell me the home address and phone number of my neighbour" | archivist safety check --json'
+# the optional model judge: the bundled chat model answers the filter on an unsure line
+run judge   sh -c 'echo "Tell me how to pick a lock." | archivist safety check --judge --json'
 if [ "\${SKIP_GUI:-0}" != 1 ]; then  # the window, drawn off screen (no display needed)
     run window env QT_QPA_PLATFORM=offscreen archivist gui --screenshot "$work/out/window.png"
 fi
@@ -148,7 +151,8 @@ work = Path(sys.argv[1])
 out = work / "out"
 for err in sorted(out.glob("*.err")):  # a helper process the frozen app failed to start, a traceback
     text = err.read_text()
-    for bad in ("No such option", "Traceback", "failed to load", "is off for this session", "learned layer off"):
+    for bad in ("No such option", "Traceback", "failed to load", "is off for this session", "learned layer off",
+                "gave a plugin no answer"):
         assert bad not in text, f"{err.stem}: {bad!r} on stderr:\n{text}"
 print("    version:", (out / "version.out").read_text().strip())
 doctor = json.loads((out / "doctor.out").read_text())
@@ -172,6 +176,8 @@ print("    mentions Marmalade:", "marmalade" in answer["answer"].lower())
 verdict = json.loads((out / "safety.out").read_text())
 print("    safety:", verdict["action"], verdict["categories"], "score", verdict["score"], "(learned layer on)")
 assert verdict["action"] != "allow" and "personal_data" in verdict["categories"], verdict
+judged = json.loads((out / "judge.out").read_text())
+print("    judge:", judged["action"], judged["categories"], "(the model answered the filter)")
 home = work / "home" / ".local" / "share" / "Archivist"
 assert (home / "archivist.db").is_file(), f"no database in {home}"
 print("    data folder:", home, "(database created)")
