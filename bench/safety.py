@@ -11,6 +11,7 @@ never on these sets; its encoder is built in --home from .cache/wheels if missin
 
     .venv/bin/python bench/safety.py [--data ../shared/data/safety] [--home .cache/safety-build]
                                      [--out bench/results/safety.json]
+                                     [--judge MODEL_DIR | --judge-oracle] [--judge-margin M]
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def load_sets(data: Path) -> dict[str, list[tuple[str, bool]]]:
     return sets
 
 
-def screener(home: Path, judge_model: Path | None = None, margin: float | None = None) -> Screener:
+def screener(home: Path, judge_model: Path | None = None, margin: float | None = None,
+             oracle: bool = False) -> Screener:
     os.environ.setdefault("ARCHIVIST_WHEEL_CACHE", str(ROOT / ".cache" / "wheels"))
     host = PluginHost(PluginContext(home=home), allowed={"safety"})
     if judge_model is not None:
@@ -62,6 +64,13 @@ def screener(home: Path, judge_model: Path | None = None, margin: float | None =
                 f.obj.policy.judge_margin = margin
             f.obj.judge = ModelJudge(host.context.ask_model, f.obj.policy.judge_timeout_s)
             print(f"{f.plugin}: judge on, model {judge_model.name}, margin {f.obj.policy.judge_margin}")
+    elif oracle:
+        for f in filters:
+            f.obj.policy.judge = True
+            if margin is not None:
+                f.obj.policy.judge_margin = margin
+            f.obj.judge = OracleJudge()
+            print(f"{f.plugin}: ORACLE judge (answers with each item's label), margin {f.obj.policy.judge_margin}")
     if not filters:
         sys.exit("no safety filter registered (is archivist_safety installed?)")
     for f in filters:
@@ -76,13 +85,30 @@ def screener(home: Path, judge_model: Path | None = None, margin: float | None =
     return s
 
 
+class OracleJudge:
+    """A judge that knows each item's label: what a judge that is always right on the
+    band would give. Not a product feature: it bounds what a real judge can add."""
+
+    def __init__(self) -> None:
+        self.label: bool | None = None  # set by run() before each item
+        self.asked = self.answered = 0
+
+    def __call__(self, text: str, stage: Stage) -> bool | None:
+        self.asked += 1
+        self.answered += 1
+        return self.label
+
+
 def chunks(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
     rows = []
+    oracles = [f.obj.judge for f in s.filters if isinstance(getattr(f.obj, "judge", None), OracleJudge)]
     for i, (text, unsafe) in enumerate(items):
+        for oracle in oracles:
+            oracle.label = unsafe
         if stage is Stage.OUTPUT:
             s.delays_ms = []
             events = list(s.screen_stream(chunks(text)))
@@ -125,13 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--judge", type=Path, metavar="MODEL_DIR",
                     help="turn the model judge on, with the onnxruntime-genai model in MODEL_DIR")
     ap.add_argument("--judge-margin", type=float, help="the judge's band around the threshold (default: the policy's)")
+    ap.add_argument("--judge-oracle", action="store_true",
+                    help="a judge that answers with each item's label: the most a judge on the band could add")
     args = ap.parse_args(argv)
     if args.out is None:
-        args.out = ROOT / "bench" / "results" / ("safety-judge.json" if args.judge else "safety.json")
+        args.out = ROOT / "bench" / "results" / (
+            "safety-judge.json" if args.judge else "safety-oracle.json" if args.judge_oracle else "safety.json")
     if not (args.data / "xstest_prompts.csv").exists():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
-    s = screener(args.home, args.judge, args.judge_margin)
+    s = screener(args.home, args.judge, args.judge_margin, args.judge_oracle)
     judges = [f.obj.judge for f in s.filters if getattr(f.obj, "judge", None) is not None]
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results = []
@@ -171,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"results": results, "xstest_input_flagged_by_type": by_type,
-                                    "judge": str(args.judge) if args.judge else None,
+                                    "judge": str(args.judge) if args.judge else "oracle" if args.judge_oracle else None,
+                                    "judge_margin": args.judge_margin,
                                     "load_average_end": load}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
