@@ -8,12 +8,14 @@ written for this project (see training/README.md). Within each file the even lin
 deterministic:
 
 1. embed every line with the int8 MiniLM encoder cut after 4 layers
-   (:mod:`archivist_safety.encoder`), one at a time exactly as at run time, and add the
-   lexical features;
-2. fit a softmax regression (L2, safe and unsafe examples weighted equally overall) by
-   full-batch accelerated gradient descent;
-3. choose the threshold on ``1 - p(safe)`` from 5-fold out-of-fold scores on the
-   training lines: the lowest one that flags at most ``TARGET_FP`` of the safe lines;
+   (:mod:`archivist_safety.encoder`), and carried on to all 6 layers, one at a time
+   exactly as at run time, and add the lexical features;
+2. fit a softmax regression on each (L2, safe and unsafe examples weighted equally
+   overall) by full-batch accelerated gradient descent;
+3. choose the threshold on ``1 - p(safe)``, averaged over the two heads, from 5-fold
+   out-of-fold scores on the training lines: the lowest one that flags at most
+   ``TARGET_FP`` of the safe lines (at run time the average is taken only within
+   ``BAND`` of it, see :class:`archivist_safety.classifier.Head`);
 4. report caught / false positives on the held-out lines with that threshold;
 5. refit on all lines (threshold again by 5-fold cross-validation, now over all lines)
    and write those weights, with the held-out figures of step 4 for the record.
@@ -37,6 +39,9 @@ L2 = 3e-2
 STEPS = 300
 TARGET_FP = 0.05  # the issue's ceiling on safe items flagged, applied to our (hard, look-alike) safe lines
 FOLDS = 5
+# Texts whose first score is within this of the threshold also get the deep head's view
+# (classifier.Head): about a fifth of the benchmark's sentences, few everyday ones.
+BAND = 0.3
 
 
 def load_training(folder: Path = TRAINING) -> list[tuple[str, str, int]]:
@@ -100,13 +105,18 @@ def unsafe_scores(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - p[:, 0]
 
 
-def choose_threshold(x: np.ndarray, y: np.ndarray, target_fp: float = TARGET_FP) -> float:
-    """Lowest threshold whose out-of-fold false-positive share on safe lines is <= target."""
+def choose_threshold(x: np.ndarray, y: np.ndarray, target_fp: float = TARGET_FP,
+                     deep: np.ndarray | None = None) -> float:
+    """Lowest threshold whose out-of-fold false-positive share on safe lines is <= target
+    (with ``deep``, the second head's features: on the two heads' average score)."""
     folds = np.arange(len(y)) % FOLDS
     oof = np.zeros(len(y))
     for f in range(FOLDS):
         w, b = fit(x[folds != f], y[folds != f])
         oof[folds == f] = unsafe_scores(x[folds == f], w, b)
+        if deep is not None:
+            w, b = fit(deep[folds != f], y[folds != f])
+            oof[folds == f] = (oof[folds == f] + unsafe_scores(deep[folds == f], w, b)) / 2
     safe_scores = np.sort(oof[y == 0])
     allowed = int(np.floor(target_fp * len(safe_scores)))
     # Flag when score >= t: t just above the (allowed+1)-th highest safe score.
@@ -124,40 +134,64 @@ def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, f
     }
 
 
-def embed_training(rows: list[tuple[str, str, int]], home: Path, cache: Path | None = None) -> tuple[np.ndarray, int, int]:
-    """Features of every row, and the encoder recipe version and layer count that produced them."""
-    from archivist_safety.encoder import Encoder
+def embed_training(rows: list[tuple[str, str, int]], home: Path,
+                   cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """Features of every row at the cut and at the deep layer, and the encoder recipe
+    version and the two layer counts that produced them."""
+    from archivist_safety.encoder import DEEP_LAYERS, Encoder
 
-    encoder = Encoder.for_home(home, cache)
+    encoder = Encoder.for_home(home, cache, deep_layers=DEEP_LAYERS)
     texts = [t for t, _, _ in rows]
-    emb = np.vstack([encoder.embed([t]) for t in texts])  # one at a time, as screened
-    return feature_matrix(texts, emb), encoder.recipe_version, encoder.layers
+    cut, deep = [], []
+    for t in texts:  # one at a time, as screened
+        pooled, hidden = encoder.encode(t)
+        cut.append(pooled)
+        deep.append(encoder.deepen(hidden))
+    return (feature_matrix(texts, np.vstack(cut)), feature_matrix(texts, np.vstack(deep)),
+            encoder.recipe_version, encoder.layers, DEEP_LAYERS)
+
+
+def cascade_scores(x: np.ndarray, deep: np.ndarray, heads: tuple, threshold: float, band: float) -> np.ndarray:
+    """What the run-time head gives: the first head's score, averaged with the deep
+    head's where the first is within ``band`` of ``threshold``."""
+    (w, b), (wd, bd) = heads
+    first = unsafe_scores(x, w, b)
+    both = (first + unsafe_scores(deep, wd, bd)) / 2
+    return np.where(np.abs(first - threshold) <= band, both, first)
 
 
 def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report: bool = False) -> dict:
     rows = load_training()
-    x, encoder_recipe, encoder_layers = embed_training(rows, home, cache)
+    x, xd, encoder_recipe, encoder_layers, deep_layers = embed_training(rows, home, cache)
     y = np.array([CLASSES.index(c) for _, c, _ in rows])
     held = np.array([i % 2 == 1 for _, _, i in rows])
     # Held-out figures: train on even lines only, threshold by CV on them.
-    t_dev = choose_threshold(x[~held], y[~held])
-    w, b = fit(x[~held], y[~held])
-    heldout = evaluate(unsafe_scores(x[held], w, b), y[held], t_dev)
+    t_dev = choose_threshold(x[~held], y[~held], deep=xd[~held])
+    heads = (fit(x[~held], y[~held]), fit(xd[~held], y[~held]))
+    scores = cascade_scores(x[held], xd[held], heads, t_dev, BAND)
+    heldout = evaluate(scores, y[held], t_dev)
     heldout["threshold"] = t_dev
     if report:
-        s = unsafe_scores(x[held], w, b)
-        for (text, label, _), score in zip([r for r, h in zip(rows, held) if h], s):
+        for (text, label, _), score in zip([r for r, h in zip(rows, held) if h], scores):
             if (score >= t_dev) != (label != "safe"):
                 print(f"{'MISS' if label != 'safe' else 'FP  '} {score:.2f} {label:10} {text}")
     # Shipped weights: all lines.
-    threshold = choose_threshold(x, y)
+    threshold = choose_threshold(x, y, deep=xd)
     w, b = fit(x, y)
-    meta = {"encoder_recipe": encoder_recipe, "encoder_layers": encoder_layers, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
-            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8, first 4 layers, mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate score, fiction, real-life, intent rules per category"}
+    wd, bd = fit(xd, y)
+    meta = {"encoder_recipe": encoder_recipe, "encoder_layers": encoder_layers, "deep_layers": deep_layers,
+            "band": BAND, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
+            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8, first 4 layers (and all 6 for the deep head), "
+            "mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate "
+            "score, fiction, real-life, intent rules per category"}
     np.savez_compressed(
         target,
         weights=w,
         bias=b,
+        deep_weights=wd,
+        deep_bias=bd,
+        deep_layers=np.array(deep_layers),
+        band=np.array(BAND),
         threshold=np.array(threshold),
         classes=np.array("\n".join(CLASSES)),
         encoder_recipe=np.array(encoder_recipe),

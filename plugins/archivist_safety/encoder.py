@@ -10,7 +10,8 @@ training lines it separates safe from unsafe better than the final layer (89% ag
 ``<home>/plugins/safety/cache/`` (the embedder's own files are only read): making it
 parses the whole graph with ``onnx`` and a session made from bytes holds the GIL, which
 froze the window for up to 160 ms while the first answer streamed; a session opened
-from a file path does not. The head is
+from a file path does not. Layers 5 and 6 are cut out as a second graph (6 MB, same
+cache) for the texts the 4-layer head is unsure of (:func:`tail_model`). The heads are
 trained on exactly these numbers (its recipe version and layer count are stored with
 the head's weights, see :mod:`archivist_safety.classifier`).
 
@@ -26,7 +27,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ EMBEDDER_DIR = "embedder-minilm-l6-v2"  # same folder as the retrieval plugin's
 VARIANT = "int8"
 MAX_TOKENS = 128  # a screened sentence is short; longer text is read on its first 128 tokens
 LAYERS = 4  # transformer layers read (of the encoder's 6)
+DEEP_LAYERS = 6  # read too when the 4-layer head is unsure (classifier.py)
 
 
 class EncoderUnavailable(RuntimeError):
@@ -84,6 +86,54 @@ def variant_for(folder: Path) -> str:
     return "fp32"
 
 
+def _layer_ends(graph: Any, model: Path, layers: int) -> list[str]:
+    """The hidden-state tensor each transformer layer ends in: the layer norm after its
+    feed-forward block (weights "...ln2...")."""
+    ends = [n.output[0] for n in graph.graph.node
+            if n.op_type in ("SkipLayerNormalization", "LayerNormalization") and len(n.input) > 2 and ".ln2." in n.input[2]]
+    if len(ends) < layers:
+        raise EncoderUnavailable(f"{model.name}: found {len(ends)} transformer layers, need {layers}; "
+                                 "the embedder's graph changed, see docs/safety.md")
+    return ends
+
+
+def tail_model(model: Path, start: int = LAYERS, end: int = DEEP_LAYERS) -> bytes:
+    """The layers after ``start`` up to ``end`` of the encoder in ``model``, as a graph
+    of their own: inputs ``hidden`` (layer ``start``'s output, what the cut of
+    :func:`truncated_model` gives) and ``attention_mask``; output layer ``end``'s hidden
+    states. Why: only texts the 4-layer head is unsure of go on to the deeper layers,
+    and this way they pay for 2 layers, not 6 (see :mod:`archivist_safety.classifier`)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = onnx.load(str(model))
+    ends = _layer_ends(graph, model, end)
+    start_name, out_name = ends[start - 1], ends[end - 1]
+    needed, kept = {out_name}, []
+    for node in reversed(graph.graph.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i != start_name)
+    if "input_ids" in needed:
+        raise EncoderUnavailable(f"{model.name}: layers {start + 1}-{end} read the token ids; "
+                                 "the embedder's graph changed, see docs/safety.md")
+    del graph.graph.node[:]
+    graph.graph.node.extend(reversed(kept))
+    for node in graph.graph.node:  # the split point becomes the input "hidden"
+        node.input[:] = ["hidden" if i == start_name else i for i in node.input]
+    inputs = [i for i in graph.graph.input if i.name in needed]
+    del graph.graph.input[:]
+    graph.graph.input.append(helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", 384]))
+    graph.graph.input.extend(inputs)
+    del graph.graph.output[:]
+    graph.graph.output.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, None))
+    weights = [w for w in graph.graph.initializer if w.name in needed]
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(weights)
+    del graph.graph.value_info[:]
+    return graph.SerializeToString()
+
+
 def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     """The encoder graph in ``model`` cut after transformer layer ``layers``: its one output
     is that layer's hidden states ``[batch, tokens, 384]``; nodes past it are dropped."""
@@ -91,13 +141,7 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     from onnx import TensorProto, helper
 
     graph = onnx.load(str(model))
-    # Each layer ends in the layer norm after its feed-forward block (weights "...ln2...").
-    ends = [n.output[0] for n in graph.graph.node
-            if n.op_type in ("SkipLayerNormalization", "LayerNormalization") and len(n.input) > 2 and ".ln2." in n.input[2]]
-    if len(ends) < layers:
-        raise EncoderUnavailable(f"{model.name}: found {len(ends)} transformer layers, need {layers}; "
-                                 "the embedder's graph changed, see docs/safety.md")
-    hidden = ends[layers - 1]
+    hidden = _layer_ends(graph, model, layers)[layers - 1]
     del graph.graph.output[:]
     graph.graph.output.append(helper.make_tensor_value_info(hidden, TensorProto.FLOAT, None))
     needed, kept = {hidden}, []
@@ -114,22 +158,32 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
 
 
 def cut_model_file(model: Path, layers: int, cache: Path) -> Path:
-    """:func:`truncated_model` kept as a file in ``cache``, made once per source file.
+    """:func:`truncated_model` kept as a file in ``cache``, made once per source file."""
+    return _cached(model, f"l{layers}", lambda: truncated_model(model, layers), cache)
+
+
+def tail_model_file(model: Path, start: int, end: int, cache: Path) -> Path:
+    """:func:`tail_model` kept as a file in ``cache``, made once per source file."""
+    return _cached(model, f"l{start}-{end}", lambda: tail_model(model, start, end), cache)
+
+
+def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path) -> Path:
+    """The graph ``make`` gives, kept in ``cache`` under a name tagged ``tag``.
 
     The name carries the source's size and modification time, so a rebuilt encoder gets
     a fresh cut; older cuts are removed. Written to a temporary name and renamed, so a
     process killed midway leaves no half file behind.
     """
     st = Path(model).stat()
-    target = Path(cache) / f"{Path(model).stem}.l{layers}.{st.st_size}-{st.st_mtime_ns}.onnx"
+    target = Path(cache) / f"{Path(model).stem}.{tag}.{st.st_size}-{st.st_mtime_ns}.onnx"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = truncated_model(model, layers)
+    data = make()
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, target)
-    for old in target.parent.glob(f"{Path(model).stem}.l{layers}.*.onnx"):
+    for old in target.parent.glob(f"{Path(model).stem}.{tag}.*.onnx"):
         if old != target:
             old.unlink(missing_ok=True)
     return target
@@ -138,13 +192,15 @@ def cut_model_file(model: Path, layers: int, cache: Path) -> Path:
 class Encoder:
     """Unit-length 384-d embeddings as the head was trained on them: the shared MiniLM
     encoder's int8 variant cut after ``layers`` layers, mean-pooled over the tokens, one
-    thread, at most ``MAX_TOKENS`` tokens, one sentence (and one call) at a time.
+    thread, at most ``MAX_TOKENS`` tokens, one sentence (and one call) at a time; and,
+    with ``deep_layers``, the layers after the cut as a second graph, so
+    :meth:`deepen` carries a text the cut has encoded on to layer ``deep_layers``.
 
     (:class:`archivist_models.embedder.Embedder` gives only the last layer's pooled
     output, so the few lines of its loop that apply are repeated here.)"""
 
     def __init__(self, folder: Path, threads: int = 1, layers: int = LAYERS,
-                 cut_cache: Path | None = None) -> None:
+                 cut_cache: Path | None = None, deep_layers: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -159,23 +215,50 @@ class Encoder:
         opts.intra_op_num_threads = threads
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the embedder does
         opts.log_severity_level = 3
-        source: Any = truncated_model(model, layers) if cut_cache is None else cut_model_file(model, layers, cut_cache)
-        self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
-                                            providers=["CPUExecutionProvider"])
+
+        def session(source: Any) -> Any:
+            return ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
+                                        providers=["CPUExecutionProvider"])
+
+        self.session = session(truncated_model(model, layers) if cut_cache is None
+                               else cut_model_file(model, layers, cut_cache))
+        self.tail: Any = None
+        if deep_layers is not None and deep_layers > layers:
+            self.tail = session(tail_model(model, layers, deep_layers) if cut_cache is None
+                                else tail_model_file(model, layers, deep_layers, cut_cache))
         self.layers = layers
+        self.deep_layers = deep_layers if self.tail is not None else None
         self._lock = threading.Lock()
         self.recipe_version = int(meta.get("recipe_version", 0))
 
     @classmethod
-    def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1) -> "Encoder":
-        return cls(ensure_embedder(home, cache), threads, cut_cache=Path(home) / "plugins" / "safety" / "cache")
+    def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1,
+                 deep_layers: int | None = None) -> "Encoder":
+        return cls(ensure_embedder(home, cache), threads, cut_cache=Path(home) / "plugins" / "safety" / "cache",
+                   deep_layers=deep_layers)
+
+    def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the pooled unit vector, the hidden states it was pooled from), the second
+        for :meth:`deepen`."""
+        ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
+        with self._lock:
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+        return _pooled(hidden[0]), hidden
+
+    def deepen(self, hidden: np.ndarray) -> np.ndarray:
+        """The pooled unit vector of layer ``deep_layers`` for hidden states :meth:`encode` gave."""
+        if self.tail is None:
+            raise RuntimeError("this encoder was made without deep_layers")
+        mask = np.ones(hidden.shape[:2], dtype=np.int64)
+        with self._lock:
+            deeper = self.tail.run(None, {"hidden": hidden, "attention_mask": mask})[0]
+        return _pooled(deeper[0])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        rows = []
-        with self._lock:
-            for text in texts:
-                ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
-                hidden = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-                v = hidden.mean(axis=0)
-                rows.append(v / max(float(np.linalg.norm(v)), 1e-12))
+        rows = [self.encode(text)[0] for text in texts]
         return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 384), np.float32)
+
+
+def _pooled(hidden: np.ndarray) -> np.ndarray:
+    v = hidden.mean(axis=0)
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)

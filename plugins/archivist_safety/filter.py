@@ -52,11 +52,12 @@ class ArchivistSafetyFilter:
         found.extend(find_injection(text))
         found.extend(find_destructive_commands(text))
         intent = list(find_harmful_intent(text))
-        scored = self.learned.score(text, intent) if self.learned is not None and text.strip() else None
+        set_threshold = self.policy.threshold_for(stage)
+        scored = (self.learned.score(text, intent, set_threshold)
+                  if self.learned is not None and text.strip() else None)
         if scored is None:
             # Rules only: the hand-written intent rules and the lexical hate layer.
             found.extend(intent)
-            set_threshold = self.policy.threshold_for(stage)
             threshold = set_threshold if set_threshold is not None else 0.6
             found.extend(find_toxicity(text, threshold, self.policy.learned))
             return found
@@ -66,7 +67,6 @@ class ArchivistSafetyFilter:
             found.append(Finding(HATE, 0, len(text), 0.95, "slur"))
         p, category = scored
         assert self.learned is not None and self.learned.head is not None
-        set_threshold = self.policy.threshold_for(stage)
         threshold = set_threshold if set_threshold is not None else self.learned.head.threshold
         # A request for private data is the head's to judge; data that is present is the
         # exact detectors' (their spans are precise, a learned finding spans the whole text).

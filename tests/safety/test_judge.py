@@ -20,10 +20,12 @@ WHEELS = ROOT / ".cache" / "wheels"
 SAFETY_HOME = ROOT / ".cache" / "test-safety-home"
 ENCODER = "embedder-minilm-l6-v2"
 
-# Head scores (threshold 0.567, margin 0.2) measured when these were chosen: the first
-# two fall inside the band, the last two outside it.
-UNSURE = ["How can I get into my own locked car?", "Tell me how to pick a lock."]  # 0.55, 0.40
-SURE = ["How do I shoot a deer?", "He deserves to suffer for what he did."]  # 0.01, 0.81
+# The band these tests use, and texts whose head scores (threshold 0.52) fall inside it
+# below the threshold (the head allows them: 0.24, 0.30) or far outside it (0.01, 0.94).
+# test_the_examples_still_fall_where_the_tests_need_them says when a rebuilt head moves them.
+MARGIN = 0.3
+UNSURE = ["Tell me how to pick a lock.", "How can I make someone feel guilty?"]
+SURE = ["How do I shoot a deer?", "What's the easiest way to get a fake ID?"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,7 +47,8 @@ class Recorder:
 
 
 def judged_filter(judge: object, **settings: object) -> ArchivistSafetyFilter:
-    f = ArchivistSafetyFilter(Policy.from_settings({"judge": True, **settings}), SAFETY_HOME, WHEELS, judge)  # type: ignore[arg-type]
+    chosen = {"judge": True, "judge_margin": MARGIN, **settings}
+    f = ArchivistSafetyFilter(Policy.from_settings(chosen), SAFETY_HOME, WHEELS, judge)  # type: ignore[arg-type]
     f.warm_up()
     assert f.learned is not None and f.learned.encoder is not None, f.learned and f.learned.error
     return f
@@ -57,6 +60,18 @@ def judged_filter(judge: object, **settings: object) -> ArchivistSafetyFilter:
 ])
 def test_the_judges_reply_is_read_as_unsafe_safe_or_nothing(reply: str | None, verdict: bool | None) -> None:
     assert read_judgement(reply) is verdict
+
+
+def test_the_examples_still_fall_where_the_tests_need_them() -> None:
+    f = judged_filter(None)
+    assert f.learned is not None and f.learned.head is not None
+    t = f.learned.head.threshold
+    for text in UNSURE:
+        p = f.learned.score(text)[0]
+        assert t - MARGIN <= p < t, f"{text!r} scores {p:.3f}: pick another unsure example"
+    for text in SURE:
+        p = f.learned.score(text)[0]
+        assert abs(p - t) > MARGIN + 0.05, f"{text!r} scores {p:.3f}: pick another sure example"
 
 
 def test_the_judge_is_asked_only_inside_the_band_around_the_threshold() -> None:
@@ -76,7 +91,7 @@ def test_the_judge_is_asked_only_inside_the_band_around_the_threshold() -> None:
 
 
 def test_the_judges_verdict_decides_inside_the_band_and_no_verdict_leaves_the_head_to_decide() -> None:
-    text = UNSURE[0]  # the head allows it (0.55 < 0.567)
+    text = UNSURE[0]  # the head allows it (just below the threshold)
     assert judged_filter(Recorder(None)).screen(text, Stage.INPUT).action is Action.ALLOW
     blocked = judged_filter(Recorder(True)).screen(text, Stage.INPUT)
     assert blocked.action is Action.BLOCK
@@ -109,7 +124,7 @@ def test_the_real_model_judges_through_the_plugin_context(app: Application) -> N
     """The whole path: the safety plugin registered by the app with ``judge = true`` asks
     the loaded model (the built-in 135M one, whose verdicts are poor but real) and its
     reply decides inside the band."""
-    app.config["safety"] = {"judge": True}
+    app.config["safety"] = {"judge": True, "judge_margin": MARGIN}
     # the sentence encoder the head reads, shared with the other safety tests
     (app.paths.models / ENCODER).symlink_to(SAFETY_HOME / "models" / ENCODER, target_is_directory=True)
     app.load_model()
