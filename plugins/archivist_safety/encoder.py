@@ -157,22 +157,48 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     return graph.SerializeToString()
 
 
+def quantized_attention(graph: bytes) -> bytes:
+    """``graph`` with its fused Attention ops' QKV weights in int8 (QAttention).
+
+    Why: the embedder's int8 variant quantizes the MatMuls only; its attention
+    projections stay fp32, and for a sentence of 20 tokens they are a third of the cut's
+    time. Quantizing them (per channel) makes the 4-layer cut about 15% faster, at a
+    pooled-embedding cosine of 0.995 or more to the unquantized cut; the heads are
+    trained on the quantized numbers. Takes about a second, once per home.
+    """
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="archivist-safety-") as tmp:
+        src, dest = Path(tmp) / "cut.onnx", Path(tmp) / "cut.q.onnx"
+        src.write_bytes(graph)
+        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QUInt8, per_channel=True,
+                         op_types_to_quantize=["Attention"])
+        return dest.read_bytes()
+
+
 def cut_model_file(model: Path, layers: int, cache: Path) -> Path:
-    """:func:`truncated_model` kept as a file in ``cache``, made once per source file."""
-    return _cached(model, f"l{layers}", lambda: truncated_model(model, layers), cache)
+    """:func:`truncated_model`, attention quantized, kept as a file in ``cache``, made
+    once per source file."""
+    return _cached(model, f"l{layers}q", lambda: quantized_attention(truncated_model(model, layers)), cache,
+                   retired=f"l{layers}")
 
 
 def tail_model_file(model: Path, start: int, end: int, cache: Path) -> Path:
-    """:func:`tail_model` kept as a file in ``cache``, made once per source file."""
-    return _cached(model, f"l{start}-{end}", lambda: tail_model(model, start, end), cache)
+    """:func:`tail_model`, attention quantized, kept as a file in ``cache``, made once
+    per source file."""
+    return _cached(model, f"l{start}-{end}q", lambda: quantized_attention(tail_model(model, start, end)), cache,
+                   retired=f"l{start}-{end}")
 
 
-def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path) -> Path:
+def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path, retired: str | None = None) -> Path:
     """The graph ``make`` gives, kept in ``cache`` under a name tagged ``tag``.
 
     The name carries the source's size and modification time, so a rebuilt encoder gets
-    a fresh cut; older cuts are removed. Written to a temporary name and renamed, so a
-    process killed midway leaves no half file behind.
+    a fresh cut; older cuts are removed, as are cuts an earlier version tagged
+    ``retired``. Written to a temporary name and renamed, so a process killed midway
+    leaves no half file behind.
     """
     st = Path(model).stat()
     target = Path(cache) / f"{Path(model).stem}.{tag}.{st.st_size}-{st.st_mtime_ns}.onnx"
@@ -183,7 +209,10 @@ def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path) -> Pa
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, target)
-    for old in target.parent.glob(f"{Path(model).stem}.{tag}.*.onnx"):
+    stale = list(target.parent.glob(f"{Path(model).stem}.{tag}.*.onnx"))
+    if retired is not None:
+        stale += target.parent.glob(f"{Path(model).stem}.{retired}.*.onnx")
+    for old in stale:
         if old != target:
             old.unlink(missing_ok=True)
     return target
@@ -220,11 +249,11 @@ class Encoder:
             return ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
                                         providers=["CPUExecutionProvider"])
 
-        self.session = session(truncated_model(model, layers) if cut_cache is None
+        self.session = session(quantized_attention(truncated_model(model, layers)) if cut_cache is None
                                else cut_model_file(model, layers, cut_cache))
         self.tail: Any = None
         if deep_layers is not None and deep_layers > layers:
-            self.tail = session(tail_model(model, layers, deep_layers) if cut_cache is None
+            self.tail = session(quantized_attention(tail_model(model, layers, deep_layers)) if cut_cache is None
                                 else tail_model_file(model, layers, deep_layers, cut_cache))
         self.layers = layers
         self.deep_layers = deep_layers if self.tail is not None else None
