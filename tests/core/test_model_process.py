@@ -101,3 +101,28 @@ def test_an_aside_past_its_time_raises_and_a_later_one_gets_its_own_answer(remot
     with pytest.raises(Exception, match="aside|within"):
         remote.answer_aside(question, 4, 1e-6)
     assert remote.answer_aside(question, 4, 30.0) == remote.answer_aside(question, 4, 30.0)
+
+
+def test_an_exit_waits_for_a_model_process_still_being_started() -> None:
+    """Exiting while Process.start() hands a spawned child its bootstrap data kills the
+    child with an EOFError traceback (seen when the window closed at once): the exit
+    hook waits for the start, and only for that."""
+    import time
+
+    from archivist.engine import process
+
+    held = threading.Event()
+
+    def starting() -> None:
+        with process._STARTING:
+            held.set()
+            time.sleep(0.4)
+
+    threading.Thread(target=starting).start()
+    held.wait(5)
+    began = time.perf_counter()
+    process._let_a_start_finish()
+    assert time.perf_counter() - began >= 0.3  # it waited for the start in progress
+    began = time.perf_counter()
+    process._let_a_start_finish()
+    assert time.perf_counter() - began < 0.1  # and returns at once when none is

@@ -10,6 +10,7 @@ app, and is reported as a load or generation error.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import itertools
 import multiprocessing
@@ -26,6 +27,18 @@ from archivist.types import ChatMessage, GenerationOptions, GenerationStats, Mod
 
 # Seconds to wait for the child to load the model before giving up.
 LOAD_TIMEOUT_S = 300.0
+
+# Held while a child is being started: Process.start() hands the spawned child its
+# bootstrap data over a pipe, and a parent that exits in the middle of that (the window
+# closed while the model was still starting, as a 300 ms screenshot run does) leaves the
+# child dying with an EOFError traceback. At exit we wait for a start in progress.
+_STARTING = threading.Lock()
+
+
+@atexit.register
+def _let_a_start_finish() -> None:
+    if _STARTING.acquire(timeout=10.0):
+        _STARTING.release()
 
 
 class ProcessModel:
@@ -48,7 +61,8 @@ class ProcessModel:
             name="archivist-model",
             daemon=True,
         )
-        self._process.start()
+        with _STARTING:
+            self._process.start()
         child_end.close()
         if not self._conn.poll(LOAD_TIMEOUT_S):
             self._process.kill()
@@ -186,11 +200,14 @@ def _serve(conn: Connection, folder: str, provider: str | None, cancel: Any) -> 
     from archivist.engine.runtime import load_model
 
     try:
-        model = load_model(Path(folder), provider)
-    except Exception as exc:
-        conn.send(("error", str(exc)))
+        try:
+            model = load_model(Path(folder), provider)
+        except Exception as exc:
+            conn.send(("error", str(exc)))
+            return
+        conn.send(("ready", model.info.to_dict(), model.provider))
+    except OSError:  # the parent is gone (the app closed while the model loaded)
         return
-    conn.send(("ready", model.info.to_dict(), model.provider))
     while True:
         try:
             request = conn.recv()
