@@ -22,14 +22,10 @@ def register_safety_filters(register: Callable[[SafetyFilter], None], context: P
     # must not load numpy and the classifier.
     from archivist_safety.filter import ArchivistSafetyFilter
     from archivist_safety.judge import ModelJudge
-    from archivist_safety.policy import Policy
 
-    judge = None
-    if context is not None and settings.get("judge", False):
-        judge = ModelJudge(context.ask_model, Policy.from_settings(settings).judge_timeout_s)
-    screener = ArchivistSafetyFilter.from_settings(
-        settings, home=context.home if context is not None else None, judge=judge
-    )
+    screener = ArchivistSafetyFilter.from_settings(settings, home=context.home if context is not None else None)
+    if context is not None and screener.policy.judge:
+        screener.judge = ModelJudge(context.ask_model, screener.policy.judge_timeout_s)
     # Load the learned layer now, off the caller's thread (building the sentence encoder
     # from the local wheel on a first run), so the first screened sentence does not pay
     # for it and stays inside the host's time limit; until it is ready (or if it cannot

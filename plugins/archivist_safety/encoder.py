@@ -97,6 +97,26 @@ def _layer_ends(graph: Any, model: Path, layers: int) -> list[str]:
     return ends
 
 
+def _keep_only(graph: Any, output: str, stop_at: str | None = None) -> set[str]:
+    """Cut ``graph`` down to what computes ``output`` (its one output), not looking past
+    ``stop_at``; returns the names the kept nodes read."""
+    from onnx import TensorProto, helper
+
+    needed, kept = {output}, []
+    for node in reversed(graph.graph.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i != stop_at)
+    del graph.graph.node[:]
+    graph.graph.node.extend(reversed(kept))
+    del graph.graph.output[:]
+    graph.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, None))
+    weights = [w for w in graph.graph.initializer if w.name in needed]
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(weights)
+    return needed
+
+
 def tail_model(model: Path, start: int = LAYERS, end: int = DEEP_LAYERS) -> bytes:
     """The layers after ``start`` up to ``end`` of the encoder in ``model``, as a graph
     of their own: inputs ``hidden`` (layer ``start``'s output, what the cut of
@@ -108,28 +128,17 @@ def tail_model(model: Path, start: int = LAYERS, end: int = DEEP_LAYERS) -> byte
 
     graph = onnx.load(str(model))
     ends = _layer_ends(graph, model, end)
-    start_name, out_name = ends[start - 1], ends[end - 1]
-    needed, kept = {out_name}, []
-    for node in reversed(graph.graph.node):
-        if any(o in needed for o in node.output):
-            kept.append(node)
-            needed.update(i for i in node.input if i != start_name)
+    start_name = ends[start - 1]
+    needed = _keep_only(graph, ends[end - 1], stop_at=start_name)
     if "input_ids" in needed:
         raise EncoderUnavailable(f"{model.name}: layers {start + 1}-{end} read the token ids; "
                                  "the embedder's graph changed, see docs/safety.md")
-    del graph.graph.node[:]
-    graph.graph.node.extend(reversed(kept))
     for node in graph.graph.node:  # the split point becomes the input "hidden"
         node.input[:] = ["hidden" if i == start_name else i for i in node.input]
     inputs = [i for i in graph.graph.input if i.name in needed]
     del graph.graph.input[:]
     graph.graph.input.append(helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", 384]))
     graph.graph.input.extend(inputs)
-    del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, None))
-    weights = [w for w in graph.graph.initializer if w.name in needed]
-    del graph.graph.initializer[:]
-    graph.graph.initializer.extend(weights)
     del graph.graph.value_info[:]
     return graph.SerializeToString()
 
@@ -138,22 +147,9 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     """The encoder graph in ``model`` cut after transformer layer ``layers``: its one output
     is that layer's hidden states ``[batch, tokens, 384]``; nodes past it are dropped."""
     import onnx
-    from onnx import TensorProto, helper
 
     graph = onnx.load(str(model))
-    hidden = _layer_ends(graph, model, layers)[layers - 1]
-    del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(hidden, TensorProto.FLOAT, None))
-    needed, kept = {hidden}, []
-    for node in reversed(graph.graph.node):
-        if any(o in needed for o in node.output):
-            kept.append(node)
-            needed.update(node.input)
-    del graph.graph.node[:]
-    graph.graph.node.extend(reversed(kept))
-    weights = [w for w in graph.graph.initializer if w.name in needed]
-    del graph.graph.initializer[:]
-    graph.graph.initializer.extend(weights)
+    _keep_only(graph, _layer_ends(graph, model, layers)[layers - 1])
     return graph.SerializeToString()
 
 
@@ -289,7 +285,6 @@ class Encoder:
             self.tail = session(quantized_attention(tail_model(model, layers, deep_layers)) if cut_cache is None
                                 else tail_model_file(model, layers, deep_layers, cut_cache))
         self.layers = layers
-        self.deep_layers = deep_layers if self.tail is not None else None
         self._lock = threading.Lock()
         self.recipe_version = int(meta.get("recipe_version", 0))
 
