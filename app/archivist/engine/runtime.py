@@ -99,65 +99,75 @@ class GenaiModel:
         stats: GenerationStats | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
+        with self._lock:
+            yield from self._generate(prompt, options, stats, cancel)
+
+    def _generate(
+        self,
+        prompt: str,
+        options: GenerationOptions,
+        stats: GenerationStats | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """:meth:`stream` without its lock (:meth:`answer_aside` runs beside a stream)."""
         import onnxruntime_genai as og
 
         stats = stats if stats is not None else GenerationStats()
-        with self._lock:
-            started = time.perf_counter()
-            tokens = self._tokenizer.encode(prompt)
-            stats.prompt_tokens = int(len(tokens))
-            budget = self.info.context_length - stats.prompt_tokens
-            if budget <= 0:
-                raise ModelLoadError(
-                    f"the prompt has {stats.prompt_tokens} tokens, more than the model's "
-                    f"context of {self.info.context_length}"
-                )
-            params = og.GeneratorParams(self._model)
-            search: dict[str, Any] = {
-                "max_length": stats.prompt_tokens + min(options.max_new_tokens, budget)
-            }
-            if options.temperature > 0:
-                search.update(
-                    do_sample=True,
-                    temperature=options.temperature,
-                    top_p=options.top_p,
-                    top_k=options.top_k,
-                )
+        started = time.perf_counter()
+        tokens = self._tokenizer.encode(prompt)
+        stats.prompt_tokens = int(len(tokens))
+        budget = self.info.context_length - stats.prompt_tokens
+        if budget <= 0:
+            raise ModelLoadError(
+                f"the prompt has {stats.prompt_tokens} tokens, more than the model's "
+                f"context of {self.info.context_length}"
+            )
+        params = og.GeneratorParams(self._model)
+        search: dict[str, Any] = {
+            "max_length": stats.prompt_tokens + min(options.max_new_tokens, budget)
+        }
+        if options.temperature > 0:
+            search.update(
+                do_sample=True,
+                temperature=options.temperature,
+                top_p=options.top_p,
+                top_k=options.top_k,
+            )
+        else:
+            search["do_sample"] = False
+        if options.repetition_penalty != 1.0:
+            search["repetition_penalty"] = options.repetition_penalty
+        params.set_search_options(**search)
+        generator = og.Generator(self._model, params)
+        decoder = self._tokenizer.create_stream()
+        first_at: float | None = None
+        stats.finish_reason = "length"
+        try:
+            generator.append_tokens(tokens)
+            while not generator.is_done():
+                if cancel is not None and cancel.is_set():
+                    stats.finish_reason = "cancelled"
+                    break
+                generator.generate_next_token()
+                token = int(generator.get_next_tokens()[0])
+                stats.completion_tokens += 1
+                piece = decoder.decode(token)
+                if first_at is None:
+                    first_at = time.perf_counter()
+                    stats.ttft_ms = (first_at - started) * 1000.0
+                if piece:
+                    yield piece
             else:
-                search["do_sample"] = False
-            if options.repetition_penalty != 1.0:
-                search["repetition_penalty"] = options.repetition_penalty
-            params.set_search_options(**search)
-            generator = og.Generator(self._model, params)
-            decoder = self._tokenizer.create_stream()
-            first_at: float | None = None
-            stats.finish_reason = "length"
-            try:
-                generator.append_tokens(tokens)
-                while not generator.is_done():
-                    if cancel is not None and cancel.is_set():
-                        stats.finish_reason = "cancelled"
-                        break
-                    generator.generate_next_token()
-                    token = int(generator.get_next_tokens()[0])
-                    stats.completion_tokens += 1
-                    piece = decoder.decode(token)
-                    if first_at is None:
-                        first_at = time.perf_counter()
-                        stats.ttft_ms = (first_at - started) * 1000.0
-                    if piece:
-                        yield piece
-                else:
-                    if stats.completion_tokens < options.max_new_tokens:
-                        stats.finish_reason = "stop"
-            finally:
-                ended = time.perf_counter()
-                stats.total_ms = (ended - started) * 1000.0
-                if first_at is not None and stats.completion_tokens > 1:
-                    stats.tokens_per_s = (stats.completion_tokens - 1) / max(
-                        ended - first_at, 1e-9
-                    )
-                del generator
+                if stats.completion_tokens < options.max_new_tokens:
+                    stats.finish_reason = "stop"
+        finally:
+            ended = time.perf_counter()
+            stats.total_ms = (ended - started) * 1000.0
+            if first_at is not None and stats.completion_tokens > 1:
+                stats.tokens_per_s = (stats.completion_tokens - 1) / max(
+                    ended - first_at, 1e-9
+                )
+            del generator
 
     def answer_aside(self, messages: Sequence[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 3.0) -> str:
         """A short greedy answer to ``messages`` that does not wait for :meth:`stream`'s lock.
@@ -169,27 +179,17 @@ class GenaiModel:
         the same model is safe. Raises TimeoutError past ``timeout_s`` (checked between
         tokens), so a slow judge cannot hold a screen past the host's limit.
         """
-        import onnxruntime_genai as og
-
         deadline = time.monotonic() + timeout_s
-        tokens = self._tokenizer.encode(self.apply_chat_template(messages))
-        budget = self.info.context_length - int(len(tokens))
-        if budget <= 0:
-            raise ModelLoadError(f"the prompt has {len(tokens)} tokens, more than the model's context")
-        params = og.GeneratorParams(self._model)
-        params.set_search_options(max_length=int(len(tokens)) + min(max_new_tokens, budget), do_sample=False)
-        generator = og.Generator(self._model, params)
-        decoder = self._tokenizer.create_stream()
+        prompt = self.apply_chat_template(messages)
         pieces: list[str] = []
+        answer = self._generate(prompt, GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0))
         try:
-            generator.append_tokens(tokens)
-            while not generator.is_done():
+            for piece in answer:
+                pieces.append(piece)
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no answer within {timeout_s:g} s")
-                generator.generate_next_token()
-                pieces.append(decoder.decode(int(generator.get_next_tokens()[0])))
         finally:
-            del generator
+            answer.close()
         return "".join(pieces)
 
     def close(self) -> None:
