@@ -2,10 +2,10 @@
 
     python installer/share_weights.py SOURCE_MODELS_DIR DEST_MODELS_DIR
 
-The sentence embedder ships two variants, fp32 (``model.onnx``) and int8
-(``model.int8.onnx``, the safety filter's). Dynamic int8 quantization rewrites the
-MatMul weights only: the word-embedding table (47 MB), the attention weights and the
-biases stay fp32, the same bytes in both files, 58 MB twice. Each tensor that is identical
+Until embedder recipe 5 the sentence embedder shipped an fp32 and an int8 variant, whose
+word-embedding table (47 MB), attention weights and biases were the same bytes, 58 MB
+twice; since recipe 5 every model folder holds one ``.onnx`` file and is copied as it is,
+but a model a user bundles with several variants still gets this. Each tensor that is identical
 in two or more ``.onnx`` files of a folder is written once to ``SHARED_FILE`` in that
 folder, and every file that holds it refers to it there (ONNX external data: location,
 offset, length). The models compute exactly what they did; only their bytes on disk
@@ -69,7 +69,7 @@ def share_folder(src: Path, dest: Path, min_bytes: int = MIN_BYTES) -> dict[str,
 
     where: dict[tuple, tuple[int, int]] = {}  # key -> (offset, length)
     with open(dest / SHARED_FILE, "wb") as out:
-        for name, model in models.items():
+        for model in models.values():
             for tensor in model.graph.initializer:
                 if not _inline(tensor):
                     continue

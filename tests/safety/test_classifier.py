@@ -63,7 +63,8 @@ def test_shipped_head_reaches_its_held_out_figures() -> None:
     # threshold chosen by cross-validation for at most 5% of safe lines flagged (it was 8%
     # until the second head: 84% / 13% then; last-layer features 80.8% / 4.2%; the
     # encoder's first 4 layers now 90.1% / 6.2%).
-    # With the deep head averaged in near the threshold: 88.0% / 5.2%; attention in int8: 88.0% / 4.9%.
+    # With the deep head averaged in near the threshold: 88.0% / 5.2%; attention in int8: 88.0% / 4.9%;
+    # the fp32 encoder (same on every CPU): 89.0% / 5.9%.
     assert held["caught"] >= 0.87 and held["false_positive"] <= 0.07, held
     assert _meta(WEIGHTS)["encoder_layers"] == 4
     head = Head.load()
@@ -127,9 +128,9 @@ def test_plugin_hands_its_home_to_the_filter(tmp_path: Path) -> None:
     assert contribution.obj.learned.home == tmp_path
 
 
-def test_cut_encoder_reads_a_bundle_with_shared_weights(tmp_path: Path) -> None:
-    """The packaged app's encoder stores the weights its two variants share once, as ONNX
-    external data (installer/share_weights.py); the 4-layer cut reads it the same."""
+def test_cut_encoder_reads_the_bundled_copy_the_same(tmp_path: Path) -> None:
+    """The packaged app's encoder is the folder installer/share_weights.py copies (one
+    variant since embedder recipe 5: nothing to share); the 4-layer cut reads it the same."""
     import subprocess
     import sys
 
@@ -141,7 +142,6 @@ def test_cut_encoder_reads_a_bundle_with_shared_weights(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "installer" / "share_weights.py"), str(source.parent), str(tmp_path / "m")],
                    check=True, capture_output=True)
     bundled = tmp_path / "m" / source.name
-    assert (bundled / "shared-weights.bin").is_file()
     texts = ["How do I kill a Python process?", "You are a worthless idiot."]
     np.testing.assert_array_equal(Encoder(source).embed(texts), Encoder(bundled).embed(texts))
 
@@ -156,13 +156,17 @@ def test_the_encoder_cut_is_made_once_kept_as_a_file_and_gives_the_same_numbers(
         ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
     texts = ["How do I kill a Python process?", "You are a worthless idiot."]
     cache = tmp_path / "cut"
+    cache.mkdir()
+    retired = cache / "model.int8.l4qa.1234-5678.onnx"  # an int8 cut an earlier version made
+    retired.write_bytes(b"old")
     cached = Encoder(source, cut_cache=cache)
+    assert not retired.exists()
     (first,) = list(cache.iterdir())
     np.testing.assert_array_equal(Encoder(source).embed(texts), cached.embed(texts))
     made = first.stat().st_mtime_ns
     Encoder(source, cut_cache=cache)
     assert list(cache.iterdir()) == [first] and first.stat().st_mtime_ns == made  # reused, not remade
-    model = source / json.loads((source / "embedder.json").read_text("utf-8"))["variants"]["int8"]
+    model = source / json.loads((source / "embedder.json").read_text("utf-8"))["variants"]["fp32"]
     copy = tmp_path / "rebuilt" / model.name
     copy.parent.mkdir()
     copy.write_bytes(model.read_bytes())
@@ -213,28 +217,26 @@ def test_only_texts_near_the_threshold_get_the_deep_heads_view() -> None:
     assert seen["in"] and seen["out"]  # both paths exercised
 
 
-def test_the_cut_reads_its_attention_in_int8_close_to_the_fp32_attention() -> None:
-    """The QKV projections become QAttention (uint8 per channel), the fp32 weights are
-    gone from the graph, and the pooled embeddings stay close to the fp32 attention's."""
+def test_the_cut_and_the_tail_compute_in_float_only() -> None:
+    """No integer product in either graph: an 8-bit rounding step turns the ulp-sized
+    differences between CPUs' float kernels into score changes of up to 3e-2
+    (bench/cpu_independence.py), and a verdict must not depend on the CPU."""
     import onnx
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
 
-    from archivist_safety.encoder import embedder_dir, quantized_attention, truncated_model
+    from archivist_safety.encoder import tail_model, truncated_model
+
+    source = embedder_dir_built()
+    for graph in (truncated_model(source / "model.onnx", 4), tail_model(source / "model.onnx", 4, 6)):
+        ops = {n.op_type for n in onnx.load_from_string(graph).graph.node}
+        assert not ops & {"MatMulInteger", "QAttention", "DynamicQuantizeLinear", "DynamicQuantizeMatMul",
+                          "MatMulIntegerToFloat", "QuantizeLinear", "MatMulNBits"}, ops
+        assert "Attention" in ops and "MatMul" in ops
+
+
+def embedder_dir_built() -> Path:
+    from archivist_safety.encoder import embedder_dir
 
     source = embedder_dir(SAFETY_HOME)
     if not (source / "embedder.json").is_file():
         ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
-    cut = truncated_model(source / "model.int8.onnx", 4)
-    quantized = quantized_attention(cut)
-    graph = onnx.load_from_string(quantized)
-    ops = [n.op_type for n in graph.graph.node]
-    assert ops.count("QAttention") == 4 and "Attention" not in ops
-    assert not [w.name for w in graph.graph.initializer if w.name.endswith("qkv.w")]
-    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
-    plain, fast = (ort.InferenceSession(g, providers=["CPUExecutionProvider"]) for g in (cut, quantized))
-    for text in ["How do I kill a Python process?", "You are a worthless idiot.", "ok"]:
-        ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-        a, b = plain.run(None, feed)[0][0].mean(0), fast.run(None, feed)[0][0].mean(0)
-        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.99, text
+    return source
