@@ -1,8 +1,14 @@
-"""Fixtures every test folder shares: the real default model, a fresh home, shared data.
+"""Fixtures every test folder shares: the real default model, a scripted one, a fresh home, shared data.
 
 The default model is built once from its PyPI package by the project's own converter
 and cached under ``.cache/test-models`` (keyed by the converter's version inside the
 recipe), so a run after the first starts in seconds.
+
+Tests of the pipeline around the model (sources, citations, history, screening, what
+the window shows) use ``scripted_app``, whose model answers what the test queued on
+``scripted``: the real model's words differ by CPU (quantized kernels, near-ties), so
+they prove nothing there. The real model's own tests assert what it must do (load,
+stream, count, stop), never the words it picks.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything imports o
 from pathlib import Path
 
 import pytest
+
+from archivist.testing import ScriptedBackend, use_scripted_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache"
@@ -54,3 +62,24 @@ def app(home: Path, default_model_dir: Path):
     application.settings().set(MODEL_SETTING, str(default_model_dir))
     yield application
     application.close()
+
+
+@pytest.fixture()
+def scripted_app(home: Path):
+    """An Application in a fresh home, its plugins loaded, answering with a scripted model."""
+    from archivist.application import Application
+
+    application = Application(home)
+    use_scripted_model(application)
+    yield application
+    application.close()
+
+
+@pytest.fixture()
+def scripted(scripted_app) -> ScriptedBackend:
+    """The scripted model's controls: ``scripted.reply(...)`` queues, ``scripted.prompts`` records."""
+    from archivist.testing import SCRIPTED
+
+    backend = scripted_app.host.pm.get_plugin(SCRIPTED)
+    assert isinstance(backend, ScriptedBackend)
+    return backend

@@ -99,12 +99,49 @@ class Application:
         return self.setting(PREFERENCE_PREFIX + key, self.config.get(key, default))
 
     def model_info(self, model: str | None = None) -> ModelInfo:
-        """The installed model a question would use: ``model``, else the chosen one."""
+        """The model a question would use: ``model``, else the chosen one.
+
+        Installed folders come first, as they always have; a name no folder answers to
+        may still be a model an enabled backend offers (:class:`~archivist.protocols.ModelSource`:
+        a remote server's, a test's scripted one). Otherwise the folder lookup's own
+        error stands, since it says what to install.
+        """
         from archivist.engine.installed import find_model
 
         if model is None:
             model = self.setting(MODEL_SETTING, None)
-        return find_model(self.paths.models, model)
+        try:
+            return find_model(self.paths.models, model)
+        except ModelNotFound:
+            offered = next((m for m in self.offered_models() if model in (m.id, m.path)), None) if model else None
+            if offered is None:
+                raise
+            return offered
+
+    def offered_models(self) -> list[ModelInfo]:
+        """Models the enabled backends offer beyond the installed folders.
+
+        Each backend is asked under the plugin host's guard, so one that raises (or
+        answers with something that is not a list of ModelInfo) is disabled and the
+        others' models still count.
+        """
+        from archivist.protocols import ModelSource
+
+        offered: list[ModelInfo] = []
+        for backend in self.host.model_backends():
+            if not isinstance(backend.obj, ModelSource):
+                continue
+            try:
+                models = self.host.run(backend, "models")
+            except PluginFailure as exc:
+                log.warning("%s", exc)
+                continue
+            if not isinstance(models, (list, tuple)) or not all(isinstance(m, ModelInfo) for m in models):
+                where = f"{type(backend.obj).__name__}.models"
+                self.host.disable(backend.plugin, where, TypeError(f"expected a list of ModelInfo, got {models!r:.80}"))
+                continue
+            offered.extend(models)
+        return offered
 
     def load_model(self, model: str | None = None, provider: str | None = None) -> LoadedModel:
         """Load (once) and return the model, trying each backend that can read it."""
@@ -135,9 +172,14 @@ class Application:
             return self._model
 
     def _load_on_backends(self, info: ModelInfo, provider: str | None) -> LoadedModel:
-        """Load ``info`` on ``provider`` with the first backend that can read it."""
+        """Load ``info`` on ``provider`` with the first backend that can read it.
+
+        The backend the model names (``info.backend``) is asked first: the backend that
+        offered a model knows it best, and another backend's ``can_load`` could claim it.
+        """
         failures = []
-        for backend in self.host.model_backends():
+        backends = sorted(self.host.model_backends(), key=lambda b: getattr(b.obj, "name", None) != info.backend)
+        for backend in backends:
             try:
                 if not self.host.run(backend, "can_load", info):
                     continue

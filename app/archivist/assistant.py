@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -265,7 +265,10 @@ class Assistant:
         finally:
             # Ends generation now (and frees the model) when the screen stopped the
             # answer or the caller stopped reading.
-            raw.close()
+            # (LoadedModel.stream promises an iterator; a generator, as every built-in
+            # model's is, can be told to stop now, a plain iterator just stops being read.)
+            if isinstance(raw, Generator):
+                raw.close()
         text = "".join(shown).strip()
         citations = make_citations(text, found) if found else []
         answer = finish(text, citations, found, grounded)

@@ -147,15 +147,40 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
         click.secho("\n[stopped]", fg="yellow", err=True)
         return None
     click.echo()
-    if answer is not None and answer.citations:
-        click.echo()
-        for c in answer.citations:
-            where = f", page {c.page}" if c.page else ""
-            click.secho(f"[{c.n}] {_shown_path(c.path)}{where}", fg="cyan")
-            # The passage itself, so the answer can be checked without opening the file.
-            snippet = c.snippet if len(c.snippet) <= 160 else c.snippet[:157].rstrip() + "..."
-            click.echo(f"    {snippet}")
+    if answer is not None:
+        _print_citations(answer.citations)
     return answer
+
+
+# Above the sources an answer was given but does not cite (Citation.cited is False).
+CONSULTED_HEADING = "Consulted, not cited in the answer:"
+
+
+def _print_citations(citations: list[Any]) -> None:
+    """The cited sources as ``[n] path``; then, apart, the ones only consulted.
+
+    Why apart: when an answer cites nothing, its best sources are still shown so it can
+    be checked, but printing them as ``[n]`` would say the answer rests on them.
+    """
+    cited = [c for c in citations if c.cited]
+    consulted = [c for c in citations if not c.cited]
+    if cited:
+        click.echo()
+        for c in cited:
+            _print_source(f"[{c.n}]", c)
+    if consulted:
+        click.echo()
+        click.secho(CONSULTED_HEADING, fg="yellow")
+        for c in consulted:
+            _print_source("-", c)
+
+
+def _print_source(mark: str, citation: Any) -> None:
+    where = f", page {citation.page}" if citation.page else ""
+    click.secho(f"{mark} {_shown_path(citation.path)}{where}", fg="cyan")
+    # The passage itself, so the answer can be checked without opening the file.
+    snippet = citation.snippet if len(citation.snippet) <= 160 else citation.snippet[:157].rstrip() + "..."
+    click.echo(f"    {snippet}")
 
 
 def _shown_path(path: str) -> str:

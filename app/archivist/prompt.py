@@ -106,8 +106,17 @@ def cited_numbers(answer: str, available: int) -> list[int]:
 
 
 def make_citations(answer: str, sources: Sequence[Passage], fallback: int = 2) -> list[Citation]:
-    """Citations for the sources the answer used; the top ``fallback`` when it cites none."""
-    numbers = cited_numbers(answer, len(sources)) or list(range(1, min(fallback, len(sources)) + 1))
+    """Citations for the sources the answer cites, in first-cited order.
+
+    An answer that cites none of its sources still comes with the top ``fallback`` of
+    them, so the user can check it against what the model was given; those are marked
+    ``cited=False`` (consulted, not cited), because the answer does not attribute
+    anything to them.
+    """
+    numbers = cited_numbers(answer, len(sources))
+    cited = bool(numbers)
+    if not cited:
+        numbers = list(range(1, min(fallback, len(sources)) + 1))
     citations = []
     for n in numbers:
         p = sources[n - 1]
@@ -120,6 +129,7 @@ def make_citations(answer: str, sources: Sequence[Passage], fallback: int = 2) -
                 end=p.locator.end,
                 snippet=" ".join(p.text.split())[:300],
                 score=p.score,
+                cited=cited,
             )
         )
     return citations

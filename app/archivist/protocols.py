@@ -81,6 +81,20 @@ class ModelBackend(Protocol):
 
 
 @runtime_checkable
+class ModelSource(Protocol):
+    """A backend that offers models that are not folders under ``<home>/models``.
+
+    Optional, beside :class:`ModelBackend`: a remote server's models, a test's scripted
+    one. Archivist looks a chosen model up among the installed folders first, then
+    among what enabled backends offer here, and loads an offered model with the backend
+    whose ``name`` is the model's :attr:`~archivist.types.ModelInfo.backend`.
+    """
+
+    def models(self) -> list[ModelInfo]:
+        """The models this backend can load without an installed folder; may be empty."""
+
+
+@runtime_checkable
 class Retriever(Protocol):
     """Finds passages of the user's documents relevant to a query."""
 

@@ -29,6 +29,23 @@ without a ``conftest.py``:
 ``archivist_cli``
     Runs the real ``archivist`` command line in a subprocess with ``archivist_home``:
     ``archivist_cli("plugins", "list", "--json")`` returns the ``CompletedProcess``.
+``archivist_scripted_app``
+    An application in ``archivist_home`` with the installed plugins loaded, whose
+    chosen model is a *scripted* one (:class:`ScriptedBackend`): it answers exactly what
+    the test queued, so a test can assert on the pipeline around the model (sources,
+    citations, history, screening) the same way on every machine. No real model is
+    built or loaded.
+``archivist_scripted``
+    The :class:`ScriptedBackend` behind ``archivist_scripted_app``: queue its answers
+    with ``archivist_scripted.reply("Rome is the capital [1].")`` (streamed a word at a
+    time) or ``.reply(["Ro", "me [", "1]", "."])`` (streamed in exactly those pieces),
+    then read back every prompt it was given in ``archivist_scripted.prompts``.
+
+The scripted model is an ordinary plugin: :func:`use_scripted_model` registers a
+:class:`ScriptedBackend` on any application through the public
+``register_model_backends`` hook and makes its model the chosen one. The real model
+still has its own tests (it loads, streams, stops); what it says is not worth
+asserting, since quantized kernels differ by CPU and near-ties flip.
 
 Pytest loads this module in every test run of every project where Archivist is
 installed, so it imports nothing heavy at module level: each fixture imports what it
@@ -39,13 +56,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# Already imported with the ``archivist`` package itself: they cost this module nothing.
+from archivist.hookspecs import hookimpl
+from archivist.types import ChatMessage, GenerationOptions, GenerationStats, ModelInfo
 
 if TYPE_CHECKING:
     from archivist.application import Application
@@ -53,6 +78,145 @@ if TYPE_CHECKING:
     from archivist.plugins import PluginHost
 
 CACHE_VARIABLE = "ARCHIVIST_TEST_CACHE"
+
+#: The name of the scripted backend, of its plugin and of the one model it offers.
+SCRIPTED = "scripted"
+# One piece of a reply given as a string: a word with the whitespace before it, the way
+# a tokenizer's pieces carry their leading space (trailing whitespace is its own piece).
+_WORD = re.compile(r"\s*\S+|\s+")
+
+
+class ScriptedModel:
+    """A :class:`~archivist.protocols.LoadedModel` that answers what its test queued.
+
+    Deterministic by construction, so a test of the pipeline around the model asserts
+    the same thing on every machine:
+
+    - ``count_tokens`` counts whitespace-separated words;
+    - ``apply_chat_template`` writes ``<|role|>`` then the content, one message after
+      another, ending with ``<|assistant|>`` (readable in a failing assertion);
+    - ``stream`` records the prompt in :attr:`ScriptedBackend.prompts`, then yields the
+      next queued reply's pieces. **One piece is one token**: ``max_new_tokens`` caps
+      the pieces yielded (``finish_reason`` "length"), the ``cancel`` event is checked
+      before each piece ("cancelled"), a reply streamed to its end is "stop".
+    """
+
+    def __init__(self, info: ModelInfo, backend: ScriptedBackend) -> None:
+        self.info = info
+        self.provider = "cpu"  # pure Python: it runs where the test runs
+        self.backend = backend
+        self.closed = False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def apply_chat_template(self, messages: Sequence[ChatMessage]) -> str:
+        turns = "".join(f"<|{m.role}|>\n{m.content}\n" for m in messages)
+        return turns + "<|assistant|>\n"
+
+    def stream(
+        self,
+        prompt: str,
+        options: GenerationOptions,
+        stats: GenerationStats | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        stats = stats if stats is not None else GenerationStats()
+        started = time.perf_counter()
+        self.backend.prompts.append(prompt)
+        pieces = self.backend.next_reply()
+        stats.prompt_tokens = self.count_tokens(prompt)
+        # As the real runtime does: "length" unless the reply ends or is cancelled (a
+        # caller that stops reading leaves it so, and says why itself).
+        stats.finish_reason = "length"
+        try:
+            for i, piece in enumerate(pieces):
+                if cancel is not None and cancel.is_set():
+                    stats.finish_reason = "cancelled"
+                    break
+                if i >= options.max_new_tokens:
+                    break
+                stats.completion_tokens += 1
+                if stats.ttft_ms is None:
+                    stats.ttft_ms = (time.perf_counter() - started) * 1000.0
+                yield piece
+            else:
+                stats.finish_reason = "stop"
+        finally:
+            elapsed = time.perf_counter() - started
+            stats.total_ms = elapsed * 1000.0
+            if stats.completion_tokens:
+                stats.tokens_per_s = stats.completion_tokens / max(elapsed, 1e-9)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ScriptedBackend:
+    """A :class:`~archivist.protocols.ModelBackend` (and :class:`~archivist.protocols.ModelSource`)
+    offering one scripted model, whose replies the test queues with :meth:`reply`.
+
+    It is its own plugin (it implements ``register_model_backends``), so registering
+    it is ``app.host.add("scripted", backend)``; :func:`use_scripted_model` does that and
+    chooses its model. Replies are shared by every model it loads and used in order; a
+    stream with none queued raises, so a test never passes on an answer it did not write.
+    """
+
+    name = SCRIPTED
+
+    def __init__(self) -> None:
+        self.info = ModelInfo(
+            id=SCRIPTED,
+            path=f"{SCRIPTED}://model",
+            name="Scripted test model",
+            backend=SCRIPTED,
+            description="Answers what the test queued (archivist.testing).",
+        )
+        self.replies: deque[list[str]] = deque()
+        #: Every prompt a model of this backend was asked to continue, oldest first.
+        self.prompts: list[str] = []
+        self.loaded: list[ScriptedModel] = []
+
+    def reply(self, answer: str | Sequence[str]) -> None:
+        """Queue the next answer: a string is streamed a word at a time, a list of
+        strings in exactly those pieces (to split a citation, a word or a run of
+        multi-byte characters across them, as a tokenizer's pieces may)."""
+        pieces = _WORD.findall(answer) if isinstance(answer, str) else [str(p) for p in answer]
+        self.replies.append(pieces)
+
+    def next_reply(self) -> list[str]:
+        if not self.replies:
+            raise LookupError("the scripted model was asked to answer, but no reply is queued: "
+                              "call reply(...) before asking")
+        return self.replies.popleft()
+
+    @hookimpl
+    def register_model_backends(self, register: Callable[[Any], None]) -> None:
+        register(self)
+
+    def models(self) -> list[ModelInfo]:
+        return [self.info]
+
+    def providers(self) -> list[str]:
+        return ["cpu"]
+
+    def can_load(self, model: ModelInfo) -> bool:
+        return model.backend == SCRIPTED and model.id == self.info.id
+
+    def load(self, model: ModelInfo, provider: str | None = None) -> ScriptedModel:
+        loaded = ScriptedModel(model, self)
+        self.loaded.append(loaded)
+        return loaded
+
+
+def use_scripted_model(app: Application, backend: ScriptedBackend | None = None) -> ScriptedBackend:
+    """Register ``backend`` (a new one by default) on ``app`` and make its model the chosen one."""
+    from archivist.application import MODEL_SETTING
+
+    backend = backend if backend is not None else ScriptedBackend()
+    app.host.add(SCRIPTED, backend)
+    app.settings().set(MODEL_SETTING, backend.info.id)
+    return backend
 
 
 def _notebook() -> str:
@@ -177,3 +341,24 @@ def archivist_cli(archivist_home: Path) -> Callable[..., subprocess.CompletedPro
         )
 
     return run
+
+
+@pytest.fixture()
+def archivist_scripted_app(archivist_home: Path) -> Iterator[Application]:
+    """An application in ``archivist_home`` answering with a scripted model."""
+    from archivist.application import Application
+
+    app = Application(archivist_home)
+    use_scripted_model(app)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture()
+def archivist_scripted(archivist_scripted_app: Application) -> ScriptedBackend:
+    """The scripted backend of ``archivist_scripted_app``: ``.reply(...)``, ``.prompts``."""
+    backend = archivist_scripted_app.host.pm.get_plugin(SCRIPTED)
+    assert isinstance(backend, ScriptedBackend)
+    return backend

@@ -122,7 +122,12 @@ class Passage:
 
 @dataclass(frozen=True)
 class Citation:
-    """A source the answer cites as ``[n]``, with enough to show and open it."""
+    """A source of the answer, numbered ``[n]`` as in the prompt, with enough to show and open it.
+
+    ``cited`` is False for a source the answer does not cite: when it cites none of
+    its sources (or only numbers that do not exist), the best ones are still listed so
+    the user can check the answer, but as *consulted*, never as citations.
+    """
 
     n: int
     path: str
@@ -131,6 +136,7 @@ class Citation:
     end: int
     snippet: str
     score: float
+    cited: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)
@@ -166,7 +172,7 @@ class Verdict:
     filter_name: str = ""
 
     @staticmethod
-    def allow(text: str | None = None, filter_name: str = "") -> "Verdict":
+    def allow(text: str | None = None, filter_name: str = "") -> Verdict:
         return Verdict(Action.ALLOW, text=text, filter_name=filter_name)
 
     def to_dict(self) -> dict[str, Any]:

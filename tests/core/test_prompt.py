@@ -67,9 +67,17 @@ def test_cited_numbers_reads_single_and_grouped_citations() -> None:
     assert cited_numbers("no citations here", available=3) == []
 
 
-def test_citations_fall_back_to_the_top_sources_when_none_are_cited() -> None:
+def test_citations_are_the_sources_the_answer_cites() -> None:
     found = passages(4)
-    assert [c.n for c in make_citations("It is so [3].", found)] == [3]
-    fallback = make_citations("It is so.", found)
-    assert [c.n for c in fallback] == [1, 2]
-    assert fallback[0].path == "/docs/1.txt" and fallback[0].page == 1
+    cited = make_citations("It is so [3]. And so [1, 3].", found)
+    assert [(c.n, c.path, c.cited) for c in cited] == [(3, "/docs/3.txt", True), (1, "/docs/1.txt", True)]
+
+
+def test_an_answer_citing_nothing_lists_the_top_sources_as_consulted_not_cited() -> None:
+    found = passages(4)
+    for answer in ("It is so.", "It is so [7].", "It is so [0]."):
+        fallback = make_citations(answer, found)
+        assert [(c.n, c.cited) for c in fallback] == [(1, False), (2, False)], answer
+        assert fallback[0].path == "/docs/1.txt" and fallback[0].page == 1
+    assert [c.n for c in make_citations("It is so.", found[:1])] == [1]
+    assert make_citations("It is so [1].", []) == []

@@ -1,4 +1,5 @@
-"""Fixtures for the desktop app's tests: real widgets offscreen, the real core and model.
+"""Fixtures for the desktop app's tests: real widgets offscreen, the real core, and the
+real model (``window``) or a scripted one whose answers the test chose (``scripted_window``).
 
 ``QT_QPA_PLATFORM`` is set before pytest-qt creates the QApplication, so the tests run
 headless on CI and on a developer's desktop alike.
@@ -16,9 +17,8 @@ import pytest
 pytest.importorskip("PySide6", reason="the desktop app needs PySide6 (pip install PySide6-Essentials)")
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
-@pytest.fixture()
-def window(app, qtbot):
-    """The main window over the ``app`` fixture, shown, with its model loaded."""
+def open_window(app, qtbot):
+    """The main window over ``app``, shown, once its model has loaded."""
     from archivist.gui.window import MainWindow
 
     win = MainWindow(app)
@@ -26,9 +26,27 @@ def window(app, qtbot):
     with qtbot.waitSignal(win.model_ready, timeout=120_000) as blocker:
         win.show()
     assert blocker.args[0] is not None, win.chat.banner.text()
+    return win
+
+
+@pytest.fixture()
+def window(app, qtbot):
+    """The main window over the ``app`` fixture (the real model), shown, with its model loaded."""
+    win = open_window(app, qtbot)
     yield win
     win.close()
 
+
+@pytest.fixture()
+def scripted_window(scripted_app, qtbot):
+    """The main window over ``scripted_app``: answers are what the test queued on ``scripted``.
+
+    For what the window does with an answer (markers, citations, regenerate), which must
+    look the same on every machine; the real model's words differ by CPU.
+    """
+    win = open_window(scripted_app, qtbot)
+    yield win
+    win.close()
 
 
 @pytest.fixture(scope="session")

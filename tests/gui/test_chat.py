@@ -1,16 +1,21 @@
-"""The chat page against the real Assistant, model and SQLite store, offscreen."""
+"""The chat page against the real Assistant and SQLite store, offscreen.
+
+What the page does with an answer (streaming, citations, safety markers, regenerate)
+is tested on the scripted model (``scripted_window``), whose words the test chose, so
+it looks the same on every CPU. One test runs the real model in the window: an answer
+streams, Stop cancels it, the next question is answered; it asserts only structure.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QToolTip
+from sample_plugins import FESTIVAL, RetrieverPlugin, StaticRetriever
 
+from archivist import hookimpl
 from archivist.store.conversations import Conversations
 from archivist.types import Action, Stage, Verdict
-from archivist import hookimpl
-
-from sample_plugins import FESTIVAL, RetrieverPlugin, StaticRetriever
 
 TURN_TIMEOUT_MS = 120_000
 
@@ -40,22 +45,26 @@ class UrlCatcher(QObject):
         self.urls.append(url)
 
 
-def test_a_question_streams_an_answer_with_citations_that_reveal_and_open(app, window, qtbot) -> None:
+def test_a_question_streams_an_answer_with_citations_that_reveal_and_open(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
     app.host.add("static", RetrieverPlugin(StaticRetriever([FESTIVAL])))
-    window.prefs.max_new_tokens = 40
+    scripted.reply(["The Zorblat festival is", " in June ", "[", "1", "]."])
     answer, pieces = ask(qtbot, window, "When does the Zorblat festival take place?")
 
-    assert answer is not None and answer.text
-    assert "".join(pieces).strip() == answer.text
+    assert answer is not None and answer.text == "The Zorblat festival is in June [1]."
+    assert "".join(pieces) == answer.text
     user, reply = window.chat.views()
     assert user.text() == "When does the Zorblat festival take place?"
     assert reply.text().strip() == answer.text
-    assert answer.citations and answer.citations[0].path == FESTIVAL.path
+    assert [(c.n, c.path, c.cited) for c in answer.citations] == [(1, FESTIVAL.path, True)]
 
-    # The citations are listed under the answer, and each [n] is a link.
+    # The citation is listed under the answer, and the [1] in the answer is a link.
     assert reply.sources_label.isVisible()
-    assert "festivals.pdf, p. 3" in reply.sources_label.text()
+    assert "Sources" in reply.sources_label.text() and "Consulted" not in reply.sources_label.text()
+    assert "[1] festivals.pdf, p. 3" in reply.sources_label.text()
     assert "cite:1" in reply.sources_label.text()
+    assert "cite:1" in reply.prose_labels()[0].text()
 
     # Hovering a citation reveals the passage.
     reply.on_link_hovered("cite:1")
@@ -76,14 +85,44 @@ def test_a_question_streams_an_answer_with_citations_that_reveal_and_open(app, w
     assert answer.model in reply.stats.text()
     assert window.sidebar.ids() == [answer.conversation_id]
     stored = Conversations(app.database).messages(answer.conversation_id)
-    assert [m.role for m in stored] == ["user", "assistant"]
+    assert [(m.role, m.text) for m in stored] == [
+        ("user", "When does the Zorblat festival take place?"), ("assistant", answer.text)]
 
     # Copy puts the answer on the clipboard.
     reply.copy_button.click()
     assert QGuiApplication.clipboard().text() == reply.text()
 
 
-def test_stop_cancels_the_generation_and_keeps_what_was_written(app, window, qtbot) -> None:
+def test_sources_an_answer_does_not_cite_are_shown_as_consulted(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
+    app.host.add("static", RetrieverPlugin(StaticRetriever([FESTIVAL])))
+    scripted.reply("The festival is in June.")
+    scripted.reply("The festival is in June [7].")
+    for question in ("When is the festival?", "When is it, really?"):
+        answer, _ = ask(qtbot, window, question)
+        assert [(c.n, c.cited) for c in answer.citations] == [(1, False)]
+        reply = window.chat.views()[-1]
+        label = reply.sources_label.text()
+        assert reply.sources_label.isVisible()
+        assert "Consulted" in label and "not cited in the answer" in label
+        assert "<b>Sources</b>" not in label and "[1]" not in label
+        assert "festivals.pdf, p. 3" in label
+        # Nothing in the answer links to a source: it cites none ([7] is no source).
+        assert "cite:" not in reply.prose_labels()[0].text()
+        # The consulted passage can still be read and opened.
+        reply.on_link_hovered("cite:1")
+        assert "Consulted, not cited" in QToolTip.text() and "every June" in QToolTip.text()
+        reply.on_link_hovered("")
+
+    # Reloaded from the store, the answer still shows its source as consulted.
+    window.chat.show_conversation(answer.conversation_id)
+    label = window.chat.views()[-1].sources_label.text()
+    assert "Consulted" in label and "<b>Sources</b>" not in label
+
+
+def test_the_real_model_streams_stops_and_answers_again(app, window, qtbot) -> None:
+    """The one GUI test on the real model: what it does, not what it says."""
     chat = window.chat
     chat.use_documents.setChecked(False)
     window.prefs.max_new_tokens = 300
@@ -105,8 +144,11 @@ def test_stop_cancels_the_generation_and_keeps_what_was_written(app, window, qtb
     stored = Conversations(app.database).messages(answer.conversation_id)
     assert stored[-1].role == "assistant" and stored[-1].text == answer.text
     window.prefs.max_new_tokens = 16
-    again, _ = ask(qtbot, window, "Say hello.")
+    again, pieces = ask(qtbot, window, "Say hello.")
     assert again is not None and again.conversation_id == answer.conversation_id
+    assert again.text and "".join(pieces).strip() == again.text
+    assert chat.views()[-1].text().strip() == again.text
+    assert 0 < again.stats.completion_tokens <= 16 and again.stats.finish_reason in ("stop", "length")
 
 
 class ExplodingRetriever:
@@ -116,9 +158,11 @@ class ExplodingRetriever:
         raise OSError("index file vanished")
 
 
-def test_a_plugin_that_raises_shows_its_error_and_the_app_keeps_working(app, window, qtbot) -> None:
+def test_a_plugin_that_raises_shows_its_error_and_the_app_keeps_working(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
     app.host.add("exploding", RetrieverPlugin(ExplodingRetriever()))
-    window.prefs.max_new_tokens = 16
+    scripted.reply("Goodbye.")
     answer, _ = ask(qtbot, window, "Say hello.")
     assert answer is not None and answer.text, "the turn goes on without the plugin"
 
@@ -131,12 +175,13 @@ def test_a_plugin_that_raises_shows_its_error_and_the_app_keeps_working(app, win
     row = page.row_of("exploding")
     assert page.table.item(row, 3).checkState() == Qt.CheckState.Unchecked
 
-    # The Details button leads there; the app answers the next question.
+    # The Details button leads there; the model answers the next question.
     window.show_page("Plugins")
     assert window.stack.currentWidget() is page
     window.show_page("Chat")
     second, _ = ask(qtbot, window, "Say goodbye.")
-    assert second is not None and second.text
+    assert second is not None and second.text == "Goodbye."
+    assert window.chat.views()[-1].text().strip() == "Goodbye."
 
 
 class RedactNames:
@@ -155,12 +200,16 @@ class RedactPlugin:
         register(RedactNames())
 
 
-def test_safety_notices_are_marked_inline_with_the_reason_on_demand(app, window, qtbot) -> None:
+def test_safety_notices_are_marked_inline_with_the_reason_on_demand(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
     app.host.add("redact", RedactPlugin())
-    window.prefs.max_new_tokens = 16
+    scripted.reply("Hello, dear reader.")
     window.chat.use_documents.setChecked(False)
     answer, _ = ask(qtbot, window, "My name is Ada. Say hello.")
-    assert answer is not None
+    assert answer is not None and answer.text == "Hello, dear reader."
+    # The model saw the redacted question, never the name.
+    assert "My name is [name]. Say hello." in scripted.prompts[-1] and "Ada" not in scripted.prompts[-1]
     markers = window.chat.views()[-1].safety_markers()
     assert len(markers) == 1
     marker = markers[0]
@@ -174,21 +223,28 @@ def test_safety_notices_are_marked_inline_with_the_reason_on_demand(app, window,
     assert [m.action for m in reloaded] == ["redact"]
 
 
-def test_regenerate_and_edit_replace_the_last_turn(app, window, qtbot) -> None:
+def test_regenerate_and_edit_replace_the_last_turn(scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
     chat = window.chat
     chat.use_documents.setChecked(False)
-    window.prefs.max_new_tokens = 12
+    for reply in ("Paris.", "Paris, again.", "Rome."):
+        scripted.reply(reply)
     first, _ = ask(qtbot, window, "What is the capital of France?")
+    assert chat.views()[-1].text().strip() == "Paris."
     conversations = Conversations(app.database)
 
     with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as regenerated:
         chat.views()[-1].regenerate_button.click()
     qtbot.waitUntil(lambda: not chat.busy)
     again = regenerated.args[0]
+    assert again.text == "Paris, again."
     stored = conversations.messages(again.conversation_id)
-    assert [m.text for m in stored if m.role == "user"] == ["What is the capital of France?"]
-    assert len(chat.views()) == 2
+    assert [(m.role, m.text) for m in stored] == [("user", "What is the capital of France?"),
+                                                  ("assistant", "Paris, again.")]
+    assert [v.text().strip() for v in chat.views()] == ["What is the capital of France?", "Paris, again."]
     assert conversations.get_conversation(first.conversation_id) is None or first.conversation_id == again.conversation_id
+    # The regenerated answer was asked for without the answer it replaces.
+    assert "Paris." not in scripted.prompts[-1]
 
     chat.views()[0].edit_button.click()
     assert chat.composer.toPlainText() == "What is the capital of France?"
@@ -197,6 +253,8 @@ def test_regenerate_and_edit_replace_the_last_turn(app, window, qtbot) -> None:
         qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not chat.busy)
     stored = conversations.messages(edited.args[0].conversation_id)
-    assert [m.text for m in stored if m.role == "user"] == ["What is the capital of Italy?"]
-    assert [v.text() for v in chat.views() if v.role == "user"] == ["What is the capital of Italy?"]
+    assert [(m.role, m.text) for m in stored] == [("user", "What is the capital of Italy?"),
+                                                  ("assistant", "Rome.")]
+    assert [v.text().strip() for v in chat.views()] == ["What is the capital of Italy?", "Rome."]
     assert window.sidebar.ids() == [edited.args[0].conversation_id]
+    assert "France" not in scripted.prompts[-1]

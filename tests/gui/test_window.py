@@ -12,13 +12,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
+from windows import make_window
 
 from archivist import hookimpl
 from archivist.application import Application
 from archivist.gui.conversation_list import ConversationList
 from archivist.gui.preferences import Preferences
 from archivist.store.conversations import Conversations
-from windows import make_window
 
 
 @pytest.fixture()
@@ -48,7 +48,7 @@ def test_conversations_list_select_rename_search_and_persist(plain_app, qtbot) -
 
     sidebar.list.setCurrentRow(1)
     assert win.chat.conversation_id == first
-    user, answer = win.chat.views()
+    _user, answer = win.chat.views()
     assert answer.code_blocks()[0].code() == "print('obrigado')"
     assert "cite:1" in answer.prose_labels()[0].text()
     assert "guide.md" in answer.sources_label.text()
@@ -68,6 +68,24 @@ def test_conversations_list_select_rename_search_and_persist(plain_app, qtbot) -
     again = ConversationList(Conversations(plain_app.database))
     qtbot.addWidget(again)
     assert sorted(again.ids()) == sorted([first, second])
+
+
+def test_stored_sources_show_as_cited_or_consulted_as_they_were_saved(plain_app, qtbot) -> None:
+    store = Conversations(plain_app.database)
+    source = {"n": 1, "path": "/docs/guide.md", "page": 2, "start": 0, "end": 10,
+              "snippet": "Pastéis de nata are best warm.", "score": 1.0}
+    conversation = store.create_conversation("Pastries")
+    store.add_message(conversation, "user", "Which pastry?")
+    store.add_message(conversation, "assistant", "Try pastéis.", citations=[{**source, "cited": False}])
+    store.add_message(conversation, "user", "And where?")
+    # Saved before Citation.cited existed: shown as a citation, as it was then.
+    store.add_message(conversation, "assistant", "In Belém [1].", citations=[source])
+    win = make_window(plain_app, qtbot)
+    win.chat.show_conversation(conversation)
+    consulted, cited = (v.sources_label.text() for v in win.chat.views() if v.role == "assistant")
+    assert "Consulted" in consulted and "not cited in the answer" in consulted and "[1]" not in consulted
+    assert "guide.md, p. 2" in consulted
+    assert "<b>Sources</b>" in cited and "[1] guide.md, p. 2" in cited and "Consulted" not in cited
 
 
 def test_delete_can_be_undone_and_is_final_after_the_timeout(plain_app, qtbot) -> None:
@@ -95,7 +113,7 @@ def test_delete_can_be_undone_and_is_final_after_the_timeout(plain_app, qtbot) -
 
 
 def test_new_conversation_shortcut_and_navigation(plain_app, qtbot) -> None:
-    first, _ = seed(plain_app)
+    seed(plain_app)
     win = make_window(plain_app, qtbot)
     win.sidebar.list.setCurrentRow(1)
     assert win.chat.views()

@@ -10,10 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import tomllib
 from pathlib import Path
 
+import pytest
 from author_pytest import ROOT, entry_point_installed, run_pytest
+
+from archivist import ChatMessage, GenerationOptions, GenerationStats, ModelInfo
 
 FIXTURES = (
     "archivist_home",
@@ -23,6 +27,8 @@ FIXTURES = (
     "archivist_assistant",
     "archivist_sample_docs",
     "archivist_cli",
+    "archivist_scripted_app",
+    "archivist_scripted",
 )
 
 HOST_AND_FILES = '''
@@ -147,6 +153,49 @@ def test_assistant_answers_from_the_real_model(archivist_assistant):
 '''
 
 
+SCRIPTED_SUITE = '''
+from archivist import GenerationOptions, Passage, hookimpl
+
+
+class OnePassage:
+    name = "one"
+
+    def search(self, query, k=5):
+        return [Passage(text="The lamp is seen 22 nautical miles out.", path="/notes/lamp.txt")]
+
+
+class OnePassagePlugin:
+    @hookimpl
+    def register_retrievers(self, register):
+        register(OnePassage())
+
+
+def test_the_app_answers_with_the_scripted_model_and_loads_installed_plugins(archivist_scripted_app):
+    assert archivist_scripted_app.model_info().backend == "scripted"
+    assert archivist_scripted_app.host.records["faiss"].origin == "built-in"
+
+
+def test_the_assistant_streams_the_queued_reply(archivist_scripted_app, archivist_scripted):
+    archivist_scripted.reply(["Twenty-two ", "miles [", "1", "]."])
+    archivist_scripted_app.host.add("one", OnePassagePlugin())
+    answer = archivist_scripted_app.assistant().ask("How far is the lamp seen?")
+    assert answer.text == "Twenty-two miles [1]."
+    assert [(c.path, c.cited) for c in answer.citations] == [("/notes/lamp.txt", True)]
+    assert "[1] (lamp.txt) The lamp is seen 22 nautical miles out." in archivist_scripted.prompts[0]
+
+
+def test_replies_are_used_in_order_and_cut_at_max_new_tokens(archivist_scripted_app, archivist_scripted):
+    archivist_scripted.reply("one two three four")
+    archivist_scripted.reply("second reply")
+    assistant = archivist_scripted_app.assistant()
+    cut = assistant.ask("Count.", use_documents=False, options=GenerationOptions(max_new_tokens=2))
+    assert (cut.text, cut.stats.finish_reason) == ("one two", "length")
+    whole = assistant.ask("Again.", use_documents=False)
+    assert (whole.text, whole.stats.finish_reason) == ("second reply", "stop")
+    assert len(archivist_scripted.prompts) == 2
+'''
+
+
 def write_suite(folder: Path, source: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "test_author.py").write_text(textwrap.dedent(source), encoding="utf-8")
@@ -166,6 +215,93 @@ def test_app_and_assistant_fixtures_use_the_default_model(tmp_path: Path) -> Non
     result, outcomes = run_pytest(suite)
     assert outcomes and set(outcomes.values()) == {"passed"}, result.stdout + result.stderr
     assert len(outcomes) == APP_AND_ASSISTANT.count("\ndef test_")
+
+
+def test_scripted_fixtures_answer_what_the_test_queued(tmp_path: Path) -> None:
+    suite = tmp_path / "author"
+    write_suite(suite, SCRIPTED_SUITE)
+    result, outcomes = run_pytest(suite)
+    assert outcomes and set(outcomes.values()) == {"passed"}, result.stdout + result.stderr
+    assert len(outcomes) == SCRIPTED_SUITE.count("\ndef test_")
+
+
+# -- the scripted model itself -------------------------------------------------------
+
+
+def scripted_model():
+    from archivist.testing import ScriptedBackend
+
+    backend = ScriptedBackend()
+    return backend, backend.load(backend.info)
+
+
+def test_the_scripted_backend_and_model_satisfy_the_public_protocols() -> None:
+    from archivist import LoadedModel, ModelBackend, ModelSource
+
+    backend, model = scripted_model()
+    assert isinstance(backend, ModelBackend) and isinstance(backend, ModelSource)
+    assert isinstance(model, LoadedModel)
+    assert backend.models() == [backend.info] and backend.info.backend == backend.name == "scripted"
+    assert backend.can_load(backend.info)
+    assert not backend.can_load(ModelInfo(id="other", path="/x", name="Other"))
+
+
+def test_a_string_reply_streams_a_word_at_a_time_and_a_list_as_given() -> None:
+    backend, model = scripted_model()
+    backend.reply("Rome is  the capital.")
+    backend.reply(["Ro", "me [", "1]", "."])
+    options = GenerationOptions(max_new_tokens=50)
+    assert list(model.stream("p1", options)) == ["Rome", " is", "  the", " capital."]
+    stats = GenerationStats()
+    assert list(model.stream("p2", options, stats)) == ["Ro", "me [", "1]", "."]
+    assert (stats.completion_tokens, stats.finish_reason) == (4, "stop")
+    assert backend.prompts == ["p1", "p2"]
+
+
+def test_stats_are_filled_like_the_real_runtimes() -> None:
+    backend, model = scripted_model()
+    backend.reply("a b c d e")
+    stats = GenerationStats()
+    prompt = model.apply_chat_template([ChatMessage("system", "Be brief."), ChatMessage("user", "Go on.")])
+    assert prompt == "<|system|>\nBe brief.\n<|user|>\nGo on.\n<|assistant|>\n"
+    assert list(model.stream(prompt, GenerationOptions(max_new_tokens=3), stats)) == ["a", " b", " c"]
+    assert stats.prompt_tokens == model.count_tokens(prompt) == 7
+    assert (stats.completion_tokens, stats.finish_reason) == (3, "length")
+    assert stats.ttft_ms is not None and stats.total_ms >= stats.ttft_ms and stats.tokens_per_s
+
+
+def test_cancel_stops_the_scripted_stream_before_the_next_piece() -> None:
+    backend, model = scripted_model()
+    backend.reply("one two three four")
+    cancel = threading.Event()
+    stats = GenerationStats()
+    pieces = []
+    for piece in model.stream("p", GenerationOptions(), stats, cancel):
+        pieces.append(piece)
+        cancel.set()
+    assert pieces == ["one"]
+    assert (stats.completion_tokens, stats.finish_reason) == (1, "cancelled")
+
+
+def test_a_stream_with_no_reply_queued_raises_rather_than_inventing_one() -> None:
+    _backend, model = scripted_model()
+    with pytest.raises(LookupError, match="no reply is queued"):
+        list(model.stream("p", GenerationOptions()))
+
+
+def test_use_scripted_model_registers_it_through_the_public_hook(tmp_path: Path) -> None:
+    from archivist.application import MODEL_SETTING, Application
+    from archivist.testing import SCRIPTED, use_scripted_model
+
+    app = Application(tmp_path / "home", load_entry_points=False)
+    try:
+        backend = use_scripted_model(app)
+        assert app.host.records[SCRIPTED].origin == "third-party"
+        assert [c.obj for c in app.host.model_backends() if c.plugin == SCRIPTED] == [backend]
+        assert app.setting(MODEL_SETTING) == "scripted"
+        assert app.load_model() in backend.loaded
+    finally:
+        app.close()
 
 
 def test_every_fixture_is_documented_in_the_module_and_the_guide() -> None:

@@ -81,10 +81,9 @@ def share_embedder(home: Path, demo_home: Path) -> None:
     """
     import shutil
 
+    from archivist.errors import ArchivistError
     from archivist_faiss.index import EMBEDDER_DIR, ensure_embedder
     from archivist_models.embedder import build_embedder
-
-    from archivist.errors import ArchivistError
 
     try:
         source = ensure_embedder(home)
@@ -236,11 +235,13 @@ class Screenshot:
     def _send(self) -> None:
         self.window.prefs.max_new_tokens = DEMO_MAX_TOKENS
         self.window.chat.turn_finished.connect(self._answered)
+        assert self.question is not None  # only the demo sends, and it has its question
         self.window.chat.ask(self.question)
 
     def _answered(self, answer: Any) -> None:
         if answer is not None:
-            print(f"answered with {len(answer.citations)} citations", file=sys.stderr)
+            cited = sum(1 for c in answer.citations if c.cited)
+            print(f"answered with {len(answer.citations)} sources ({cited} cited)", file=sys.stderr)
         page = os.environ.get(PAGE_VARIABLE)
         if page:
             self.window.show_page(page)
@@ -268,4 +269,4 @@ class Screenshot:
             print(f"saved {self.path}", file=sys.stderr)
         self.result["code"] = code
         self.window.close()
-        QApplication.instance().quit()
+        QApplication.quit()

@@ -32,7 +32,7 @@ from archivist.gui.sources import (
     citation_from_passage,
     citation_tooltip,
     open_citation,
-    source_label,
+    sources_html,
 )
 from archivist.types import Citation, Passage
 
@@ -137,7 +137,7 @@ class MessageView(QFrame):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(RENDER_INTERVAL_MS)
-        self._timer.timeout.connect(self.render)
+        self._timer.timeout.connect(self._render)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
@@ -172,7 +172,7 @@ class MessageView(QFrame):
         layout.addLayout(footer)
         self.set_last(False)
         if text:
-            self.render()
+            self._render()
 
     # -- building -----------------------------------------------------------------
 
@@ -217,16 +217,13 @@ class MessageView(QFrame):
         self._schedule()
 
     def set_citations(self, citations: Sequence[Any]) -> None:
-        """The sources the finished answer cites; listed under it."""
-        cited = [citation_from(c) for c in citations]
+        """The finished answer's sources, listed under it: cited ones, then consulted ones."""
+        listed = [citation_from(c) for c in citations]
         known = dict(self._citations)
-        known.update({c.n: c for c in cited})
+        known.update({c.n: c for c in listed})
         self._citations = known
-        if cited:
-            links = " &nbsp; ".join(
-                f"<a href='cite:{c.n}'>{html.escape(source_label(c))}</a>" for c in cited
-            )
-            self.sources_label.setText(f"<b>Sources</b> &nbsp; {links}")
+        if listed:
+            self.sources_label.setText(sources_html(listed))
             self.sources_label.setVisible(True)
         self._schedule()
 
@@ -244,7 +241,8 @@ class MessageView(QFrame):
             marker.deleteLater()
 
     def safety_markers(self) -> list[SafetyMarker]:
-        return [self.safety_box.itemAt(i).widget() for i in range(self.safety_box.count())]
+        items = (self.safety_box.itemAt(i) for i in range(self.safety_box.count()))
+        return [w for item in items if item is not None and isinstance(w := item.widget(), SafetyMarker)]
 
     def set_stats(self, text: str) -> None:
         self.stats.setText(text)
@@ -257,7 +255,7 @@ class MessageView(QFrame):
 
     # -- rendering ----------------------------------------------------------------
 
-    def render(self) -> None:
+    def _render(self) -> None:
         """Bring the widgets in line with the text (called by the throttle timer)."""
         self._dirty = False
         self.placeholder.setVisible(self.role == "assistant" and not self._text.strip())
@@ -280,7 +278,7 @@ class MessageView(QFrame):
     def flush(self) -> None:
         """Render now if anything is pending (end of a stream, tests, screenshots)."""
         self._timer.stop()
-        self.render()
+        self._render()
 
     def _prose_label(self) -> QLabel:
         label = self._link_label()

@@ -1,4 +1,4 @@
-"""Showing and opening the sources an answer cites.
+"""Showing and opening the sources an answer cites, and those it only consulted.
 
 A citation opens in the user's own viewer through ``QDesktopServices``. For a PDF we
 ask for the cited page with the ``#page=N`` fragment (Adobe's open parameters, which
@@ -32,7 +32,9 @@ def open_citation(citation: Citation) -> bool:
     if QDesktopServices.openUrl(url):
         return True
     if url.hasFragment():
-        url.setFragment(None)
+        # None is Qt's null string, which removes the fragment ("" would leave a lone "#");
+        # the stubs allow only str, and adjusted(RemoveFragment) is refused by PySide6.
+        url.setFragment(None)  # type: ignore[arg-type]
         return QDesktopServices.openUrl(url)
     return False
 
@@ -49,6 +51,8 @@ def citation_from(data: Any) -> Citation:
         end=int(data.get("end", 0)),
         snippet=str(data.get("snippet", "")),
         score=float(data.get("score", 0.0)),
+        # Stored before the flag existed: such answers were shown as citing it.
+        cited=bool(data.get("cited", True)),
     )
 
 
@@ -72,11 +76,37 @@ def source_label(citation: Citation) -> str:
     return f"[{citation.n}] {name}{page}"
 
 
+def consulted_label(citation: Citation) -> str:
+    """``name.pdf, p. 3``: a source the answer does not cite gets no ``[n]`` to look like one."""
+    name = Path(citation.path).name or citation.path
+    page = f", p. {citation.page}" if citation.page else ""
+    return f"{name}{page}"
+
+
+def sources_html(citations: list[Citation]) -> str:
+    """The line under an answer: its citations, then the sources it was given but does not cite.
+
+    Both kinds link to their passage (hover) and file (click), so an answer that cites
+    nothing can still be checked; only the cited ones are called sources of the answer.
+    """
+    parts = []
+    cited = [c for c in citations if c.cited]
+    consulted = [c for c in citations if not c.cited]
+    if cited:
+        links = " &nbsp; ".join(f"<a href='cite:{c.n}'>{html.escape(source_label(c))}</a>" for c in cited)
+        parts.append(f"<b>Sources</b> &nbsp; {links}")
+    if consulted:
+        links = " &nbsp; ".join(f"<a href='cite:{c.n}'>{html.escape(consulted_label(c))}</a>" for c in consulted)
+        parts.append(f"<b>Consulted</b> <i>(not cited in the answer)</i> &nbsp; {links}")
+    return "<br>".join(parts)
+
+
 def citation_tooltip(citation: Citation) -> str:
     """The passage behind ``[n]``, as rich text for a tooltip."""
     page = f" — page {citation.page}" if citation.page else ""
+    title = f"[{citation.n}] " if citation.cited else "Consulted, not cited: "
     return (
-        f"<p><b>[{citation.n}] {html.escape(Path(citation.path).name)}</b>{page}</p>"
+        f"<p><b>{title}{html.escape(Path(citation.path).name)}</b>{page}</p>"
         f"<p>{html.escape(citation.snippet)}</p>"
         f"<p><i>{html.escape(citation.path)}</i><br>Click to open.</p>"
     )
