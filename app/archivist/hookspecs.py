@@ -6,6 +6,10 @@ Hooks that contribute things hand over a ``register`` callback rather than retur
 values, so one plugin can contribute several objects and the host knows which plugin
 each came from (to disable exactly that plugin when one of them fails).
 
+Hooks are called in pluggy's order (last-registered plugin first, ``tryfirst`` and
+``trylast`` honoured, hook wrappers around the rest): see
+:meth:`archivist.plugins.PluginHost.call_hook`.
+
 Every hook here is documented in ``docs/plugin-hooks.md``; a test fails if one is not.
 """
 
@@ -58,8 +62,8 @@ def register_retrievers(register: Callable[[Retriever], None], context: PluginCo
 def register_loaders(register: Callable[[DocumentLoader], None], context: PluginContext) -> None:
     """Register document loaders (:class:`DocumentLoader`) for more file formats.
 
-    A loader declares the file extensions it reads; a later-registered loader for the
-    same extension takes precedence, so a plugin can replace a built-in one.
+    A loader declares the file extensions it reads; a loader a plugin registers replaces
+    the built-in one for the same extension.
     """
 
 

@@ -15,7 +15,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -35,7 +36,7 @@ CORE_PLUGINS: tuple[str, ...] = ("archivist.engine.backend",)
 
 # Seconds a contribution may take before it is given up and its plugin disabled, by
 # method name; calls not listed here run unguarded by time (model streaming, loading).
-DEFAULT_TIMEOUTS: dict[str, float] = {"search": 30.0, "screen": 5.0, "load": 120.0, "count": 10.0}
+DEFAULT_TIMEOUTS: dict[str, float] = {"search": 30.0, "screen": 5.0, "load": 120.0, "count": 10.0, "models": 10.0}
 # Module attribute a plugin sets to the API version it was written against, e.g. "1.0".
 API_ATTRIBUTE = "ARCHIVIST_API_VERSION"
 
@@ -240,22 +241,86 @@ class PluginHost:
         return error
 
     def call_hook(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every enabled implementation of ``hook_name``; return (plugin, result) pairs."""
+        """Call every enabled implementation of ``hook_name`` in pluggy's order and return
+        (plugin, result) pairs for the results that are not None, as changed by any hook
+        wrappers (see :meth:`_call`)."""
+        return self._call(hook_name, kwargs)
+
+    def _call(self, hook_name: str, kwargs: dict[str, Any],
+              caller: list[str] | None = None) -> list[tuple[str, Any]]:
+        """Run ``hook_name``'s implementations the way pluggy's own call loop does, one
+        plugin at a time so that one that raises is disabled and the rest go on.
+
+        Order, as pluggy documents it: the wrappers first (``wrapper=True`` and the older
+        ``hookwrapper=True``; ``tryfirst`` ones outermost), then the plain implementations
+        from the last registered to the first, ``tryfirst`` before and ``trylast`` after
+        the rest. A wrapper's code after its ``yield`` runs once the plain ones are done:
+        a new-style wrapper receives their results and what it returns becomes the
+        results; an old-style one receives a :class:`pluggy.Result` and may
+        ``force_result``. A result a wrapper returns keeps the plugin that produced it
+        (matched by identity); an object the wrapper made itself is credited to the
+        wrapper. A plain implementation that raises is disabled and left out of the
+        results; pluggy would hand its exception to the wrappers, but here one plugin's
+        bug stays its own. ``caller`` is kept pointing at the plugin whose code is
+        running, so that ``register`` callbacks know whom a contribution came from.
+        """
         hook = getattr(self.pm.hook, hook_name)
         results: list[tuple[str, Any]] = []
-        for impl in hook.get_hookimpls():
+        teardowns: list[tuple[str, Any, bool]] = []
+        for impl in reversed(hook.get_hookimpls()):
             name = impl.plugin_name
             if not self.enabled(name):
                 continue
             args = {arg: kwargs[arg] for arg in impl.argnames if arg in kwargs}
-            started = time.perf_counter()
-            try:
-                results.append((name, impl.function(**args)))
-            except Exception as exc:
-                self.disable(name, hook_name, exc)
-            finally:
-                self._trace(name, hook_name, started)
+            wrapper = bool(impl.wrapper or impl.hookwrapper)
+            mark = len(results)
+            with self._running(name, hook_name, caller):
+                try:
+                    if wrapper:
+                        teardown = impl.function(**args)
+                        next(teardown)  # its code before the yield
+                        teardowns.append((name, teardown, bool(impl.hookwrapper)))
+                    else:
+                        value = impl.function(**args)
+                        if value is not None:  # as pluggy: None is no result
+                            results.append((name, value))
+                except StopIteration:
+                    self.disable(name, hook_name, RuntimeError("the hook wrapper did not yield"))
+                except Exception as exc:
+                    del results[mark:]
+                    self.disable(name, hook_name, exc)
+        for name, teardown, old_style in reversed(teardowns):
+            plain = [value for _, value in results]
+            outcome: pluggy.Result[list[Any]] = pluggy.Result(plain, None)
+            with self._running(name, hook_name, caller):
+                try:
+                    teardown.send(outcome if old_style else plain)
+                except StopIteration as stop:
+                    changed = outcome.get_result() if old_style else stop.value
+                    if changed is not plain and isinstance(changed, list):
+                        owners = {id(value): plugin for plugin, value in results}
+                        results = [(owners.get(id(value), name), value) for value in changed]
+                    continue
+                except Exception as exc:
+                    self.disable(name, hook_name, exc)
+                    continue
+                finally:
+                    teardown.close()
+            self.disable(name, hook_name, RuntimeError("the hook wrapper yielded twice"))
         return results
+
+    @contextmanager
+    def _running(self, plugin: str, hook_name: str, caller: list[str] | None) -> Iterator[None]:
+        """Marks ``plugin`` as the one whose hook code runs (traced when asked)."""
+        if caller is not None:
+            caller.append(plugin)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if caller is not None:
+                caller.pop()
+            self._trace(plugin, hook_name, started)
 
     def contributions(self, hook_name: str) -> list[Contribution[Any]]:
         """Objects registered through ``hook_name``'s ``register`` callback, cached."""
@@ -267,29 +332,17 @@ class PluginHost:
 
     def _collect(self, hook_name: str) -> list[Contribution[Any]]:
         collected: list[Contribution[Any]] = []
-        current: list[str] = []
+        caller: list[str] = []
 
         def register(obj: Any) -> None:
-            collected.append(Contribution(current[-1], obj))
+            collected.append(Contribution(caller[-1], obj))
 
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            name = impl.plugin_name
-            if not self.enabled(name):
-                continue
-            args = {"register": register, "context": self.context}
-            args = {a: args[a] for a in impl.argnames if a in args}
-            current.append(name)
-            mark = len(collected)
-            started = time.perf_counter()
-            try:
-                impl.function(**args)
-            except Exception as exc:
-                del collected[mark:]
-                self.disable(name, hook_name, exc)
-            finally:
-                self._trace(name, hook_name, started)
-        return collected
+        before = {name for name, record in self.records.items() if not record.enabled}
+        self._call(hook_name, {"register": register, "context": self.context}, caller)
+        failed = {name for name, record in self.records.items() if not record.enabled} - before
+        # A plugin that raised while registering contributes nothing, even what it
+        # registered before it raised.
+        return [c for c in collected if c.plugin not in failed]
 
     def model_backends(self) -> list[Contribution[Any]]:
         return self.contributions("register_model_backends")

@@ -189,7 +189,7 @@ def test_a_contribution_that_hangs_is_given_up_after_its_time_limit(tmp_path: Pa
     h = host(tmp_path, load_entry_points=False, timeouts={"search": 0.2})
     hanging = Hangs()
     h.add("sleepy", object())
-    with pytest.raises(PluginFailure, match="gave up after 0.2 s"):
+    with pytest.raises(PluginFailure, match=r"gave up after 0\.2 s"):
         h.run(Contribution("sleepy", hanging), "search", "q", 3)
     hanging.release.set()
     assert not h.enabled("sleepy")
@@ -265,3 +265,133 @@ def test_guarded_calls_reuse_a_worker_but_never_the_one_left_hanging() -> None:
     after = _call_with_timeout(lambda: threading.get_ident(), (), {}, 5.0)
     assert after != hung[0]
     release.set()
+
+
+# --- calling order: pluggy's, wrappers included ------------------------------------------
+
+class Recorder:
+    """Plugins that log when their hook code runs, to check the order calls come in."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def plugin(self, name: str, **marks: bool) -> object:
+        log = self.log
+
+        class Plain:
+            @hookimpl(**marks)
+            def register_retrievers(self, register, context):
+                log.append(name)
+                register(name)
+
+        return Plain()
+
+    def wrapper(self, name: str, **marks: bool) -> object:
+        log = self.log
+
+        class Wrapper:
+            @hookimpl(wrapper=True, **marks)
+            def register_retrievers(self, register, context):
+                log.append(f"{name} before")
+                result = yield
+                log.append(f"{name} after")
+                return result
+
+        return Wrapper()
+
+
+def test_hooks_run_in_pluggys_order_tryfirst_plain_trylast_and_wrappers_around(tmp_path: Path) -> None:
+    rec = Recorder()
+    h = host(tmp_path, load_entry_points=False)
+    h.add("last", rec.plugin("last", trylast=True))
+    h.add("first", rec.plugin("first", tryfirst=True))
+    h.add("plain-a", rec.plugin("plain-a"))
+    h.add("plain-b", rec.plugin("plain-b"))  # registered later: called earlier
+    h.add("outer", rec.wrapper("outer", tryfirst=True))
+    h.add("inner", rec.wrapper("inner"))
+    contributed = h.retrievers()
+    assert rec.log == ["outer before", "inner before", "first", "plain-b", "plain-a", "last",
+                       "inner after", "outer after"]
+    # the same order pluggy itself calls them in
+    pluggy_log = list(rec.log)
+    rec.log.clear()
+    h.pm.hook.register_retrievers(register=lambda obj: None, context=h.context)
+    assert rec.log == pluggy_log
+    assert [(c.plugin, c.obj) for c in contributed] == [
+        ("first", "first"), ("plain-b", "plain-b"), ("plain-a", "plain-a"), ("last", "last")]
+
+
+def test_a_wrapper_sees_and_may_replace_the_results(tmp_path: Path) -> None:
+    class Upper:
+        @hookimpl
+        def register_commands(self, cli, context):
+            return "from upper"
+
+    class Lower:
+        @hookimpl
+        def register_commands(self, cli, context):
+            return "from lower"
+
+    seen = []
+
+    class Reorder:
+        @hookimpl(wrapper=True)
+        def register_commands(self, cli, context):
+            results = yield
+            seen.append(list(results))
+            return list(reversed(results)) + ["added by the wrapper"]
+
+    class OldStyle:
+        @hookimpl(hookwrapper=True)
+        def register_commands(self, cli, context):
+            outcome = yield
+            outcome.force_result(outcome.get_result()[:2])
+
+    h = host(tmp_path, load_entry_points=False)
+    h.add("lower", Lower())
+    h.add("upper", Upper())
+    h.add("reorder", Reorder())
+    h.add("old", OldStyle())
+    assert h.call_hook("register_commands", cli=None, context=h.context) == [
+        ("lower", "from lower"), ("upper", "from upper")]
+    assert seen == [["from upper", "from lower"]]
+    h2 = host(tmp_path, load_entry_points=False)
+    h2.add("lower", Lower())
+    h2.add("reorder", Reorder())
+    assert h2.call_hook("register_commands", cli=None, context=h2.context) == [
+        ("lower", "from lower"), ("reorder", "added by the wrapper")]
+
+
+def test_a_broken_wrapper_is_disabled_and_the_others_still_contribute(tmp_path: Path) -> None:
+    rec = Recorder()
+
+    class NoYield:
+        @hookimpl(wrapper=True)
+        def register_retrievers(self, register, context):
+            return
+            yield  # pragma: no cover - a generator that ends before yielding
+
+    class RaisesAfter:
+        @hookimpl(wrapper=True)
+        def register_retrievers(self, register, context):
+            yield
+            raise RuntimeError("teardown bug")
+
+    class RaisesPlain:
+        @hookimpl
+        def register_retrievers(self, register, context):
+            register("half")
+            raise RuntimeError("plain bug")
+
+    h = host(tmp_path, load_entry_points=False)
+    h.add("good", rec.plugin("good"))
+    h.add("plain-bug", RaisesPlain())
+    h.add("no-yield", NoYield())
+    h.add("teardown-bug", RaisesAfter())
+    h.add("wrap", rec.wrapper("wrap"))
+    assert [c.obj for c in h.retrievers()] == ["good"]  # "half" goes with the plugin that raised
+    assert rec.log == ["wrap before", "good", "wrap after"]
+    assert not h.enabled("no-yield") and not h.enabled("teardown-bug") and not h.enabled("plain-bug")
+    messages = {e.plugin: e.message for e in h.errors}
+    assert "did not yield" in messages["no-yield"] and "teardown bug" in messages["teardown-bug"]
+    assert h.enabled("good") and h.enabled("wrap")
