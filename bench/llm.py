@@ -53,15 +53,16 @@ QUESTION = "In one sentence, what is a library?"
 def _project_python() -> str:
     """The interpreter that has archivist and onnxruntime-genai: this one, or .venv's."""
     try:
-        import archivist_models  # noqa: F401
         import onnxruntime_genai  # noqa: F401
+
+        import archivist_models  # noqa: F401
 
         return sys.executable
     except ImportError:
         venv = ROOT / ".venv" / "bin" / "python"
         if venv.exists() and Path(sys.executable).resolve() != venv.resolve():
             os.execv(str(venv), [str(venv), *sys.argv])  # re-run under the project venv
-        raise SystemExit("bench/llm.py needs the project venv (archivist + onnxruntime-genai)")
+        raise SystemExit("bench/llm.py needs the project venv (archivist + onnxruntime-genai)") from None
 
 
 def log(message: str) -> None:
@@ -449,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                           if k not in ("name", "system_info", "python"))
     print(f"{m['cpu']} ({m['usable_cpus']} usable CPUs, {'/'.join(m['cpu_flags'])}), "
           f"{args.threads} threads | {versions}")
-    print(f"tokenizers agree: " + ", ".join(f"{k} {v['identical']}" for k, v in agreement.items()))
+    print("tokenizers agree: " + ", ".join(f"{k} {v['identical']}" for k, v in agreement.items()))
     print(table)
     if "onnx_profile" in result:
         for phase, data in result["onnx_profile"].items():

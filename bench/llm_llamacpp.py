@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm_measure import run_worker  # noqa: E402
-
-import llama_cpp  # noqa: E402
+import llama_cpp
+from llm_measure import run_worker
 
 
 @cache

@@ -56,7 +56,7 @@ class Paths:
     def plugin_state(self) -> Path:
         return self.home / "plugins.json"
 
-    def ensure(self) -> "Paths":
+    def ensure(self) -> Paths:
         for folder in (self.home, self.models, self.index):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -23,8 +23,8 @@ Phi-3 128k models switch between two rope caches (LongRoPE, see ``rope.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -61,12 +61,12 @@ class GraphOptions:
     head_accuracy_level: int = 4
 
     @classmethod
-    def exact(cls) -> "GraphOptions":
+    def exact(cls) -> GraphOptions:
         """Bit-faithful to the GGUF values everywhere (slow head; for verification)."""
         return cls(accuracy_level=0, head_accuracy_level=0)
 
     @classmethod
-    def fast(cls) -> "GraphOptions":
+    def fast(cls) -> GraphOptions:
         """int8 activations everywhere: llama.cpp-like numerics and speed."""
         return cls(accuracy_level=4, head_accuracy_level=4)
 
@@ -119,6 +119,7 @@ class _GraphBuilder:
         if w.dense is not None:
             wt = self.weight(f"{name}.weight", np.ascontiguousarray(w.dense.T))
             return self.node("MatMul", [x, wt], f"{name}/MatMul")[0]
+        assert w.quantized is not None and w.scales is not None  # not dense: packed
         b = self.weight(f"{name}.qweight", w.quantized)
         s = self.weight(f"{name}.scales", w.scales)
         (y,) = self.node(
@@ -194,6 +195,7 @@ def _embedding(g: _GraphBuilder, embd: PackedLinear, h: int) -> tuple[str, str |
         table = g.weight("model.embed_tokens.weight", embd.dequantize())
         return g.node("Gather", [table, "input_ids"], "/model/embed_tokens/Gather", axis=0)[0], None
     base = "/model/embed_tokens"
+    assert embd.scales is not None  # quantized: packed with its scales
     table = g.weight("model.embed_tokens.qweight", embd.quantized)
     scales = g.weight("model.embed_tokens.scales", embd.scales[:, :, None])
     (rows,) = g.node(
@@ -295,6 +297,7 @@ def build_decoder(
             progress(f"layer {i + 1}/{spec.num_layers}", 0.05 + 0.9 * (i + 1) / spec.num_layers)
 
     final_norm = g.weight("model.norm.weight", source.vector("output_norm.weight"))
+    assert residual is not None  # set by the first layer (a model has layers)
     hf, _, _, _ = g.node("SkipSimplifiedLayerNormalization", [pending, residual, final_norm],
                          "/model/norm/SkipLayerNorm", n_outputs=4, domain=MS_DOMAIN, epsilon=eps)
     if spec.tied_embeddings and quantized_table is not None:
@@ -316,6 +319,7 @@ def build_decoder(
 
 def _head_on_table(g: _GraphBuilder, x: str, w: PackedLinear, table: str) -> str:
     """The tied output head: MatMulNBits over the embedding's own quantized table."""
+    assert w.scales is not None  # the table is quantized, so are its scales
     scales = g.weight("lm_head.scales", w.scales)
     (y,) = g.node(
         "MatMulNBits", [x, table, scales], "/lm_head/MatMulNBits", domain=MS_DOMAIN,

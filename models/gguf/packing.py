@@ -18,8 +18,8 @@ Adding a GGML type (Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, F16, ...) means writing one fu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from gguf import GGMLQuantizationType as GGMLType

@@ -69,5 +69,6 @@ def rope_inputs(g: GraphBuilder, source: GGUFSource, spec: ModelSpec, total: str
             [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
         )
 
-    return g.node("If", [longer], "/model/rope/If", n_outputs=2,
-                  then_branch=branch("long"), else_branch=branch("short"))
+    cos_name, sin_name = g.node("If", [longer], "/model/rope/If", n_outputs=2,
+                                then_branch=branch("long"), else_branch=branch("short"))
+    return cos_name, sin_name

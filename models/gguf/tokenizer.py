@@ -14,9 +14,9 @@ where each supported ``tokenizer.ggml.pre`` value maps to a pre-tokenizer in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 

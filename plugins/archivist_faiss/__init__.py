@@ -13,7 +13,6 @@ from typing import Any
 
 from archivist import Passage, PluginContext, hookimpl
 
-
 # Cosine similarity below which a chunk is not offered to the model. Measured with the
 # MiniLM encoder on XQuAD (48 Wikipedia articles): 0.30 keeps the best chunk for 98.3%
 # of real questions and lets through 22% of unrelated prompts (XSTest); 0.25 keeps

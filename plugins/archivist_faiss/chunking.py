@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from archivist import Document, Locator
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•]\s)|\n(?=[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -39,7 +43,7 @@ class _Piece:
 class Chunker:
     """Chunks of at most ``max_tokens`` word-pieces (the embedder's limit less [CLS]/[SEP])."""
 
-    def __init__(self, tokenizer: object, max_tokens: int = 200, overlap_tokens: int = 16,
+    def __init__(self, tokenizer: Tokenizer, max_tokens: int = 200, overlap_tokens: int = 16,
                  hard_limit: int = 254) -> None:
         self.tokenizer = tokenizer  # a tokenizers.Tokenizer
         self.max_tokens = min(max_tokens, hard_limit)

@@ -18,7 +18,6 @@ import click
 from archivist import PluginContext
 from archivist_faiss.loading import builtin_loaders
 
-
 _context: PluginContext | None = None
 
 

@@ -22,7 +22,6 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, text, update
 
 from archivist import ArchivistError, Document, Locator, Passage
-
 from archivist_faiss import fusion
 from archivist_faiss.chunking import Chunker
 from archivist_faiss.loading import LoaderRegistry, LoadResult, builtin_loaders
@@ -107,7 +106,7 @@ def ensure_embedder(home: Path, progress: Callable[[str], None] | None = None) -
     return dest
 
 
-def open_index(home: Path, **kwargs: Any) -> "Index":
+def open_index(home: Path, **kwargs: Any) -> Index:
     return Index(Path(home), **kwargs)
 
 
@@ -403,6 +402,7 @@ class Index:
                 if old_ids:
                     _delete_chunk_rows(s, old_ids)
             if chunks:
+                assert vectors is not None  # chunks come with their embeddings
                 first = int(s.scalar(select(func.max(ChunkRow.id))) or 0) + 1
                 new_ids = np.arange(first, first + len(chunks), dtype=np.int64)
                 s.execute(insert(ChunkRow), [
@@ -418,6 +418,7 @@ class Index:
         if self._followed(gen):
             self.vectors.remove(old_ids)
             if len(new_ids):
+                assert vectors is not None  # new_ids are the chunks' (above)
                 self.vectors.add(new_ids, vectors)
 
     def _delete_files(self, file_ids: list[int]) -> int:
@@ -438,6 +439,7 @@ class Index:
         if self.vectors.needs_rebuild():
             self.vectors.rebuild(self.vectors.count, self._all_vectors)
         if self.vectors.dirty:
+            assert self._vectors_gen is not None  # set whenever _vectors_ready is
             # stamped with what the vectors reflect, which another process may have passed
             self.vectors.save(self._vectors_gen)
 

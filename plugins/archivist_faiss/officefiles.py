@@ -14,7 +14,6 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from archivist import Document, DocumentPart, Locator, UnreadableDocument
-
 from archivist_faiss.textfiles import html_to_text
 
 MAX_UNZIPPED = 512 * 1024 * 1024
@@ -84,7 +83,7 @@ def _sections(blocks: list[tuple[str | None, str]]) -> list[DocumentPart]:
 
 class DocxLoader:
     name = "docx"
-    extensions = (".docx", ".docm")
+    extensions: tuple[str, ...] = (".docx", ".docm")
 
     def load(self, path: Path) -> Document:
         with open_zip(path) as zf:
@@ -113,7 +112,7 @@ class PptxLoader:
     """One part per slide (``page`` is the slide number), notes included."""
 
     name = "pptx"
-    extensions = (".pptx",)
+    extensions: tuple[str, ...] = (".pptx",)
 
     def load(self, path: Path) -> Document:
         with open_zip(path) as zf:
@@ -140,7 +139,7 @@ class PptxLoader:
 
 class OdtLoader:
     name = "odt"
-    extensions = (".odt",)
+    extensions: tuple[str, ...] = (".odt",)
 
     def load(self, path: Path) -> Document:
         with open_zip(path) as zf:
@@ -180,7 +179,7 @@ class EpubLoader:
     """One part per spine item (chapter); ``section`` is the chapter's title or file."""
 
     name = "epub"
-    extensions = (".epub",)
+    extensions: tuple[str, ...] = (".epub",)
 
     def load(self, path: Path) -> Document:
         with open_zip(path) as zf:

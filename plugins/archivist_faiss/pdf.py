@@ -14,7 +14,7 @@ from archivist import Document, DocumentPart, Locator, UnreadableDocument
 
 class PdfLoader:
     name = "pdf"
-    extensions = (".pdf",)
+    extensions: tuple[str, ...] = (".pdf",)
 
     def __init__(self, time_limit_s: float = 120.0, max_pages: int = 20000) -> None:
         self.time_limit_s = time_limit_s

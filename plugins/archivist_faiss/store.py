@@ -8,7 +8,7 @@ of a file or the new one, never half of it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -39,7 +39,7 @@ class Source(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String, unique=True)
     added_at: Mapped[str] = mapped_column(String)
-    files: Mapped[list["File"]] = relationship(back_populates="source", cascade="all, delete-orphan")
+    files: Mapped[list[File]] = relationship(back_populates="source", cascade="all, delete-orphan")
 
 
 class File(Base):
@@ -57,7 +57,7 @@ class File(Base):
     parts: Mapped[int] = mapped_column(Integer, default=0)
     indexed_at: Mapped[str] = mapped_column(String)
     source: Mapped[Source] = relationship(back_populates="files")
-    chunks: Mapped[list["ChunkRow"]] = relationship(back_populates="file", cascade="all, delete-orphan")
+    chunks: Mapped[list[ChunkRow]] = relationship(back_populates="file", cascade="all, delete-orphan")
 
 
 class ChunkRow(Base):
@@ -87,7 +87,7 @@ FTS_DDL = (
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def open_engine(db_path: Path) -> Engine:

@@ -95,7 +95,7 @@ class TextLoader:
     """Plain text and source code, one part."""
 
     name = "text"
-    extensions = (".txt", ".text") + SOURCE_EXTENSIONS
+    extensions: tuple[str, ...] = (".txt", ".text") + SOURCE_EXTENSIONS
 
     def load(self, path: Path) -> Document:
         text = decode_text(Path(path).read_bytes()).replace("\r\n", "\n")
@@ -111,7 +111,7 @@ class MarkdownLoader:
     """Markdown, one part per heading-led section (the heading names the section)."""
 
     name = "markdown"
-    extensions = (".md", ".markdown")
+    extensions: tuple[str, ...] = (".md", ".markdown")
 
     def load(self, path: Path) -> Document:
         text = decode_text(Path(path).read_bytes()).replace("\r\n", "\n")
@@ -214,7 +214,7 @@ def decode_html(data: bytes) -> str:
 
 class HtmlLoader:
     name = "html"
-    extensions = (".html", ".htm", ".xhtml")
+    extensions: tuple[str, ...] = (".html", ".htm", ".xhtml")
 
     def load(self, path: Path) -> Document:
         text, title = html_to_text(decode_html(Path(path).read_bytes()))
@@ -225,7 +225,7 @@ class HtmlLoader:
 
 class RtfLoader:
     name = "rtf"
-    extensions = (".rtf",)
+    extensions: tuple[str, ...] = (".rtf",)
 
     def load(self, path: Path) -> Document:
         from striprtf.striprtf import rtf_to_text
@@ -244,7 +244,7 @@ class EmailLoader:
     """RFC 822 e-mail: headers as the first part, then each text body part."""
 
     name = "email"
-    extensions = (".eml",)
+    extensions: tuple[str, ...] = (".eml",)
 
     def load(self, path: Path) -> Document:
         msg = email.message_from_bytes(Path(path).read_bytes(), policy=email.policy.default)
@@ -262,8 +262,8 @@ class EmailLoader:
             try:
                 content = part.get_content()
             except (LookupError, UnicodeDecodeError, AssertionError):
-                payload = part.get_payload(decode=True) or b""
-                content = decode_text(payload)
+                payload = part.get_payload(decode=True)  # bytes (or None) for a part that is not multipart
+                content = decode_text(payload if isinstance(payload, bytes) else b"")
             if ctype == "text/html":
                 content, _ = html_to_text(content)
             else:

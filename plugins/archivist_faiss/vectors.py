@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class VectorIndex:
         self.stamp_path = self.path.with_suffix(".json")
         self.dim = dim
         self.approx_threshold = approx_threshold
-        self.index = None
+        self.index: Any = None  # a faiss index (faiss ships no types)
         self.kind = "flat"
         self.trained_on = 0
         self.dirty = False
@@ -86,7 +87,7 @@ class VectorIndex:
         _threads(os.cpu_count() or 1)
         if count >= self.approx_threshold:
             nlist = nlist_for(count)
-            sample_ids, sample = _sample(batches, min(max(nlist * 64, 20_000), MAX_TRAIN), count)
+            _, sample = _sample(batches, min(max(nlist * 64, 20_000), MAX_TRAIN), count)
             quantizer = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.train(sample)

@@ -27,7 +27,7 @@ class Watcher:
         self._observer: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "Watcher":
+    def start(self) -> Watcher:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 

@@ -103,8 +103,8 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
         left = m.end()
     while left < start and text[left].isspace():
         left += 1
-    m = _SENTENCE_END.search(text, end)
-    right = m.end() if m else len(text)
-    if m and text[m.start()] == "\n":
-        right = m.start()
+    stop = _SENTENCE_END.search(text, end)
+    right = stop.end() if stop else len(text)
+    if stop and text[stop.start()] == "\n":
+        right = stop.start()
     return left, right

@@ -333,7 +333,7 @@ def _clause_findings(clause: str) -> Iterator[tuple[str, float, str]]:
     fiction = bool(FICTION.search(clause)) and not REAL_LIFE.search(clause)
     framed = FRAME.search(clause)
     sexual = re.search(rf"\b{SEXUAL_TERM}\b", clause)
-    if sexual and re.search(rf"\b{MINOR}\b", clause) or GROOMING.search(clause):
+    if (sexual and re.search(rf"\b{MINOR}\b", clause)) or GROOMING.search(clause):
         yield SEXUAL_MINORS, 1.0, "sexual_minors"
     elif SEXUAL_REQUEST.search(clause):
         yield SEXUAL, 0.85, "sexual_request"
@@ -362,8 +362,7 @@ def _clause_findings(clause: str) -> Iterator[tuple[str, float, str]]:
             yield DANGEROUS, 0.85, "dangerous_request"
         else:
             for rule in CRIME_RULES:
-                m = rule.search(clause, framed.start())
-                if m:
+                if rule.search(clause, framed.start()):
                     yield DANGEROUS, 0.85, "crime_request"
                     break
     for rule in HATE_RULES:

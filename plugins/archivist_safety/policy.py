@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archivist import Action, Stage
-
 from archivist_safety.findings import (
     CATEGORIES,
     DANGEROUS,
@@ -35,7 +34,7 @@ from archivist_safety.findings import (
     VIOLENCE,
 )
 
-I, P, O = Stage.INPUT, Stage.PASSAGE, Stage.OUTPUT
+I, P, O = Stage.INPUT, Stage.PASSAGE, Stage.OUTPUT  # noqa: E741  (one-letter names keep the table below readable)
 A, W, R, B = Action.ALLOW, Action.WARN, Action.REDACT, Action.BLOCK
 
 DEFAULT_ACTIONS: dict[str, dict[Stage, Action]] = {
@@ -105,7 +104,7 @@ class Policy:
         return self.actions.get(category, {}).get(stage, Action.WARN)
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any] | None) -> "Policy":
+    def from_settings(cls, settings: dict[str, Any] | None) -> Policy:
         """Defaults with the user's ``[safety]`` table merged over them; bad values raise ValueError."""
         policy = cls()
         settings = settings or {}

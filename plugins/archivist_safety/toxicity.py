@@ -15,7 +15,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
-
 from pathlib import Path
 
 from archivist_safety.findings import HATE, Finding
@@ -83,7 +82,7 @@ class ProfanityModel:
                 intercepts = tuple(data["intercepts"].tolist())
                 sigmoids = tuple(tuple(row) for row in data["sigmoids"].tolist())
             table = dict(zip(words, zip(idf, coefs)))
-            cls._loaded = (table, intercepts, sigmoids)  # type: ignore[assignment]
+            cls._loaded = (table, intercepts, sigmoids)
 
     @classmethod
     def available(cls) -> bool:
@@ -115,8 +114,9 @@ class ProfanityModel:
         assert cls._loaded is not None
         table, intercepts, sigmoids = cls._loaded
         counts = Counter(t for t in cls.TOKEN.findall(text.lower()) if t in table)
+        dots: list[float]
         if not counts:
-            dots = intercepts
+            dots = list(intercepts)
         else:
             norm = 0.0
             dots = [0.0] * len(intercepts)

@@ -98,7 +98,7 @@ def test_an_aside_answer_comes_while_a_stream_waits_and_leaves_the_stream_unchan
 
 def test_an_aside_past_its_time_raises_and_a_later_one_gets_its_own_answer(remote: ProcessModel) -> None:
     question = [ChatMessage("user", "Is the sky green? Answer yes or no.")]
-    with pytest.raises(Exception, match="aside|within"):
+    with pytest.raises(Exception, match=r"aside|within"):
         remote.answer_aside(question, 4, 1e-6)
     assert remote.answer_aside(question, 4, 30.0) == remote.answer_aside(question, 4, 30.0)
 

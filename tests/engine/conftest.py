@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from local_hub import FakeRepo, HubServer
 
 MACHINES = Path(__file__).parent / "machines"

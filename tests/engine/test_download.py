@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_install_fetches_only_the_subfolder_and_verifies_it(hub, catalog, tmp_pa
     # progress: monotonic up to the exact total the hub listed
     total = sum(len(d) for p, d in files.items() if p.startswith(CPU_FOLDER + "/"))
     assert seen[-1].done_bytes == seen[-1].total_bytes == total
-    assert all(a.done_bytes <= b.done_bytes for a, b in zip(seen, seen[1:]))
+    assert all(a.done_bytes <= b.done_bytes for a, b in pairwise(seen))
 
 
 def test_a_connection_cut_mid_file_is_resumed_with_a_range_request(hub, catalog, tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_a_corrupted_file_is_deleted_and_nothing_is_installed(hub, catalog, tmp_
 
 def test_a_full_disk_is_refused_before_any_byte_is_fetched(hub, catalog, tmp_path: Path) -> None:
     models = tmp_path / "models"
-    with pytest.raises(NotEnoughDisk, match="only 1.0 MB is free"):
+    with pytest.raises(NotEnoughDisk, match=r"only 1\.0 MB is free"):
         install_variant(catalog.variant(VARIANT), models, free_space=lambda _: 2**20)
     assert not [p for m, p, _ in hub.requests if "/resolve/" in p]
     assert installed_models(models) == []

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from doubles import RetrieverPlugin, StaticRetriever  # noqa: F401  (re-exported for the GUI tests)
 
-from archivist import Locator, Passage, hookimpl
-
+from archivist import Locator, Passage
 
 FESTIVAL = Passage(
     text="The Zorblat festival takes place every June in the town of Quimby.",

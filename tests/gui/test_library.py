@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from windows import make_window
 
 from archivist.application import Application
 from archivist.gui.window import MainWindow
-from windows import make_window
 
 TIMEOUT_MS = 180_000
 

@@ -123,7 +123,7 @@ def write_tiny_gguf(
     seed: int = 0,
     context_length: int = 128,
     longrope_original_context: int | None = None,
-    vocabulary: "Vocabulary | None" = None,
+    vocabulary: Vocabulary | None = None,
     overrides: dict[str, GGMLQuantizationType] | None = None,
     rope_freqs: bool = False,
     metadata: dict[str, str] | None = None,

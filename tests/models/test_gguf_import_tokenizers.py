@@ -170,7 +170,7 @@ def test_spm_pieces_joining_digits_are_refused(tmp_path: Path) -> None:
     vocab.types.append(1)
     vocab.scores.append(-1e4)
     gguf = write_tiny_gguf(tmp_path / "digits.gguf", vocabulary=vocab)
-    with pytest.raises(ConversionError, match="joins digits.*'▁12'"):
+    with pytest.raises(ConversionError, match=r"joins digits.*'▁12'"):
         convert(gguf, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

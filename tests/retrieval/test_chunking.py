@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from tokenizers import Tokenizer
 
@@ -59,6 +61,6 @@ def test_default_overlap_carries_the_last_short_sentences(tokenizer):
     para = " ".join(f"Fact {i} is short." for i in range(200))
     chunks = Chunker(tokenizer).chunk(Document("x", (DocumentPart(para),)))
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         assert b.locator.start < a.locator.end
         assert count(tokenizer, para[b.locator.start:a.locator.end]) <= 16

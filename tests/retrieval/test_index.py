@@ -300,4 +300,4 @@ def test_retriever_through_the_plugin_hook(faiss_home, tmp_path, embedder):
     retriever.close()
     loaders = []
     archivist_faiss.register_loaders(loaders.append, PluginContext(home=faiss_home))
-    assert {".pdf", ".docx", ".txt", ".eml"} <= {e for l in loaders for e in l.extensions}
+    assert {".pdf", ".docx", ".txt", ".eml"} <= {e for loader in loaders for e in loader.extensions}

@@ -66,7 +66,7 @@ def test_legacy_code_page_html(registry):
 
 
 @pytest.mark.parametrize("data,expected", [
-    ("héllo wörld".encode("utf-8"), "héllo wörld"),
+    ("héllo wörld".encode(), "héllo wörld"),
     ("\ufeffhéllo".encode("utf-8"), "héllo"),
     ("héllo wörld".encode("utf-16"), "héllo wörld"),
     ("héllo wörld".encode("utf-32"), "héllo wörld"),

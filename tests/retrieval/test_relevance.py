@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archivist import PluginContext
-
 import archivist_faiss
+from archivist import PluginContext
 
 
 def write_docs(folder: Path) -> Path:

@@ -13,9 +13,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from author_pytest import ROOT, run_pytest
 
 from archivist import hookspecs
-from author_pytest import ROOT, run_pytest
 
 GUIDE = ROOT / "docs" / "plugins.md"
 EXAMPLE = re.compile(r"^<!-- example: (?P<path>\S+) -->\n```(?P<lang>\w*)\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)

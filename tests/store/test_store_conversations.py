@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -33,7 +33,7 @@ def test_round_trip_with_citations_stats_and_safety(conversations: Conversations
     assert answer.stats == {"prompt_tokens": 120, "completion_tokens": 4, "seconds": 0.5}
     assert answer.safety == [verdict.to_dict()]
     assert answer.safety[0]["action"] == "warn"
-    assert answer.created_at.tzinfo == timezone.utc
+    assert answer.created_at.tzinfo == UTC
     assert answer.to_chat_message() == ChatMessage("assistant", "Lisbon [1].")
 
     record = conversations.get_conversation(cid)

@@ -297,7 +297,7 @@ class _Counter:
 
         counter = self
 
-        class Bar(tqdm):  # type: ignore[misc]
+        class Bar(tqdm):
             """The hub client's progress bar, silenced and turned into callbacks."""
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -44,7 +44,7 @@ class Gpu:
     dx12: bool | None = None  # DirectX 12 capable (Windows only; None = not checked)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Gpu":
+    def from_dict(cls, data: dict[str, Any]) -> Gpu:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -80,7 +80,7 @@ class Hardware:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Hardware":
+    def from_dict(cls, data: dict[str, Any]) -> Hardware:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["gpus"] = [Gpu.from_dict(g) for g in data.get("gpus", [])]
@@ -138,6 +138,8 @@ def _cpu(hw: Hardware) -> None:
 
 
 def _cpu_windows(hw: Hardware) -> None:
+    if sys.platform != "win32":  # called only there; this also tells mypy the rest is Windows code
+        return
     import ctypes
     import winreg
 
@@ -249,6 +251,8 @@ def _dxgi_adapters() -> list[dict[str, Any]]:
     Vtable slots: IUnknown 0-2, IDXGIObject 3-6, IDXGIFactory 7-11, IDXGIFactory1
     EnumAdapters1 = 12; IDXGIAdapter GetDesc = 8, IDXGIAdapter1 GetDesc1 = 10.
     """
+    if sys.platform != "win32":  # called only there; this also tells mypy the rest is Windows code
+        return []
     import ctypes
     import uuid
 

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class GenaiModel:
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
-        return int(len(self._tokenizer.encode(text)))
+        return len(self._tokenizer.encode(text))
 
     def apply_chat_template(self, messages: Sequence[ChatMessage]) -> str:
         payload = json.dumps([m.to_dict() for m in messages])
@@ -108,14 +108,14 @@ class GenaiModel:
         options: GenerationOptions,
         stats: GenerationStats | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """:meth:`stream` without its lock (:meth:`answer_aside` runs beside a stream)."""
         import onnxruntime_genai as og
 
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
         tokens = self._tokenizer.encode(prompt)
-        stats.prompt_tokens = int(len(tokens))
+        stats.prompt_tokens = len(tokens)
         budget = self.info.context_length - stats.prompt_tokens
         if budget <= 0:
             raise ModelLoadError(

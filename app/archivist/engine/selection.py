@@ -146,13 +146,13 @@ def devices(hw: Hardware, installed_build: str | None) -> list[Device]:
     nvidia = [g for g in gpus if g.vendor == "NVIDIA" and g.memory_mb]
     dx12 = [g for g in gpus if windows and g.dx12 is not False and g.vendor not in ("Microsoft", "Apple")]
     if nvidia and (not windows or installed_build == "cuda"):
-        found.append(Device("cuda", _gpu_label(nvidia[0]), int(nvidia[0].memory_mb * 2**20 * VRAM_SHARE)))
+        found.append(Device("cuda", _gpu_label(nvidia[0]), int((nvidia[0].memory_mb or 0) * 2**20 * VRAM_SHARE)))
     if dx12:
         best = max(dx12, key=_gpu_budget)
         note = "integrated GPU: half its shared system memory counts" if best.integrated else ""
         found.append(Device("dml", _gpu_label(best), _gpu_budget(best), note))
     if nvidia and windows and installed_build != "cuda":  # still offered, for --provider cuda
-        found.append(Device("cuda", _gpu_label(nvidia[0]), int(nvidia[0].memory_mb * 2**20 * VRAM_SHARE)))
+        found.append(Device("cuda", _gpu_label(nvidia[0]), int((nvidia[0].memory_mb or 0) * 2**20 * VRAM_SHARE)))
     ram = (hw.ram_total_mb or 0) * 2**20
     simd = "NEON" if "neon" in hw.cpu_features else ("AVX-512" if "avx512f" in hw.cpu_features else
                                                      ("AVX2" if "avx2" in hw.cpu_features else ""))

@@ -77,10 +77,10 @@ class ChatPage(QWidget):
         self.title.setContentsMargins(16, 10, 16, 6)
         layout.addWidget(self.title)
 
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.transcript = QWidget()
         self.transcript.setObjectName("transcript")
         self.messages = QVBoxLayout(self.transcript)
@@ -97,11 +97,11 @@ class ChatPage(QWidget):
         self.welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.messages.addWidget(self.welcome)
         self.messages.addStretch(1)
-        self.scroll.setWidget(self.transcript)
-        bar = self.scroll.verticalScrollBar()
+        self.scroll_area.setWidget(self.transcript)
+        bar = self.scroll_area.verticalScrollBar()
         bar.rangeChanged.connect(self._keep_at_bottom)
         bar.valueChanged.connect(lambda v: setattr(self, "_follow", v >= bar.maximum() - 4))
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
 
         self.banner = QLabel()
         self.banner.setObjectName("banner")
@@ -157,7 +157,8 @@ class ChatPage(QWidget):
     def views(self) -> list[MessageView]:
         out = []
         for i in range(self.messages.count()):
-            widget = self.messages.itemAt(i).widget()
+            item = self.messages.itemAt(i)
+            widget = item.widget() if item is not None else None
             if isinstance(widget, MessageView):
                 out.append(widget)
         return out
@@ -176,7 +177,7 @@ class ChatPage(QWidget):
 
     def _keep_at_bottom(self, _low: int, high: int) -> None:
         if self._follow:
-            self.scroll.verticalScrollBar().setValue(high)
+            self.scroll_area.verticalScrollBar().setValue(high)
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
@@ -196,8 +197,8 @@ class ChatPage(QWidget):
         records = self.conversations.messages(conversation_id) if conversation_id is not None else []
         for record in records:
             self._add_view(self._view_for(record))
-        record = self.conversations.get_conversation(conversation_id) if conversation_id else None
-        self.title.setText(record.title if record else "New conversation")
+        conversation = self.conversations.get_conversation(conversation_id) if conversation_id else None
+        self.title.setText(conversation.title if conversation else "New conversation")
         self.welcome.setVisible(not records)
         self._follow = True
         self._mark_last()

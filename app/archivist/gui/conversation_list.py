@@ -8,7 +8,8 @@ is lost to a slip of the Delete key.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -122,7 +123,7 @@ class ConversationList(QWidget):
         """Highlight a conversation without emitting ``selected`` (the chat already shows it)."""
         self._refreshing = True
         try:
-            self.list.setCurrentItem(None)
+            self.list.setCurrentRow(-1)  # what setCurrentItem(None) does
             for i in range(self.list.count()):
                 if self.list.item(i).data(ID_ROLE) == conversation_id:
                     self.list.setCurrentItem(self.list.item(i))
@@ -198,7 +199,7 @@ class ConversationList(QWidget):
     def pending_deletions(self) -> list[int]:
         return list(self._pending)
 
-    def _menu(self, pos: object) -> None:
+    def _menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)
         if item is None:
             return
@@ -207,7 +208,7 @@ class ConversationList(QWidget):
         menu.addAction("Delete (Del)", lambda: self.delete(item.data(ID_ROLE)))
         menu.exec(self.list.viewport().mapToGlobal(pos))
 
-    def keyPressEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
         key = event.key()
         if key == Qt.Key.Key_Delete and self.list.hasFocus():
             self.delete_current()

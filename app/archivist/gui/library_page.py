@@ -236,9 +236,8 @@ class LibraryPage(QWidget):
 
     def selected_source(self) -> str | None:
         rows = self.sources_table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        return self.sources_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        item = self.sources_table.item(rows[0].row(), 0) if rows else None
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
     def _begin(self, text: str) -> None:
         self.busy = True
@@ -381,8 +380,12 @@ class LibraryPage(QWidget):
         return [s["path"] for s in self.state.get("sources", [])]
 
     def skipped_rows(self) -> list[tuple[str, str]]:
-        return [(self.skipped_table.item(r, 0).toolTip(), self.skipped_table.item(r, 1).text())
-                for r in range(self.skipped_table.rowCount())]
+        rows = []
+        for r in range(self.skipped_table.rowCount()):
+            path, reason = self.skipped_table.item(r, 0), self.skipped_table.item(r, 1)
+            assert path is not None and reason is not None  # every row is filled in whole
+            rows.append((path.toolTip(), reason.text()))
+        return rows
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)

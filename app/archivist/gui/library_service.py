@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,7 @@ def _serve(conn: Connection, home: str, safe_mode: bool, watch: bool, cancel: An
         if roots is None:
             roots = [s["path"] for s in index.sources()]
         for root in roots:
-            report = index.sync([root], progress=lambda d, t, p, r=root: progress(d, t, p, r),
-                                part_progress=lambda p, d, t, r=root: part(p, d, t, r))
+            report = index.sync([root], progress=partial(progress, root=root), part_progress=partial(part, root=root))
             total.indexed += report.indexed
             total.unchanged += report.unchanged
             total.removed += report.removed

@@ -65,14 +65,14 @@ def _serve(conn: Connection, kind: str, args: tuple[Any, ...]) -> None:
         conn.close()
 
 
-def import_gguf(gguf: str, target: str, model_id: str, progress: Callable[[str, float], None]) -> Path:
+def import_gguf(gguf: str, target: str, model_id: str, *, progress: Callable[[str, float], None]) -> Path:
     """``archivist models import FILE --id ID`` (fast graph options, as the command's default)."""
     from archivist_models.gguf import GraphOptions, convert
 
     return convert(Path(gguf), Path(target), progress=progress, model_id=model_id, options=GraphOptions.fast())
 
 
-def build_builtin(models: str, cache: str, progress: Callable[[str, float], None]) -> Path:
+def build_builtin(models: str, cache: str, *, progress: Callable[[str, float], None]) -> Path:
     """``archivist models build-default``: the chat model, then the search encoder."""
     from archivist_models.default import build_default_model
     from archivist_models.embedder import build_embedder

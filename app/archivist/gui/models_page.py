@@ -393,11 +393,13 @@ class ModelsPage(QWidget):
 
     def selected_installed(self) -> str | None:
         rows = self.installed_table.selectionModel().selectedRows()
-        return self.installed_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+        item = self.installed_table.item(rows[0].row(), 0) if rows else None
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
     def selected_variant(self) -> str | None:
         rows = self.catalog_table.selectionModel().selectedRows()
-        return self.catalog_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+        item = self.catalog_table.item(rows[0].row(), 0) if rows else None
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
     def _with_selected_installed(self, action: Callable[[str], Any]) -> None:
         model_id = self.selected_installed()

@@ -96,13 +96,15 @@ class PluginsPage(QWidget):
 
     def row_of(self, name: str) -> int | None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == name:
+            item = self.table.item(row, 0)
+            if item is not None and item.text() == name:
                 return row
         return None
 
     def problem_of(self, name: str) -> str:
         row = self.row_of(name)
-        return "" if row is None else self.table.item(row, 4).text()
+        item = None if row is None else self.table.item(row, 4)
+        return "" if item is None else item.text()
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         record = self.host.records.get(name)

@@ -35,7 +35,7 @@ class Preferences:
     font_size: int = 0
 
     @classmethod
-    def load(cls, settings: Any, config: dict[str, Any] | None = None) -> "Preferences":
+    def load(cls, settings: Any, config: dict[str, Any] | None = None) -> Preferences:
         """Stored values, else ``config.toml``'s, else the defaults."""
         config = config or {}
         prefs = cls()

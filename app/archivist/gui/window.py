@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -301,7 +303,7 @@ class MainWindow(QMainWindow):
 
     def apply_theme(self) -> None:
         qapp = QApplication.instance()
-        if qapp is not None:
+        if isinstance(qapp, QApplication):  # the window's own (not None, not a bare QCoreApplication)
             prefs = self.prefs
             apply_theme(qapp, prefs.theme if prefs else "system", prefs.font_size if prefs else 0)
 
@@ -312,7 +314,7 @@ class MainWindow(QMainWindow):
     # -- shortcuts ----------------------------------------------------------------
 
     def _install_shortcuts(self) -> None:
-        bindings = [
+        bindings: list[tuple[QKeySequence.StandardKey | str, Callable[[], object]]] = [
             (QKeySequence.StandardKey.New, self.new_conversation),
             ("Ctrl+F", self._search),
             ("Ctrl+R", self.chat.regenerate),
@@ -324,7 +326,7 @@ class MainWindow(QMainWindow):
             (QKeySequence.StandardKey.Quit, self.close),
         ]
         for i, (name, _page) in enumerate(self.pages, start=1):
-            bindings.append((f"Ctrl+{i}", lambda n=name: self.show_page(n)))
+            bindings.append((f"Ctrl+{i}", partial(self.show_page, name)))
         for keys, slot in bindings:
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.activated.connect(slot)

@@ -68,7 +68,7 @@ class Task(QObject):
         self._fn = fn
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "Task":
+    def start(self) -> Task:
         self._thread.start()
         return self
 
@@ -122,7 +122,7 @@ class TurnWorker(QObject):
         self.cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name="archivist-turn", daemon=True)
 
-    def start(self) -> "TurnWorker":
+    def start(self) -> TurnWorker:
         self._thread.start()
         return self
 
@@ -181,7 +181,7 @@ class ProgressTask(QObject):
         self._last = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "ProgressTask":
+    def start(self) -> ProgressTask:
         self._thread.start()
         return self
 

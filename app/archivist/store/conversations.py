@@ -15,9 +15,9 @@ from typing import Any, Protocol, get_args
 from sqlalchemy import exists, func, or_, select
 
 from archivist.errors import ArchivistError
-from archivist.types import ChatMessage, Role
 from archivist.store.database import Database
 from archivist.store.models import Conversation, Message, utcnow
+from archivist.types import ChatMessage, Role
 
 _ROLES: frozenset[str] = frozenset(get_args(Role))
 
@@ -203,7 +203,7 @@ class Conversations:
 def _json_list(items: Sequence[JSONItem] | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for item in items or ():
-        out.append(item.to_dict() if hasattr(item, "to_dict") else dict(item))  # type: ignore[arg-type]
+        out.append(item.to_dict() if hasattr(item, "to_dict") else dict(item))
     return out
 
 

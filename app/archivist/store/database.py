@@ -12,6 +12,7 @@ imported only when it differs from :data:`HEAD_REVISION`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,7 +115,7 @@ def _make_engine(path: Path, *, foreign_keys: bool, pool: str) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy emits BEGIN (below). This needs the driver's legacy transaction
         # control, which Python 3.16 stops defaulting to: ask for it where it exists.
-        if hasattr(dbapi_connection, "autocommit"):
+        if sys.version_info >= (3, 12) and hasattr(dbapi_connection, "autocommit"):  # 3.12 added both
             import sqlite3
 
             dbapi_connection.autocommit = sqlite3.LEGACY_TRANSACTION_CONTROL

@@ -7,9 +7,9 @@ with the same transactions as the rest of their data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.dialects.sqlite import insert
 
 from archivist.store.database import Database
@@ -40,7 +40,9 @@ class Settings:
     def delete(self, key: str) -> bool:
         """Forget ``key``, so :meth:`get` returns the default again."""
         with self.db.session() as s:
-            return bool(s.execute(delete(Setting).where(Setting.key == key)).rowcount)
+            # a DELETE's result is a CursorResult, which has the row count
+            result = cast("CursorResult[Any]", s.execute(delete(Setting).where(Setting.key == key)))
+            return bool(result.rowcount)
 
     def all(self) -> dict[str, Any]:
         with self.db.session(write=False) as s:

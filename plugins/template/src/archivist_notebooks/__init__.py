@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from archivist import DocumentLoader, PluginContext, hookimpl
-
 from archivist_notebooks.notebook import NotebookLoader
 
 __version__ = "0.1.0"

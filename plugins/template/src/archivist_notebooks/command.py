@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from archivist import UnreadableDocument
-
 from archivist_notebooks.notebook import notebook_stats, read_notebook
 
 
