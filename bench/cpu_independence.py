@@ -21,6 +21,10 @@ fresh noise.
   whether each question's top 1, top-5 set and top-5 order stay the same. fp32 ships;
   mixed and int8 are the variants recipe 4 shipped (bench/quantized_encoders.py).
 
+**Cost:** the median time to encode one text with the 4-layer cut the safety head reads,
+fp32 against int8+attention, measured in alternating rounds in the same process (XSTest
+prompts where ``../shared/data/safety`` is present, else the training lines).
+
 A test cannot do this comparison across CPUs. The committed fixtures do it instead:
 ``tests/safety/test_cpu_independence.py`` and
 ``tests/retrieval/test_cpu_independence.py`` hold the shipped encoders to scores with a
@@ -44,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = ROOT / ".cache" / "wheels"
 XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.en.json"
+XSTEST = ROOT.parent / "shared" / "data" / "safety" / "xstest_prompts.csv"
 TRAINING = ROOT / "plugins" / "archivist_safety" / "training"
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -131,6 +136,28 @@ def measure(run: Callable[[float, np.random.Generator], np.ndarray], noise: floa
             for k in rows[0]}
 
 
+def cut_latency(folder: Path, tok: Any, texts: list[str], rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Median and p95 ms to encode one text with each 4-layer cut, rounds alternating."""
+    import time
+
+    from archivist_safety.encoder import truncated_model
+
+    cuts = {"fp32 (shipped)": session(truncated_model(folder / "model.onnx", 4)),
+            "int8+attention": session(truncated_model(folder / "model.int8att.onnx", 4))}
+    feeds = []
+    for text in texts:
+        ids = np.array([tok.encode(text).ids], dtype=np.int64)
+        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    times: dict[str, list[float]] = {name: [] for name in cuts}
+    for _ in range(rounds):
+        for name, cut in cuts.items():
+            for feed in feeds:
+                t = time.perf_counter()
+                cut.run(None, feed)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return {name: {"p50_ms": float(np.median(v)), "p95_ms": float(np.quantile(v, 0.95))} for name, v in times.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     from tokenizers import Tokenizer
 
@@ -164,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
             results["safety"][name] = {"texts": len(texts), **row}
             print(f"{name:16}{row['max_abs_score_change']:15.2e}{row['p99_abs_score_change']:11.2e}"
                   f"{row['verdicts_flipped']:7.1f}")
+        if XSTEST.exists():
+            import csv
+
+            with open(XSTEST, encoding="utf-8") as f:
+                prompts = [r["prompt"] for r in csv.DictReader(f)]
+        else:
+            prompts = texts
+        results["cut_latency"] = cut_latency(folder, tok, prompts)
+        print(f"\ncost: the 4-layer cut on {len(prompts)} texts, {os.getloadavg()[0]:.2f} load")
+        for name, row in results["cut_latency"].items():
+            print(f"{name:16} p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms")
         if not XQUAD.exists():
             print(f"search: skipped, {XQUAD} not found")
         else:

@@ -170,7 +170,8 @@ class LearnedLayer:
             if self.home is None:
                 raise RuntimeError("no Archivist home folder was given, so there is no encoder to load")
             head = Head.load()
-            encoder = Encoder.for_home(self.home, self.cache, deep_layers=head.deep_layers)
+            encoder = Encoder.for_home(self.home, self.cache, layers=head.encoder_layers,
+                                       deep_layers=head.deep_layers)
             if encoder.layers != head.encoder_layers:
                 raise RuntimeError(f"the head was trained on {head.encoder_layers} encoder layers, the encoder "
                                    f"reads {encoder.layers}; rebuild it with `python -m archivist_safety.build_classifier`")

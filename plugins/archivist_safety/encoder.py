@@ -232,9 +232,9 @@ class Encoder:
         self.recipe_version = int(meta.get("recipe_version", 0))
 
     @classmethod
-    def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1,
+    def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1, layers: int = LAYERS,
                  deep_layers: int | None = None) -> Encoder:
-        return cls(ensure_embedder(home, cache), threads, cut_cache=Path(home) / "plugins" / "safety" / "cache",
+        return cls(ensure_embedder(home, cache), threads, layers, cut_cache=Path(home) / "plugins" / "safety" / "cache",
                    deep_layers=deep_layers)
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
