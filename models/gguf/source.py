@@ -17,6 +17,8 @@ from gguf.constants import GGML_QUANT_SIZES
 
 from archivist.errors import ConversionError
 
+from .header import scan_header
+
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so multi-GB models do not sit in memory."""
@@ -45,6 +47,7 @@ class GGUFSource:
                 f"Checksum mismatch for {self.path.name}: expected sha256 {expected_sha256}, got {self.sha256}."
             )
         size = self.path.stat().st_size
+        scan_header(self.path)  # bounded: GGUFReader trusts the counts a file states
         try:
             self.reader = GGUFReader(self.path, "r")
         except Exception as exc:  # gguf raises ValueError, IndexError, struct errors...

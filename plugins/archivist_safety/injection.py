@@ -5,11 +5,20 @@ its instructions, change its role, reveal its prompt or send data elsewhere, or 
 hides text from the reader (zero-width and bidi control characters, HTML comments,
 invisible CSS), is neutralised: the offending sentence is replaced by a marker and
 hidden characters are removed.
+
+The markers are matched twice. First on the text as written. Then on its *letters
+only*: lower-cased, compatibility forms folded (NFKC: full-width and styled letters),
+hidden characters dropped, everything that is not a letter removed. So an instruction
+spelled "I-g-n-o-r-e p-r-e-v-i-o-u-s", broken up by zero-width characters, or written in
+full-width letters still reads "ignorepreviousinstructions". The same letters-only phrases
+cover French, German, Spanish, Italian and Portuguese. A match there is mapped back to
+the characters of the original text it came from.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 from archivist_safety.findings import PROMPT_INJECTION, Finding
@@ -23,7 +32,7 @@ MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "override",
         re.compile(
-            rf"(?i)\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)\s+"
+            rf"(?i)(?<!\bnot\s)(?<!n't\s)(?<!\bnever\s)\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)\s+"
             rf"(?:{_PREVIOUS}\s+{_RULES}|(?:all|your|any)\s+(?:of\s+)?(?:your\s+|the\s+)?{_RULES})"
         ),
     ),
@@ -62,10 +71,29 @@ MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "addressed_to_model",
         re.compile(
-            r"(?i)\b(?:attention|note|message|instruction)s?\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|language model|llm|chatbot|model)\b"
+            r"(?i)\b(?:attention|note|message|instruction)s?\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?"
+            r"(?:ai\s+)?(?:ai|assistants?|language models?|llms?|chatbots?|models?)\b"
             r"|\b(?:if you are|as) an? (?:ai|language model|llm|assistant)(?: reading this)?,?\s+(?:you must|please|ignore|do not|don't|always|never)\b"
         ),
     ),
+)
+
+# Letters-only phrases (see the module docstring): the verbs, the "earlier" words and
+# the rule nouns of an override in six languages, and a task hijack. They are matched on
+# text with every non-letter removed, so they are written without spaces.
+_SQ_VERB = (r"(?:ignore|ignorez|ignoriere|ignorier|ignora|ignoriert|disregard|forget|override|bypass|oublie|oubliez"
+            r"|vergiss|vergessen|olvida|olvide|dimentica|esquece|esqueca|nichtbeachten|missachte)")
+_SQ_FILL = r"(?:all|any|the|your|my|these|every|of|tout|toutes|tous|les|vos|tes|alle|die|deine|ihre|las|todas|tutte|le|as|todas)*"
+_SQ_EARLIER = (r"(?:previous|prior|above|earlier|preceding|system|original|precedentes|precedents|anterieures"
+               r"|vorherigen?|vorigen?|bisherigen?|obigen?|anteriores|anteriori|precedenti)")
+_SQ_RULES = (r"(?:instructions?|prompts?|rules|directions?|directives?|commands?|guidelines|consignes|regles"
+             r"|anweisungen|befehle|regeln|instrucciones|reglas|istruzioni|regole|instrucoes|regras)")
+SQUEEZED: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("override", re.compile(rf"{_SQ_VERB}{_SQ_FILL}{_SQ_EARLIER}{_SQ_FILL}{_SQ_RULES}")),
+    ("override", re.compile(rf"{_SQ_VERB}{_SQ_FILL}{_SQ_RULES}{_SQ_EARLIER}")),  # French, Spanish, Italian order
+    ("override", re.compile(rf"{_SQ_EARLIER}{_SQ_RULES}(?:ignorieren|ignorer|ignorar|ignorare|vergessen|oublier)")),
+    ("task_hijack", re.compile(r"your(?:real|actual|true|new|only|secret)(?:task|job|goal|purpose|instructions?|mission)(?:is|are|now)")),
+    ("role_change", re.compile(r"(?:youarenow|fromnowonyouare|actas)(?:an?)?(?:dan|unrestricted|unfiltered|uncensored|jailbroken)")),
 )
 
 HIDDEN_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]+")
@@ -90,10 +118,37 @@ def find_injection(text: str) -> Iterator[Finding]:
     for kind, pattern in HIDDEN_MARKUP:
         for m in pattern.finditer(text):
             yield Finding(PROMPT_INJECTION, m.start(), m.end(), 0.9, kind, LABEL)
+    found: list[tuple[int, int]] = []
     for kind, pattern in MARKERS:
         for m in pattern.finditer(text):
             start, end = _sentence_around(text, m.start(), m.end())
+            found.append((start, end))
             yield Finding(PROMPT_INJECTION, start, end, 0.95, kind, LABEL)
+    letters, origin = letters_only(text)
+    for kind, pattern in SQUEEZED:
+        for m in pattern.finditer(letters):
+            start, end = _sentence_around(text, origin[m.start()], origin[m.end() - 1] + 1)
+            if not any(s <= start and end <= e for s, e in found):  # not already marked as written
+                found.append((start, end))
+                yield Finding(PROMPT_INJECTION, start, end, 0.9, kind, LABEL)
+
+
+def letters_only(text: str) -> tuple[str, list[int]]:
+    """``text``'s letters, lower-cased and NFKC-folded, accents and hidden characters
+    dropped, with the index in ``text`` each one came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            if ch.isalpha():
+                out.append(ch.lower())
+                origin.append(i)
+            continue
+        for c in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch)):
+            if c.isalpha() and not unicodedata.combining(c):
+                out.append(c.lower())
+                origin.append(i)
+    return "".join(out), origin
 
 
 def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
