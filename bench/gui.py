@@ -101,9 +101,10 @@ def stall_while_streaming(model_dir: Path, new_tokens: int, index_folder: Path |
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from archivist.application import MODEL_SETTING, Application
+    from archivist.application import Application
     from archivist.gui.launch import qt_application
     from archivist.gui.window import MainWindow
+    from archivist.model_service import MODEL_SETTING
 
     qapp = qt_application()
     with tempfile.TemporaryDirectory(prefix="archivist-bench-gui-") as tmp:

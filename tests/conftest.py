@@ -56,7 +56,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def app(home: Path, default_model_dir: Path):
     """An Application in a fresh home that uses the real default model."""
-    from archivist.application import MODEL_SETTING, Application
+    from archivist.application import Application
+    from archivist.model_service import MODEL_SETTING
 
     application = Application(home)
     application.settings().set(MODEL_SETTING, str(default_model_dir))

@@ -13,8 +13,9 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"
-# Bumped when a hook or a public type changes incompatibly (see docs/plugin-hooks.md).
-API_VERSION = "1.0"
+# The plugin API's version: the minor part grows when something is added, the major part
+# when something changes incompatibly (docs/changelog.md says what each version did).
+API_VERSION = "1.1"
 
 from archivist.errors import (  # noqa: E402
     ArchivistError,
@@ -26,13 +27,19 @@ from archivist.errors import (  # noqa: E402
 )
 from archivist.hookspecs import hookimpl  # noqa: E402
 from archivist.protocols import (  # noqa: E402
+    AsideModel,
+    Closable,
+    Countable,
     DocumentLoader,
+    Library,
     LoadedModel,
     ModelBackend,
     ModelSource,
     Panel,
     Retriever,
     SafetyFilter,
+    WatchesSources,
+    Watching,
 )
 from archivist.types import (  # noqa: E402
     Action,
@@ -42,13 +49,17 @@ from archivist.types import (  # noqa: E402
     DocumentPart,
     GenerationOptions,
     GenerationStats,
+    LibrarySource,
     Locator,
     ModelInfo,
     Passage,
     PluginContext,
     PluginError,
+    SkippedFile,
     Span,
     Stage,
+    SyncProgress,
+    SyncReport,
     Verdict,
 )
 
@@ -56,14 +67,19 @@ __all__ = [
     "API_VERSION",
     "Action",
     "ArchivistError",
+    "AsideModel",
     "ChatMessage",
     "Citation",
+    "Closable",
     "ConversionError",
+    "Countable",
     "Document",
     "DocumentLoader",
     "DocumentPart",
     "GenerationOptions",
     "GenerationStats",
+    "Library",
+    "LibrarySource",
     "LoadedModel",
     "Locator",
     "ModelBackend",
@@ -78,10 +94,15 @@ __all__ = [
     "PluginFailure",
     "Retriever",
     "SafetyFilter",
+    "SkippedFile",
     "Span",
     "Stage",
+    "SyncProgress",
+    "SyncReport",
     "UnreadableDocument",
     "Verdict",
+    "WatchesSources",
+    "Watching",
     "__version__",
     "hookimpl",
 ]

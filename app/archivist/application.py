@@ -8,6 +8,7 @@ database opens on first use and the model loads on first question, which keeps
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from functools import cached_property
@@ -23,18 +24,20 @@ from archivist.config import (
     write_disabled_plugins,
 )
 from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
+from archivist.model_service import MODEL_SETTING, PROVIDER_SETTING
 from archivist.plugins import CORE_PLUGINS, PluginHost
 from archivist.types import ChatMessage, ModelInfo, PluginContext
 
 if TYPE_CHECKING:
     from archivist.assistant import Assistant
+    from archivist.library import LibraryService
+    from archivist.model_service import ModelService
     from archivist.protocols import LoadedModel
+    from archivist.store.conversations import Conversations
     from archivist.store.database import Database
 
 log = logging.getLogger(__name__)
 
-MODEL_SETTING = "model.id"
-PROVIDER_SETTING = "model.provider"
 PREFERENCE_PREFIX = "gui."  # where the Settings page keeps its values (archivist.gui.preferences)
 
 
@@ -55,17 +58,22 @@ class Application:
         self.paths = Paths(resolve_home(home)).ensure()
         self.config: dict[str, Any] = read_config(self.paths)
         self.safe_mode = safe_mode
-        self.host = host or PluginHost(
-            PluginContext(home=self.paths.home, settings=self.config, safe_mode=safe_mode),
-            safe_mode=safe_mode,
-            allowed=allowed_plugins,
-            disabled=read_disabled_plugins(self.paths),
-            load_entry_points=load_entry_points,
-            extra_plugins=extra_plugins or (),
-            timeouts=_timeouts(self.config),
-        )
         # PluginContext.ask_model answers from the model this application loaded.
-        object.__setattr__(self.host.context, "_model_source", self.ask_model)
+        if host is None:
+            timeouts = self.config.get("plugins", {}).get("timeouts")
+            host = PluginHost(
+                PluginContext(home=self.paths.home, settings=self.config, safe_mode=safe_mode,
+                              answer_aside=self.ask_model),
+                safe_mode=safe_mode,
+                allowed=allowed_plugins,
+                disabled=read_disabled_plugins(self.paths),
+                load_entry_points=load_entry_points,
+                extra_plugins=extra_plugins or (),
+                timeouts=timeouts if isinstance(timeouts, dict) else None,
+            )
+        else:
+            host.use_context(dataclasses.replace(host.context, answer_aside=self.ask_model))
+        self.host = host
         # Run the built-in backend's model in a child process (the GUI does: onnxruntime-genai
         # holds the GIL while it generates, which would freeze the window).
         self.isolate_model = isolate_model
@@ -80,6 +88,25 @@ class Application:
         from archivist.store.database import open_database
 
         return open_database(self.paths.database)
+
+    @cached_property
+    def library(self) -> LibraryService:
+        """The user's library (folders, syncing, what was skipped), whichever plugin provides it."""
+        from archivist.library import LibraryService
+
+        return LibraryService(self.host)
+
+    @cached_property
+    def models(self) -> ModelService:
+        """This home's models: the state of this machine and the actions on them."""
+        from archivist.model_service import ModelService
+
+        return ModelService(self.paths.models, self)
+
+    @property
+    def loaded_model(self) -> LoadedModel | None:
+        """The model loaded now (None before the first question and after ``close``)."""
+        return self._model
 
     def settings(self) -> Any:
         from archivist.store.settings import Settings
@@ -160,7 +187,7 @@ class Application:
             requested = (info.path, provider)
             if provider is None:
                 provider = self.setting(PROVIDER_SETTING, None)
-            from archivist.engine.selection import fallback_plan, load_with_fallback
+            from archivist.engine.fallback import fallback_plan, load_with_fallback
 
             plan = fallback_plan(info, provider, self.paths.models)
             outcome = load_with_fallback(plan, self._load_on_backends)
@@ -178,7 +205,7 @@ class Application:
         offered a model knows it best, and another backend's ``can_load`` could claim it.
         """
         failures = []
-        backends = sorted(self.host.model_backends(), key=lambda b: getattr(b.obj, "name", None) != info.backend)
+        backends = sorted(self.host.model_backends(), key=lambda b: b.obj.name != info.backend)
         for backend in backends:
             try:
                 if not self.host.run(backend, "can_load", info):
@@ -201,9 +228,16 @@ class Application:
         write_disabled_plugins(self.paths, disabled)
 
     def assistant(self) -> Assistant:
+        """The assistant over this application's plugins, model, store and preferences."""
         from archivist.assistant import Assistant
 
-        return Assistant(self)
+        def conversations() -> Conversations:
+            from archivist.store.conversations import Conversations
+
+            return Conversations(self.database)
+
+        return Assistant(self.host, load_model=self.load_model, conversations=conversations,
+                         preference=self.preference)
 
     def ask_model(
         self, messages: list[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 2.0, load: bool = False
@@ -230,18 +264,10 @@ class Application:
             return None
 
     def close(self) -> None:
+        self.host.close()  # contributions holding files or memory (archivist.Closable)
         if self._model is not None:
             self._model.close()
             self._model = None
         if "database" in self.__dict__:
             self.database.close()
 
-
-def _timeouts(config: dict[str, Any]) -> dict[str, float] | None:
-    """Per-method time limits from ``[plugins] timeouts`` in config.toml, over the defaults."""
-    from archivist.plugins import DEFAULT_TIMEOUTS
-
-    custom = config.get("plugins", {}).get("timeouts")
-    if not isinstance(custom, dict):
-        return None
-    return {**DEFAULT_TIMEOUTS, **{str(k): float(v) for k, v in custom.items()}}

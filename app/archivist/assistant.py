@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from archivist.errors import PluginFailure
 from archivist.prompt import DEFAULT_SYSTEM_PROMPT, make_citations, pack_prompt
+from archivist.protocols import Countable
 from archivist.types import (
     Action,
     ChatMessage,
@@ -29,7 +30,10 @@ from archivist.types import (
 )
 
 if TYPE_CHECKING:
-    from archivist.application import Application
+    from archivist.plugins import PluginHost
+    from archivist.protocols import LoadedModel
+    from archivist.screening import Screener
+    from archivist.store.conversations import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -98,28 +102,46 @@ class TurnEvent:
     answer: Answer | None = None
 
 
+def _no_preference(key: str, default: Any) -> Any:
+    return default
+
+
 class Assistant:
-    """Answers questions with the application's model, plugins and store."""
+    """Answers questions with the plugins of ``host``, the model ``load_model`` returns
+    (``load_model(None)``: the chosen one), the store ``conversations()`` opens, and
+    the user's prompt settings (``preference(key, default)``: ``system_prompt``,
+    ``sources``, ``context_budget``). The application hands it its own; a test may
+    hand it others.
+    """
 
-    def __init__(self, app: Application) -> None:
-        self.app = app
+    def __init__(
+        self,
+        host: PluginHost,
+        *,
+        load_model: Callable[[str | None], LoadedModel],
+        conversations: Callable[[], Conversations],
+        preference: Callable[[str, Any], Any] = _no_preference,
+    ) -> None:
+        self.host = host
+        self.load_model = load_model
+        self.conversations = conversations
+        self.preference = preference
 
-    def _screener(self) -> Any:
+    def _screener(self) -> Screener:
         from archivist.screening import Screener
 
-        return Screener(self.app.host.safety_filters(), self.app.host)
+        return Screener(self.host.safety_filters(), self.host)
 
     def retrieve(self, query: str, k: int) -> tuple[list[Passage], bool]:
         """Passages from every retriever, merged by rank; and whether any has documents."""
         ranked: dict[tuple[str, int, int, int | None], tuple[float, Passage]] = {}
         any_documents = False
-        for contribution in self.app.host.retrievers():
+        for contribution in self.host.retrievers():
             try:
-                count = getattr(contribution.obj, "count", None)
-                if count is not None and self.app.host.run(contribution, "count") == 0:
+                if isinstance(contribution.obj, Countable) and self.host.run(contribution, "count") == 0:
                     continue
                 any_documents = True
-                hits = self.app.host.run(contribution, "search", query, k)
+                hits = self.host.run(contribution, "search", query, k)
             except PluginFailure as exc:
                 log.warning("%s", exc)
                 continue
@@ -145,7 +167,6 @@ class Assistant:
     ) -> Iterator[TurnEvent]:
         """Run one turn, yielding events as they happen; the last one is ``done``."""
         options = options or GenerationOptions()
-        app = self.app
         started = time.perf_counter()
         timings: dict[str, float] = {}
         notices: list[str] = []
@@ -156,26 +177,22 @@ class Assistant:
         # save the turn once the answer is done.
         history: list[ChatMessage] = []
         if conversation_id is not None:
-            from archivist.store.conversations import Conversations
-
             history = [
                 ChatMessage(m.role, m.text)  # type: ignore[arg-type]
-                for m in Conversations(app.database).messages(conversation_id)
+                for m in self.conversations().messages(conversation_id)
                 if m.role in ("user", "assistant")
             ]
 
-        loaded = app.load_model(model)
+        loaded = self.load_model(model)
         stats = GenerationStats()
 
         def finish(text: str, citations: list[Citation], found: list[Passage], grounded: bool) -> Answer:
             nonlocal conversation_id
-            from archivist.store.conversations import Conversations
-
             timings["total_ms"] = (time.perf_counter() - started) * 1000.0
             before = timings.pop("before_generation_ms", 0.0)
             if stats.ttft_ms is not None:
                 timings["ttft_ms"] = before + stats.ttft_ms
-            conversations = Conversations(app.database)
+            conversations = self.conversations()
             if conversation_id is None:
                 conversation_id = conversations.create_conversation(_title(question))
             conversations.add_message(conversation_id, "user", question)
@@ -224,7 +241,7 @@ class Assistant:
         grounded = False
         if use_documents:
             t0 = time.perf_counter()
-            k = sources or int(app.preference("sources", DEFAULT_SOURCES))
+            k = sources or int(self.preference("sources", DEFAULT_SOURCES))
             found, has_documents = self.retrieve(question_for_model, k)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000.0
             found = screener.screen_passages(found)
@@ -236,12 +253,12 @@ class Assistant:
             if found:
                 yield TurnEvent("sources", sources=tuple(found))
 
-        budget = min(loaded.info.context_length, int(app.preference("context_budget", DEFAULT_CONTEXT_BUDGET)))
+        budget = min(loaded.info.context_length, int(self.preference("context_budget", DEFAULT_CONTEXT_BUDGET)))
         packed = pack_prompt(
             question_for_model,
             history=history,
             passages=found,
-            system_prompt=str(app.preference("system_prompt", DEFAULT_SYSTEM_PROMPT)),
+            system_prompt=str(self.preference("system_prompt", DEFAULT_SYSTEM_PROMPT)),
             template=loaded.apply_chat_template,
             count_tokens=loaded.count_tokens,
             budget=budget - options.max_new_tokens - CONTEXT_MARGIN,

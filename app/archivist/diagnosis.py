@@ -59,7 +59,7 @@ def diagnose(
         app, hw, assumed=machine is not None, context_tokens=context_tokens
     )
     host = app.host
-    host.model_backends(), host.retrievers(), host.loaders(), host.safety_filters()
+    host.model_backends(), host.retrievers(), host.libraries(), host.loaders(), host.safety_filters()
     report["plugins"] = [r.to_dict() for r in host.records.values()]
     return report
 

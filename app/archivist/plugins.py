@@ -15,17 +15,26 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import pluggy
 
 from archivist import API_VERSION, hookspecs
+
+# Time limits by "Protocol.method": archivist.contract says which calls have one and why
+# loading a model or syncing a library has none (re-exported here, the table's old home).
+from archivist.contract import DEFAULT_TIMEOUTS as DEFAULT_TIMEOUTS
+from archivist.contract import HOOK_PROTOCOLS, method_key, missing, resolve_timeouts
 from archivist.errors import ArchivistError, PluginFailure
+from archivist.protocols import Closable
 from archivist.types import PluginContext, PluginError
+
+if TYPE_CHECKING:
+    from archivist.protocols import DocumentLoader, Library, ModelBackend, Panel, Retriever, SafetyFilter
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +43,6 @@ BUILTIN_DISTRIBUTION = "archivist"
 # Core modules that implement hooks; they always load, even in safe mode.
 CORE_PLUGINS: tuple[str, ...] = ("archivist.engine.backend",)
 
-# Seconds a contribution may take before it is given up and its plugin disabled, by
-# method name; calls not listed here run unguarded by time (model streaming, loading).
-DEFAULT_TIMEOUTS: dict[str, float] = {"search": 30.0, "screen": 5.0, "load": 120.0, "count": 10.0, "models": 10.0}
 # Module attribute a plugin sets to the API version it was written against, e.g. "1.0".
 API_ATTRIBUTE = "ARCHIVIST_API_VERSION"
 
@@ -79,10 +85,13 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class Contribution(Generic[T]):
-    """An object a plugin registered, remembered with the plugin it came from."""
+    """An object a plugin registered, remembered with the plugin it came from and the
+    Protocol it was registered as (that of the hook's ``register``; None when made by
+    hand, in which case the time limits go by whichever hook Protocol ``obj`` satisfies)."""
 
     plugin: str
     obj: T
+    protocol: type | None = None
 
 
 def allowed_plugins_from_env() -> set[str] | None:
@@ -177,7 +186,9 @@ class PluginHost:
 
     The first exception from a plugin (in a hook or in an object it contributed)
     disables that plugin for the session: its hooks are no longer called and its
-    contributions are dropped. ``on_error`` listeners (the GUI, the CLI) are told.
+    contributions are dropped. ``on_error`` listeners (the GUI, the CLI) are told. So
+    does registering an object that is not what the hook's Protocol says
+    (:data:`archivist.contract.HOOK_PROTOCOLS`).
     """
 
     def __init__(
@@ -189,9 +200,10 @@ class PluginHost:
         disabled: set[str] | None = None,
         load_entry_points: bool = True,
         extra_plugins: Iterable[tuple[str, object]] = (),
-        timeouts: dict[str, float] | None = None,
+        timeouts: Mapping[str, Any] | None = None,
     ) -> None:
-        self.context = context
+        # PluginContext.loaders() answers from this host.
+        self.context = replace(context, find_loaders=self._loader_objects)
         self.records: dict[str, PluginRecord] = {}
         self.pm = get_plugin_manager(
             safe_mode=safe_mode,
@@ -200,16 +212,25 @@ class PluginHost:
             load_entry_points=load_entry_points,
             records=self.records,
         )
-        self.timeouts = dict(DEFAULT_TIMEOUTS if timeouts is None else timeouts)
-        # PluginContext.loaders() answers from this host (the context is frozen and
-        # made before the host, so the link is set here).
-        object.__setattr__(context, "_loader_source", lambda: [c.obj for c in self.loaders()])
+        # Seconds per "Protocol.method" (see archivist.contract.resolve_timeouts: the
+        # defaults, with ``timeouts`` over them, bare method names included).
+        self.timeouts = resolve_timeouts(timeouts)
         self.trace = bool(os.environ.get("ARCHIVIST_TRACE_PLUGINS"))
         for name, plugin in extra_plugins:
             self.add(name, plugin)
         self.listeners: list[Callable[[PluginError], None]] = []
         self._cache: dict[str, list[Contribution[Any]]] = {}
         self._collect_lock = threading.RLock()
+
+    def use_context(self, context: PluginContext) -> None:
+        """Hand the plugins ``context`` from now on (its ``find_loaders`` set to this
+        host's). Contributions are collected again, so that none keeps the old one."""
+        with self._collect_lock:
+            self.context = replace(context, find_loaders=self._loader_objects)
+            self._cache = {}
+
+    def _loader_objects(self) -> list[DocumentLoader]:
+        return [c.obj for c in self.loaders()]
 
     def add(self, name: str, plugin: object, origin: str = "third-party") -> None:
         """Register a plugin object directly (tests, embedding apps)."""
@@ -333,9 +354,21 @@ class PluginHost:
     def _collect(self, hook_name: str) -> list[Contribution[Any]]:
         collected: list[Contribution[Any]] = []
         caller: list[str] = []
+        protocol = HOOK_PROTOCOLS.get(hook_name)
 
         def register(obj: Any) -> None:
-            collected.append(Contribution(caller[-1], obj))
+            plugin = caller[-1]
+            if not self.enabled(plugin):
+                return
+            # isinstance with a runtime-checkable Protocol looks for the names only;
+            # missing() also wants the methods callable, and says what is not there.
+            lacks = missing(obj, protocol) if protocol is not None else []
+            if protocol is not None and (lacks or not isinstance(obj, protocol)):
+                self.disable(plugin, hook_name, TypeError(
+                    f"{type(obj).__name__} registered through {hook_name} is not an "
+                    f"archivist.{protocol.__name__}: it lacks {', '.join(lacks)}"))
+                return
+            collected.append(Contribution(plugin, obj, protocol))
 
         before = {name for name, record in self.records.items() if not record.enabled}
         self._call(hook_name, {"register": register, "context": self.context}, caller)
@@ -344,30 +377,61 @@ class PluginHost:
         # registered before it raised.
         return [c for c in collected if c.plugin not in failed]
 
-    def model_backends(self) -> list[Contribution[Any]]:
-        return self.contributions("register_model_backends")
+    def model_backends(self) -> list[Contribution[ModelBackend]]:
+        return cast("list[Contribution[ModelBackend]]", self.contributions("register_model_backends"))
 
-    def retrievers(self) -> list[Contribution[Any]]:
-        return self.contributions("register_retrievers")
+    def retrievers(self) -> list[Contribution[Retriever]]:
+        return cast("list[Contribution[Retriever]]", self.contributions("register_retrievers"))
 
-    def loaders(self) -> list[Contribution[Any]]:
-        return self.contributions("register_loaders")
+    def loaders(self) -> list[Contribution[DocumentLoader]]:
+        return cast("list[Contribution[DocumentLoader]]", self.contributions("register_loaders"))
 
-    def safety_filters(self) -> list[Contribution[Any]]:
-        return self.contributions("register_safety_filters")
+    def libraries(self) -> list[Contribution[Library]]:
+        return cast("list[Contribution[Library]]", self.contributions("register_libraries"))
+
+    def safety_filters(self) -> list[Contribution[SafetyFilter]]:
+        return cast("list[Contribution[SafetyFilter]]", self.contributions("register_safety_filters"))
+
+    def panels(self) -> list[Contribution[Panel]]:
+        """Only the GUI asks: it is what imports a panel plugin's Qt code."""
+        return cast("list[Contribution[Panel]]", self.contributions("register_panels"))
+
+    def time_limit(self, contribution: Contribution[Any], method: str) -> float | None:
+        """Seconds ``contribution``'s ``method`` may take (None: no limit), looked up by
+        the Protocol that declares it (:func:`archivist.contract.method_key`)."""
+        key = method_key(contribution.obj, method, contribution.protocol)
+        return self.timeouts.get(key) if key is not None else None
+
+    def close(self) -> None:
+        """Call ``close`` on every contribution collected so far that has it
+        (:class:`~archivist.protocols.Closable`); one that raises is disabled, the
+        rest are still closed. Nothing is collected for this."""
+        with self._collect_lock:
+            collected = [c for found in self._cache.values() for c in found]
+        # An object registered through two hooks (a library that is also its retriever)
+        # is closed once.
+        collected = list({id(c.obj): c for c in reversed(collected)}.values())
+        for contribution in collected:
+            if isinstance(contribution.obj, Closable) and self.enabled(contribution.plugin):
+                try:
+                    self.run(contribution, "close")
+                except PluginFailure as exc:
+                    log.warning("%s", exc)
 
     def run(self, contribution: Contribution[Any], method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``contribution.obj.method`` under guard.
 
-        An exception, or a call that outlasts ``self.timeouts[method]``, disables the
-        plugin for the session and raises :class:`PluginFailure`. A call that hangs is
-        abandoned on a daemon thread: Python cannot stop it, but nobody waits for it.
+        An exception, or a call that outlasts its time limit (:meth:`time_limit`: by
+        "Protocol.method"), disables the plugin for the session and raises
+        :class:`PluginFailure`. A call that hangs is abandoned on a daemon thread: Python
+        cannot stop it, but nobody waits for it. A call without a limit runs on the
+        caller's thread.
         """
         where = f"{type(contribution.obj).__name__}.{method}"
         if not self.enabled(contribution.plugin):
             raise PluginFailure(f"plugin {contribution.plugin} is disabled for this session")
         function = getattr(contribution.obj, method)
-        limit = self.timeouts.get(method)
+        limit = self.time_limit(contribution, method)
         started = time.perf_counter()
         try:
             if limit is None:

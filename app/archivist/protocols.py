@@ -8,7 +8,7 @@ needs no base class from us, only the attributes and methods below.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -17,9 +17,13 @@ from archivist.types import (
     Document,
     GenerationOptions,
     GenerationStats,
+    LibrarySource,
     ModelInfo,
     Passage,
+    SkippedFile,
     Stage,
+    SyncProgress,
+    SyncReport,
     Verdict,
 )
 
@@ -44,7 +48,12 @@ class LoadedModel(Protocol):
         stats: GenerationStats | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Yield the answer's text as it is decoded; stop early when ``cancel`` is set."""
+        """Yield the answer's text as it is decoded; stop early when ``cancel`` is set.
+
+        Any iterator will do, but return a generator (write it with ``yield``), as the
+        built-in models do: when Archivist stops reading early (a sentence the safety
+        filter blocked, a caller that stopped), it closes a generator, so its ``finally``
+        runs and generation ends at once; a plain iterator is merely no longer read."""
 
     def close(self) -> None:
         """Free the model's memory now rather than at garbage collection."""
@@ -102,6 +111,95 @@ class Retriever(Protocol):
 
     def search(self, query: str, k: int = 5) -> list[Passage]:
         """The ``k`` best passages, best first, each with a score."""
+
+
+@runtime_checkable
+class Library(Protocol):
+    """The user's documents as a collection they add folders to and keep up to date.
+
+    What ``archivist index``, ``archivist sources`` and the window's Library page drive,
+    through the core's library service (:mod:`archivist.library`); the built-in FAISS
+    plugin provides one, and a plugin may provide another (a shared collection, its own
+    index). Searching stays the :class:`Retriever`'s job: a plugin usually registers both
+    over the same storage. Every method may be called from a worker thread or a child
+    process, one call at a time.
+    """
+
+    name: str
+
+    def sources(self) -> list[LibrarySource]:
+        """The folders and files added, with what each holds. Cheap enough to call at
+        start-up: do not load an encoder or a big index for it."""
+
+    def add_source(self, path: Path) -> str:
+        """Add ``path`` (a folder or a file) without indexing it yet; return its key (the
+        absolute path). Adding it twice is not an error. Raise
+        :class:`archivist.ArchivistError` when it cannot be added (it does not exist)."""
+
+    def remove_source(self, path: str) -> int:
+        """Forget the source ``path`` and everything indexed from it; return the files
+        removed. Raise :class:`archivist.ArchivistError` when it is not a source."""
+
+    def sync(
+        self,
+        roots: Sequence[str] | None = None,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncReport:
+        """Bring ``roots`` (source keys; None: every source) up to date: index new and
+        changed files, drop deleted ones. Call ``progress`` before each file and, in a
+        big file, between batches. When ``cancel`` is set, stop before the next file or
+        batch, leave the file being read as it was, and return a report with
+        ``cancelled=True``. A file that cannot be read is reported in
+        ``SyncReport.skipped`` with its reason, never raised."""
+
+    def skipped(self) -> list[SkippedFile]:
+        """Every file of every source left out at its last sync, with the reason."""
+
+    def count(self) -> int:
+        """Passages searchable now (0: nothing indexed yet)."""
+
+
+@runtime_checkable
+class Watching(Protocol):
+    """A running watch over a library's sources (see :class:`WatchesSources`)."""
+
+    roots: list[str]
+
+    def stop(self) -> None:
+        """Stop watching; return once no more ``on_change`` calls will come."""
+
+
+@runtime_checkable
+class WatchesSources(Protocol):
+    """Optional, beside :class:`Library`: keeps sources up to date as files change."""
+
+    def watch(self, roots: Sequence[str], on_change: Callable[[SyncReport], None]) -> Watching:
+        """Watch ``roots`` (source keys) and sync a changed file soon after it changes,
+        calling ``on_change`` with each sync's report (from the watcher's own thread)."""
+
+
+@runtime_checkable
+class Countable(Protocol):
+    """Optional, beside :class:`Retriever`: how many passages it can search.
+
+    0 tells the assistant there are no documents yet, so it answers from the model alone
+    rather than saying it found nothing relevant."""
+
+    def count(self) -> int:
+        """Passages searchable now."""
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Optional, beside any contribution holding files or memory: free them now.
+
+    Archivist calls it when the application closes. (A retriever whose files another
+    process may change, as the window's indexing process does, notices that itself before
+    each search: the FAISS plugin keeps a generation number in its database for this.)"""
+
+    def close(self) -> None:
+        """Release files and memory; the object may be used again afterwards."""
 
 
 @runtime_checkable

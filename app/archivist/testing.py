@@ -11,7 +11,7 @@ without a ``conftest.py``:
     A plugin host with Archivist's core only: installed plugins are *not* discovered.
     Add the plugin under test with ``archivist_host.add("name", module_or_object)``,
     then read what it contributed (``archivist_host.loaders()``, ``.retrievers()``,
-    ``.safety_filters()``, ``.model_backends()``, ``.contributions("register_panels")``)
+    ``.libraries()``, ``.safety_filters()``, ``.model_backends()``, ``.panels()``)
     and call it the way Archivist does, under its guard and time limits
     (``archivist_host.run(contribution, "load", path)``). ``archivist_host.errors``
     lists what failed.
@@ -40,6 +40,9 @@ without a ``conftest.py``:
     with ``archivist_scripted.reply("Rome is the capital [1].")`` (streamed a word at a
     time) or ``.reply(["Ro", "me [", "1]", "."])`` (streamed in exactly those pieces),
     then read back every prompt it was given in ``archivist_scripted.prompts``.
+
+Beside the fixtures, :class:`LibraryContract` is a suite of tests that every
+:class:`~archivist.Library` must pass: subclass it with a ``library`` fixture.
 
 The scripted model is an ordinary plugin: :func:`use_scripted_model` registers a
 :class:`ScriptedBackend` on any application through the public
@@ -211,7 +214,7 @@ class ScriptedBackend:
 
 def use_scripted_model(app: Application, backend: ScriptedBackend | None = None) -> ScriptedBackend:
     """Register ``backend`` (a new one by default) on ``app`` and make its model the chosen one."""
-    from archivist.application import MODEL_SETTING
+    from archivist.model_service import MODEL_SETTING
 
     backend = backend if backend is not None else ScriptedBackend()
     app.host.add(SCRIPTED, backend)
@@ -302,7 +305,8 @@ def archivist_model_dir() -> Path:
 @pytest.fixture()
 def archivist_app(archivist_home: Path, archivist_model_dir: Path) -> Iterator[Application]:
     """An application in ``archivist_home`` answering with the default model."""
-    from archivist.application import MODEL_SETTING, Application
+    from archivist.application import Application
+    from archivist.model_service import MODEL_SETTING
 
     app = Application(archivist_home)
     app.settings().set(MODEL_SETTING, str(archivist_model_dir))
@@ -362,3 +366,209 @@ def archivist_scripted(archivist_scripted_app: Application) -> ScriptedBackend:
     backend = archivist_scripted_app.host.pm.get_plugin(SCRIPTED)
     assert isinstance(backend, ScriptedBackend)
     return backend
+
+
+#: Written beside :data:`SAMPLE_DOCUMENTS` in the folder :class:`LibraryContract` syncs.
+HARBOUR_TEXT = "The harbour at Port Elling shelters forty fishing boats in winter.\n"
+
+
+class LibraryContract:
+    """What every :class:`~archivist.Library` promises, as tests a plugin author inherits.
+
+    Subclass it in a class whose name starts with ``Test`` and give it a ``library``
+    fixture returning a new, empty library of yours (the way haystack's
+    ``DocumentStoreBaseTests`` is used)::
+
+        class TestMyLibrary(LibraryContract):
+            @pytest.fixture()
+            def library(self, archivist_home):
+                return MyLibrary(archivist_home)
+
+    The tests add and sync a folder holding :data:`SAMPLE_DOCUMENTS`, a second text
+    file and ``noise.bin`` (bytes no library reads, which must be skipped with a
+    reason), and check sources, progress, cancelling, skipped files, counts and
+    removal, plus watching and closing when the library offers them
+    (:class:`~archivist.WatchesSources`, :class:`~archivist.Closable`). A library that
+    reads only some formats passes too: any file is either indexed or skipped with a
+    reason.
+    """
+
+    @pytest.fixture()
+    def library(self) -> Any:
+        raise NotImplementedError("give your LibraryContract subclass a `library` fixture")
+
+    @pytest.fixture()
+    def library_folder(self, tmp_path: Path) -> Path:
+        folder = tmp_path / "library-folder"
+        folder.mkdir()
+        for name, text in SAMPLE_DOCUMENTS.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        (folder / "harbour.txt").write_text(HARBOUR_TEXT, encoding="utf-8")
+        (folder / "noise.bin").write_bytes(bytes(range(256)) * 4)
+        return folder
+
+    @staticmethod
+    def files_in(folder: Path) -> list[str]:
+        return sorted(str(p.resolve()) for p in folder.iterdir() if p.is_file())
+
+    def test_it_is_a_library(self, library: Any) -> None:
+        from archivist import Library
+
+        assert isinstance(library, Library)
+        assert isinstance(library.name, str) and library.name
+
+    def test_a_new_library_is_empty(self, library: Any) -> None:
+        assert library.sources() == [] and library.skipped() == [] and library.count() == 0
+
+    def test_adding_a_source_records_it_by_its_absolute_path(self, library: Any, library_folder: Path) -> None:
+        key = library.add_source(library_folder)
+        assert key == str(library_folder.resolve())
+        assert library.add_source(library_folder) == key  # adding it again is not an error
+        assert [s.path for s in library.sources()] == [key]
+        assert library.count() == 0  # added, not indexed yet
+
+    def test_adding_what_does_not_exist_is_an_archivist_error(self, library: Any, tmp_path: Path) -> None:
+        from archivist import ArchivistError
+
+        with pytest.raises(ArchivistError):
+            library.add_source(tmp_path / "no-such-folder")
+        assert library.sources() == []
+
+    def test_a_sync_indexes_every_file_or_says_why_not(self, library: Any, library_folder: Path) -> None:
+        key = library.add_source(library_folder)
+        report = library.sync([key])
+        skipped = {s.path: s.reason for s in report.skipped}
+        assert sorted(report.indexed + list(skipped)) == self.files_in(library_folder)
+        assert str((library_folder / "noise.bin").resolve()) in skipped
+        assert all(reason.strip() for reason in skipped.values())
+        assert str((library_folder / "lighthouse.txt").resolve()) in report.indexed
+        assert not report.cancelled and report.passages >= len(report.indexed) > 0
+        assert library.count() == report.passages
+        [source] = library.sources()
+        assert (source.path, source.files, source.skipped) == (key, len(report.indexed), len(skipped))
+        assert source.passages == report.passages
+        assert sorted((s.path, s.reason) for s in library.skipped()) == sorted(skipped.items())
+
+    def test_progress_names_each_file_then_the_finished_count(self, library: Any, library_folder: Path) -> None:
+        from archivist import SyncProgress
+
+        key = library.add_source(library_folder)
+        seen: list[SyncProgress] = []
+        library.sync([key], progress=seen.append)
+        files = self.files_in(library_folder)
+        before_each = [p for p in seen if p.path and not p.part_total]
+        assert sorted(p.path for p in before_each) == files
+        assert [p.done for p in before_each] == list(range(len(files)))
+        assert all(p.root == key and p.total == len(files) for p in seen)
+        finished = [p for p in seen if not p.path]  # optional: the source is done
+        assert all((p.done, p.part_total) == (len(files), 0) for p in finished)
+
+    def test_a_second_sync_finds_nothing_to_do(self, library: Any, library_folder: Path) -> None:
+        key = library.add_source(library_folder)
+        first = library.sync([key])
+        again = library.sync([key])
+        assert again.indexed == [] and again.removed == [] and not again.cancelled
+        assert again.unchanged >= len(first.indexed)
+        assert library.count() == first.passages
+
+    def test_changed_and_deleted_files_are_brought_up_to_date(self, library: Any, library_folder: Path) -> None:
+        key = library.add_source(library_folder)
+        first = library.sync([key])
+        lighthouse, harbour = library_folder / "lighthouse.txt", library_folder / "harbour.txt"
+        lighthouse.write_text("The lighthouse lamp was converted to electricity in 1926, "
+                              "and its keeper retired the same year.\n", encoding="utf-8")
+        harbour.unlink()
+        report = library.sync([key])
+        assert report.indexed == [str(lighthouse.resolve())]
+        assert report.removed == [str(harbour.resolve())]
+        [source] = library.sources()
+        assert source.files == len(first.indexed) - 1
+
+    def test_every_source_is_synced_when_no_roots_are_named(self, library: Any, library_folder: Path,
+                                                            tmp_path: Path) -> None:
+        other = tmp_path / "other-folder"
+        other.mkdir()
+        (other / "mill.txt").write_text("The windmill on Sand Lane grinds barley for the brewery.\n",
+                                        encoding="utf-8")
+        keys = {library.add_source(library_folder), library.add_source(other)}
+        report = library.sync()
+        assert str((other / "mill.txt").resolve()) in report.indexed
+        assert str((library_folder / "lighthouse.txt").resolve()) in report.indexed
+        assert {s.path for s in library.sources()} == keys
+        assert all(s.files > 0 for s in library.sources())
+
+    def test_a_sync_cancelled_before_it_starts_indexes_nothing(self, library: Any, library_folder: Path) -> None:
+        key = library.add_source(library_folder)
+        cancel = threading.Event()
+        cancel.set()
+        report = library.sync([key], cancel=cancel)
+        assert report.cancelled and report.indexed == []
+        assert library.count() == 0
+
+    def test_a_cancelled_sync_keeps_what_it_did_and_the_next_one_does_the_rest(
+            self, library: Any, library_folder: Path) -> None:
+        from archivist import SyncProgress
+
+        key = library.add_source(library_folder)
+        cancel = threading.Event()
+
+        def progress(p: SyncProgress) -> None:
+            if p.done >= 1:
+                cancel.set()  # Stop pressed while the second file is about to be read
+
+        stopped = library.sync([key], progress, cancel)
+        files = self.files_in(library_folder)
+        assert stopped.cancelled
+        assert 1 <= len(stopped.indexed) + len(stopped.skipped) < len(files)
+        assert library.count() == stopped.passages
+        rest = library.sync([key])
+        assert not rest.cancelled and not set(stopped.indexed) & set(rest.indexed)
+        [source] = library.sources()
+        assert source.files == len(stopped.indexed) + len(rest.indexed)
+
+    def test_removing_a_source_forgets_it_and_everything_from_it(self, library: Any, library_folder: Path) -> None:
+        from archivist import ArchivistError
+
+        key = library.add_source(library_folder)
+        report = library.sync([key])
+        assert library.remove_source(key) >= len(report.indexed)
+        assert library.sources() == [] and library.skipped() == [] and library.count() == 0
+        with pytest.raises(ArchivistError):
+            library.remove_source(key)
+
+    def test_watching_syncs_a_changed_file_soon_after(self, library: Any, library_folder: Path) -> None:
+        from archivist import SyncReport, WatchesSources, Watching
+
+        watches = isinstance(library, WatchesSources)  # (a flag: narrowing would hide the rest)
+        if not watches:
+            pytest.skip("this library does not watch its sources (archivist.WatchesSources is optional)")
+        key = library.add_source(library_folder)
+        library.sync([key])
+        changes: list[SyncReport] = []
+        watching = library.watch([key], changes.append)
+        assert isinstance(watching, Watching) and watching.roots == [key]
+        try:
+            time.sleep(0.5)  # let the watch settle
+            added = library_folder / "mill.txt"
+            added.write_text("The windmill on Sand Lane grinds barley for the brewery.\n", encoding="utf-8")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(str(added.resolve()) in r.indexed for r in changes):
+                time.sleep(0.2)
+        finally:
+            watching.stop()
+        assert any(str(added.resolve()) in r.indexed for r in changes)
+        [source] = library.sources()
+        assert str(added.resolve()) not in {s.path for s in library.skipped()} and source.files > 0
+
+    def test_a_closed_library_opens_again_when_used(self, library: Any, library_folder: Path) -> None:
+        from archivist import Closable
+
+        closes = isinstance(library, Closable)
+        if not closes:
+            pytest.skip("this library holds nothing to close (archivist.Closable is optional)")
+        key = library.add_source(library_folder)
+        first = library.sync([key])
+        library.close()
+        assert library.count() == first.passages and [s.path for s in library.sources()] == [key]
+        assert library.sync([key]).indexed == []
+        library.close()

@@ -8,9 +8,14 @@ drives the assistant, and so they can cross threads and be persisted without sur
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from archivist.protocols import DocumentLoader
 
 Role = Literal["system", "user", "assistant"]
 
@@ -222,6 +227,82 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class LibrarySource:
+    """A folder or file the user added to a library, and what it holds now.
+
+    ``path`` is the source's key (absolute, as :meth:`archivist.Library.add_source`
+    returned it); ``files`` were indexed, ``skipped`` could not be read (see
+    :meth:`archivist.Library.skipped`), ``passages`` are searchable from it.
+    """
+
+    path: str
+    added_at: str = ""
+    files: int = 0
+    skipped: int = 0
+    passages: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file a library left out, and why, in words a user understands."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far a sync is, for a progress bar: ``done`` of the ``total`` files of ``root``,
+    reading ``path`` now ("" once ``root`` is finished). While one big file is embedded,
+    ``part_done`` of its ``part_total`` passages are done (0 of 0 otherwise), so a 600-page
+    PDF shows progress inside itself."""
+
+    root: str
+    done: int
+    total: int
+    path: str = ""
+    part_done: int = 0
+    part_total: int = 0
+
+
+@dataclass
+class SyncReport:
+    """What one sync did. ``cancelled``: it stopped early when asked; what was indexed
+    before stays, and the file being read then is left as it was, for the next sync."""
+
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    passages: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def add(self, other: SyncReport) -> None:
+        """Fold ``other`` (another root's report) into this one."""
+        self.indexed += other.indexed
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.skipped += other.skipped
+        self.passages += other.passages
+        self.pages += other.pages
+        self.seconds += other.seconds
+        self.cancelled = self.cancelled or other.cancelled
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _as_dict(self)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+@dataclass(frozen=True)
 class PluginError:
     """An exception a plugin raised, kept so the user can be shown who failed and how."""
 
@@ -239,25 +320,33 @@ class PluginContext:
 
     ``home`` is Archivist's data folder; a plugin keeps its own files under
     :meth:`data_dir`, never elsewhere, so removing a user's data removes them too.
+
+    The core fills the two callables, a plugin never needs to: the plugin host sets
+    ``find_loaders`` (what :meth:`loaders` returns) when it is made, and the application
+    sets ``answer_aside`` (what :meth:`ask_model` asks: its own ``ask_model``). A context
+    made without them, as a plugin's test may make one, finds no loaders and no model.
     """
 
-    home: Any  # pathlib.Path; typed loosely so this module stays import-light
+    home: Path
     settings: dict[str, Any] = field(default_factory=dict)
     safe_mode: bool = False
+    find_loaders: Callable[[], list[DocumentLoader]] | None = field(default=None, repr=False, compare=False)
+    answer_aside: Callable[[list[ChatMessage], int, float, bool], str | None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
-    def data_dir(self, plugin: str) -> Any:
+    def data_dir(self, plugin: str) -> Path:
         path = self.home / "plugins" / plugin
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def loaders(self) -> list[Any]:
+    def loaders(self) -> list[DocumentLoader]:
         """Every document loader any enabled plugin registered (for indexers).
 
         Call it when indexing, not while registering: it asks the host, which collects
         loaders from all plugins the first time.
         """
-        source = getattr(self, "_loader_source", None)
-        return list(source()) if source is not None else []
+        return list(self.find_loaders()) if self.find_loaders is not None else []
 
     def ask_model(
         self,
@@ -276,8 +365,6 @@ class PluginContext:
         not do it), when the model's backend cannot answer aside, or when the answer
         fails or takes longer than ``timeout_s``; the reason is logged.
         """
-        source = getattr(self, "_model_source", None)
-        if source is None:
+        if self.answer_aside is None:
             return None
-        answer: str | None = source(list(messages), max_new_tokens, timeout_s, load)
-        return answer
+        return self.answer_aside(list(messages), max_new_tokens, timeout_s, load)

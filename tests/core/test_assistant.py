@@ -332,3 +332,52 @@ def test_a_broken_plugin_costs_the_user_nothing_they_had(scripted_app, scripted)
         "Remember the number 42.", "I will remember 42."]
     assert len(conversations.list_conversations()) == 2
 
+
+
+# -- what the assistant depends on: what it uses, not the application -----------------
+
+
+def test_the_assistant_answers_with_what_it_is_handed_no_application_needed(tmp_path) -> None:
+    from archivist.assistant import Assistant
+    from archivist.plugins import PluginHost
+    from archivist.store.database import open_database
+    from archivist.testing import ScriptedBackend
+    from archivist.types import PluginContext
+
+    backend = ScriptedBackend()
+    backend.reply("Every June [1].")
+    host = PluginHost(PluginContext(home=tmp_path), load_entry_points=False)
+    host.add("static", RetrieverPlugin(StaticRetriever([FESTIVAL, QUIMBY])))
+    database = open_database(tmp_path / "archivist.db")
+    asked: list[str | None] = []
+
+    def load_model(model: str | None):
+        asked.append(model)
+        return backend.load(backend.info)
+
+    assistant = Assistant(host, load_model=load_model, conversations=lambda: Conversations(database),
+                          preference=lambda key, default: {"sources": 1}.get(key, default))
+    try:
+        answer = assistant.ask("When is the Zorblat festival?", options=SHORT)
+        assert asked == [None]  # the chosen model
+        assert answer.text == "Every June [1]." and [c.path for c in answer.citations] == [FESTIVAL.path]
+        assert [p.path for p in answer.sources] == [FESTIVAL.path]  # one source, as preferred
+        assert [m.text for m in Conversations(database).messages(answer.conversation_id)] == [
+            "When is the Zorblat festival?", "Every June [1]."]
+    finally:
+        database.close()
+
+
+def test_the_assistant_module_does_not_know_the_application() -> None:
+    """application.py builds the assistant; the assistant never reaches back (no cycle)."""
+    import ast
+    from pathlib import Path
+
+    import archivist.assistant
+
+    source = Path(archivist.assistant.__file__).read_text(encoding="utf-8")
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert not any(name and name.startswith("archivist.application") for name in imported)
+    assert "archivist.application" not in source

@@ -109,20 +109,20 @@ def test_an_exit_waits_for_a_model_process_still_being_started() -> None:
     hook waits for the start, and only for that."""
     import time
 
-    from archivist.engine import process
+    from archivist import child_process
 
     held = threading.Event()
 
     def starting() -> None:
-        with process._STARTING:
+        with child_process._STARTING:
             held.set()
             time.sleep(0.4)
 
     threading.Thread(target=starting).start()
     held.wait(5)
     began = time.perf_counter()
-    process._let_a_start_finish()
+    child_process._let_a_start_finish()
     assert time.perf_counter() - began >= 0.3  # it waited for the start in progress
     began = time.perf_counter()
-    process._let_a_start_finish()
+    child_process._let_a_start_finish()
     assert time.perf_counter() - began < 0.1  # and returns at once when none is

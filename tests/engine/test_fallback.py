@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from archivist.engine.fallback import fallback_chain, fallback_plan, load_with_fallback
 from archivist.engine.installed import installed_models
 from archivist.engine.runtime import available_providers, load_model
-from archivist.engine.selection import fallback_chain, fallback_plan, load_with_fallback
 from archivist.errors import ModelLoadError
 from archivist.types import ModelInfo
 

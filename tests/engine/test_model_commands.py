@@ -42,7 +42,7 @@ def invoke(models_group, home: Path):
 
 
 def test_the_group_gets_every_command(models_group) -> None:
-    assert set(models_group.commands) == {"list", "recommend", "install", "import", "use", "remove"}
+    assert set(models_group.commands) == {"list", "recommend", "install", "import", "use", "remove", "build-default"}
 
 
 def test_recommend_for_a_described_machine(invoke) -> None:

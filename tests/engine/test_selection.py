@@ -12,7 +12,7 @@ import pytest
 from conftest import MACHINES, machine
 
 from archivist.engine.hardware import Hardware
-from archivist.engine.selection import need_bytes, recommend
+from archivist.engine.recommendation import need_bytes, recommend
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "hardware.md"
 

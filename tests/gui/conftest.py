@@ -61,7 +61,9 @@ def embedder_path():
 @pytest.fixture()
 def with_encoder(home, embedder_path):
     """``home`` with the search encoder in place, as `archivist models build-default` leaves it."""
-    target = home / "models" / "embedder-minilm-l6-v2"
+    from archivist_models.embedder import EMBEDDER_DIR
+
+    target = home / "models" / EMBEDDER_DIR
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(embedder_path, target_is_directory=True)
     return home

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from archivist.application import MODEL_SETTING, Application
+from archivist.application import Application
 from archivist.gui.window import MainWindow
+from archivist.model_service import MODEL_SETTING
 
 ENGINE_TESTS = Path(__file__).resolve().parents[1] / "engine"
 CPU_VARIANT = "phi-3-mini-4k-instruct-cpu-int4"
@@ -30,7 +31,7 @@ def refreshed(win: MainWindow, qtbot) -> None:
 def test_the_page_shows_this_computer_and_the_recommendation_with_its_reason(app, qtbot) -> None:
     from archivist.engine.catalog import load_catalog
     from archivist.engine.hardware import probe
-    from archivist.engine.selection import recommend
+    from archivist.engine.recommendation import recommend
 
     win = MainWindow(app, load_model=False)
     qtbot.addWidget(win)
@@ -107,6 +108,58 @@ def test_using_another_model_switches_the_window_and_the_cli_setting(window, qtb
                     timeout=30_000)
 
 
+def test_the_page_and_the_command_line_act_through_one_service(app, qtbot, second_model: str,
+                                                               default_model_dir: Path) -> None:
+    """A choice or removal on the page is what ``archivist models list`` shows, and one
+    made on the command line is what the page shows after its next refresh."""
+    from types import SimpleNamespace
+
+    import click
+    from click.testing import CliRunner
+
+    from archivist.gui.models_page import ModelsPage
+    from archivist.model_commands import add_model_commands
+
+    group = click.Group("models")
+    add_model_commands(group)
+
+    def cli(*args: str) -> str:
+        other = Application(app.paths.home, safe_mode=True)  # as another process would
+        try:
+            result = CliRunner().invoke(group, list(args), obj=SimpleNamespace(app=other), catch_exceptions=False)
+        finally:
+            other.close()
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def in_use_column(page: ModelsPage) -> dict[str, str]:
+        return {page.installed_table.item(r, 0).data(Qt.ItemDataRole.UserRole): page.installed_table.item(r, 3).text()
+                for r in range(page.installed_table.rowCount())}
+
+    page = ModelsPage(app)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.refresh()
+    assert in_use_column(page) == {second_model: ""}  # the app fixture chose the default model's folder
+
+    with qtbot.waitSignal(page.model_chosen, timeout=30_000):
+        page.use_model(second_model)
+    installed = json.loads(cli("list", "--json"))["installed"]
+    assert [(m["id"], m["chosen"]) for m in installed] == [(second_model, True)]
+    qtbot.waitUntil(lambda: in_use_column(page) == {second_model: "in use"}, timeout=30_000)
+
+    cli("use", str(default_model_dir))
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.refresh()
+    assert page.data is not None and page.data.chosen == str(default_model_dir)
+    assert in_use_column(page) == {second_model: ""}
+
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.remove_model(second_model)
+    assert json.loads(cli("list", "--json"))["installed"] == []
+    assert page.installed_table.rowCount() == 0 and page.error.text() == ""
+
+
 @pytest.fixture()
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """The engine tests' local hub (loaded from its file: their conftest is not ours)."""
@@ -143,7 +196,8 @@ def test_a_download_shows_progress_can_be_cancelled_and_resumes(app, qtbot, hub)
         page.download(CPU_VARIANT)
     assert blocker.args[0] == CPU_VARIANT and "stopped" in blocker.args[1]
     assert "Resume download" in page.error.text()
-    qtbot.waitUntil(lambda: page.data is not None and CPU_VARIANT in page.data["unfinished"], timeout=30_000)
+    qtbot.waitUntil(lambda: page.data is not None and page.data.unfinished_download(CPU_VARIANT) is not None,
+                    timeout=30_000)
     row = next(r for r in range(page.catalog_table.rowCount())
                if page.catalog_table.item(r, 0).data(Qt.ItemDataRole.UserRole) == CPU_VARIANT)
     assert page.catalog_table.item(row, 4).text().startswith("stopped at")
@@ -176,7 +230,7 @@ def test_importing_a_gguf_file_installs_it_and_switches_to_it(app, qtbot) -> Non
     with qtbot.waitSignal(win.model_ready, timeout=600_000) as blocker:
         task = page.import_gguf(gguf)
         assert task is not None
-        task.progress.connect(lambda value: stages.append(value[0]))
+        task.progress.connect(lambda value: stages.append(value.stage))
         assert not page.import_button.isEnabled()  # one job at a time
     model_id = "smollm2-135m-instruct.q4-1"
     assert blocker.args[0] is not None and blocker.args[0].info.id == model_id, page.error.text()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from PySide6.QtGui import QImage
 
-from archivist.application import MODEL_SETTING, Application
+from archivist.application import Application
+from archivist.model_service import MODEL_SETTING
 
 RUN = "import sys; from pathlib import Path; from archivist.gui import run_gui; " \
       "sys.exit(run_gui(Path(sys.argv[1]), screenshot=Path(sys.argv[2]), demo=sys.argv[3] == 'demo'))"

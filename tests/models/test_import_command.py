@@ -19,7 +19,8 @@ from conftest import write_tiny_gguf
 from gguf import GGMLQuantizationType as Q
 
 from archivist.errors import ArchivistError, ConversionError
-from archivist.model_commands import add_model_commands, model_id_for
+from archivist.model_commands import add_model_commands
+from archivist.model_service import import_id
 
 
 @pytest.fixture()
@@ -51,7 +52,7 @@ def test_import_installs_a_loadable_model(invoke, gguf: Path, home: Path) -> Non
     result = invoke("import", str(gguf), "--json", "--use")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["imported"] == model_id_for(gguf) == "tiny-qwen2-q4-k-m"
+    assert report["imported"] == import_id(gguf) == "tiny-qwen2-q4-k-m"
     folder = home / "models" / report["imported"]
     assert Path(report["path"]) == folder and report["architecture"] == "qwen2" and report["current"] is True
     assert {"model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "archivist.json"} <= {

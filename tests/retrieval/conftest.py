@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from archivist_models.embedder import RECIPE_VERSION, Embedder, build_embedder
+from archivist_models.embedder import RECIPE_VERSION, build_embedder
+from archivist_models.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ROOT.parent / "shared" / "data" / "formats"

@@ -106,7 +106,8 @@ def test_each_question_finds_the_same_passages_in_the_same_order(fixture, embedd
 
 
 def write() -> None:
-    from archivist_models.embedder import RECIPE_VERSION, Embedder, build_embedder
+    from archivist_models.embedder import RECIPE_VERSION, build_embedder
+    from archivist_models.embeddings import Embedder
 
     path = build_embedder(ROOT / ".cache" / "test-models" / f"embedder-minilm-l6-v2-r{RECIPE_VERSION}",
                           ROOT / ".cache" / "wheels")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from archivist_models import embedder as E
+from archivist_models.embeddings import Embedder
 
 from .conftest import WHEELS
 from .numpy_reference import embed as reference_embed
@@ -29,7 +30,7 @@ def weights():
 
 @pytest.fixture(scope="module")
 def fp32(embedder_path):
-    return E.Embedder(embedder_path, variant="fp32")
+    return Embedder(embedder_path, variant="fp32")
 
 
 def test_matches_numpy_reference(fp32, weights):
@@ -95,7 +96,7 @@ def test_folder_from_an_older_recipe_without_a_default_runs_fp32(tmp_path, embed
     meta.pop("default_variant")
     meta["variants"] = {"fp32": "model.onnx"}
     (tmp_path / E.RECIPE_FILE).write_text(json.dumps(meta))
-    assert E.Embedder(tmp_path).variant == "fp32"
+    assert Embedder(tmp_path).variant == "fp32"
 
 
 def test_build_is_skipped_when_already_built(embedder_path: Path):
@@ -114,7 +115,7 @@ def test_wheel_checksum_is_verified(tmp_path):
 
 
 def test_progress_after_each_batch_in_input_order_of_counts(embedder_path):
-    small = E.Embedder(embedder_path, batch_size=4)
+    small = Embedder(embedder_path, batch_size=4)
     calls: list[tuple[int, int]] = []
     texts = [f"sentence number {i} about lighthouses" for i in range(10)]
     vecs = small.embed(texts, progress=lambda d, t: calls.append((d, t)))

@@ -1,14 +1,22 @@
-"""The index end to end: real encoder, real FAISS, real SQLite."""
+"""The index end to end: real encoder, real FAISS, real SQLite.
+
+What every library must do is ``archivist.testing.LibraryContract`` (run on the FAISS
+library in ``test_library_contract.py``); these are the index's own promises: search,
+incremental sync, crashes, other processes' writes, big files, approximate search.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from archivist import ArchivistError, SyncProgress
+from archivist_faiss import catalog
 from archivist_faiss.index import open_index
 
 from .conftest import formats_dir
@@ -35,7 +43,7 @@ def test_index_and_search_finds_the_right_file(tmp_path, make_index):
     docs = copy_some(tmp_path / "docs")
     ix = make_index()
     report = ix.index([docs])
-    skipped = dict(report.skipped)
+    skipped = {s.path: s.reason for s in report.skipped}
     assert "encrypted" in skipped[str(docs / "password.pdf")]
     assert "no text" in skipped[str(docs / "fake-text-all-whitespace.txt")]
     assert len(report.indexed) + len(report.skipped) == len(list(docs.iterdir()))
@@ -196,13 +204,16 @@ def test_a_big_file_reports_how_far_it_is_embedded(tmp_path, make_index):
     docs = tmp_path / "docs"
     docs.mkdir()
     big = big_text(docs / "ledger.txt")
-    seen: list[tuple[str, int, int]] = []
+    seen: list[SyncProgress] = []
     ix = make_index()
-    report = ix.index([docs], part_progress=lambda p, d, t: seen.append((p, d, t)))
-    assert report.chunks > 64 and len(seen) >= 3
-    assert {p for p, _, _ in seen} == {str(big)}
-    assert [d for _, d, _ in seen] == sorted({d for _, d, _ in seen})  # rising, no repeats
-    assert seen[-1][1:] == (report.chunks, report.chunks)
+    report = ix.index([docs], progress=seen.append)
+    parts = [p for p in seen if p.part_total]
+    assert report.passages > 64 and len(parts) >= 3
+    assert {p.path for p in parts} == {str(big)} and {p.root for p in seen} == {str(docs)}
+    done = [p.part_done for p in parts]
+    assert done == sorted(set(done))  # rising, no repeats
+    assert (parts[-1].part_done, parts[-1].part_total) == (report.passages, report.passages)
+    assert seen[-1] == SyncProgress(str(docs), 1, 1)
 
 
 def test_stopping_inside_a_big_file_leaves_it_unindexed_and_the_next_run_redoes_it(tmp_path, make_index):
@@ -210,14 +221,15 @@ def test_stopping_inside_a_big_file_leaves_it_unindexed_and_the_next_run_redoes_
     docs.mkdir()
     big_text(docs / "ledger.txt")
     (docs / "note.txt").write_text("The lamp room is painted white every spring.", encoding="utf-8")
+    cancel = threading.Event()
 
-    def stop(path: str, done: int, total: int) -> None:
-        if Path(path).name == "ledger.txt" and done >= 32:
-            raise Boom("stop pressed")
+    def stop(p: SyncProgress) -> None:
+        if Path(p.path).name == "ledger.txt" and p.part_done >= 32:
+            cancel.set()  # Stop pressed while the big file is embedded
 
     ix = make_index()
-    with pytest.raises(Boom):
-        ix.index([docs], part_progress=stop)
+    report = ix.index([docs], progress=stop, cancel=cancel)
+    assert report.cancelled and report.indexed == []
     assert "ledger.txt" not in {Path(f["path"]).name for f in ix.files()}
     assert not any(Path(h.path).name == "ledger.txt" for h in ix.search("crates of tea", 5))
     report = make_index().sync()
@@ -250,12 +262,13 @@ def test_sources_list_and_remove(tmp_path, make_index):
     b = copy_some(tmp_path / "b", ["fake-text.txt"])
     ix = make_index()
     ix.index([a, b])
-    rows = {Path(r["path"]).name: r for r in ix.sources()}
-    assert rows["a"]["indexed"] == 1 and rows["b"]["chunks"] >= 1
+    database = catalog.database_path(ix.home)
+    rows = {Path(r.path).name: r for r in catalog.read(database, catalog.sources, [])}
+    assert rows["a"].files == 1 and rows["b"].passages >= 1
     assert ix.remove_source(a) == 1
-    assert [Path(r["path"]).name for r in ix.sources()] == ["b"]
+    assert [Path(r.path).name for r in catalog.read(database, catalog.sources, [])] == ["b"]
     assert all(Path(h.path).parent.name == "b" for h in ix.search("bottles", 5))
-    with pytest.raises(KeyError):
+    with pytest.raises(ArchivistError, match="not a source"):
         ix.remove_source(a)
 
 

@@ -134,11 +134,9 @@ def test_cut_encoder_reads_the_bundled_copy_the_same(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from archivist_safety.encoder import Encoder, embedder_dir
+    from archivist_safety.encoder import Encoder, encoder_folder
 
-    source = embedder_dir(SAFETY_HOME)
-    if not (source / "embedder.json").is_file():
-        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    source = encoder_folder(SAFETY_HOME, WHEELS)
     subprocess.run([sys.executable, str(ROOT / "installer" / "share_weights.py"), str(source.parent), str(tmp_path / "m")],
                    check=True, capture_output=True)
     bundled = tmp_path / "m" / source.name
@@ -149,11 +147,9 @@ def test_cut_encoder_reads_the_bundled_copy_the_same(tmp_path: Path) -> None:
 def test_the_encoder_cut_is_made_once_kept_as_a_file_and_gives_the_same_numbers(tmp_path: Path) -> None:
     import os
 
-    from archivist_safety.encoder import Encoder, cut_model_file, embedder_dir
+    from archivist_safety.encoder import Encoder, cut_model_file, encoder_folder
 
-    source = embedder_dir(SAFETY_HOME)
-    if not (source / "embedder.json").is_file():
-        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    source = encoder_folder(SAFETY_HOME, WHEELS)
     texts = ["How do I kill a Python process?", "You are a worthless idiot."]
     cache = tmp_path / "cut"
     cache.mkdir()
@@ -177,11 +173,9 @@ def test_the_encoder_cut_is_made_once_kept_as_a_file_and_gives_the_same_numbers(
 def test_the_tail_graph_carries_the_cut_on_to_the_full_encoder_exactly() -> None:
     """Layers 5-6 as their own graph, fed the 4-layer cut's hidden states, give what the
     whole 6-layer encoder gives: the deep head sees the numbers it was trained on."""
-    from archivist_safety.encoder import Encoder, embedder_dir
+    from archivist_safety.encoder import Encoder, encoder_folder
 
-    source = embedder_dir(SAFETY_HOME)
-    if not (source / "embedder.json").is_file():
-        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
+    source = encoder_folder(SAFETY_HOME, WHEELS)
     two_part = Encoder(source, deep_layers=6)
     whole = Encoder(source, layers=6)
     for text in ["How do I kill a Python process?", "You are a worthless idiot.", "ok"]:
@@ -234,9 +228,6 @@ def test_the_cut_and_the_tail_compute_in_float_only() -> None:
 
 
 def embedder_dir_built() -> Path:
-    from archivist_safety.encoder import embedder_dir
+    from archivist_safety.encoder import encoder_folder
 
-    source = embedder_dir(SAFETY_HOME)
-    if not (source / "embedder.json").is_file():
-        ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS).warm_up()
-    return source
+    return encoder_folder(SAFETY_HOME, WHEELS)

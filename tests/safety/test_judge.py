@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from archivist import Action, Stage
-from archivist.application import MODEL_SETTING, Application
+from archivist.application import Application
+from archivist.model_service import MODEL_SETTING
+from archivist_models.embedder import EMBEDDER_DIR
 from archivist_safety.command import build_group
 from archivist_safety.filter import ArchivistSafetyFilter
 from archivist_safety.judge import ModelJudge, judge_messages, read_judgement
@@ -18,7 +20,7 @@ from archivist_safety.policy import Policy
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = ROOT / ".cache" / "wheels"
 SAFETY_HOME = ROOT / ".cache" / "test-safety-home"
-ENCODER = "embedder-minilm-l6-v2"
+ENCODER = EMBEDDER_DIR
 
 # The band these tests use, and texts whose head scores (threshold 0.55) fall inside it
 # below the threshold (the head allows them: 0.30, 0.36) or far outside it (0.01, 0.95).

@@ -290,7 +290,8 @@ def test_a_stream_with_no_reply_queued_raises_rather_than_inventing_one() -> Non
 
 
 def test_use_scripted_model_registers_it_through_the_public_hook(tmp_path: Path) -> None:
-    from archivist.application import MODEL_SETTING, Application
+    from archivist.application import Application
+    from archivist.model_service import MODEL_SETTING
     from archivist.testing import SCRIPTED, use_scripted_model
 
     app = Application(tmp_path / "home", load_entry_points=False)

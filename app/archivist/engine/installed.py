@@ -7,6 +7,7 @@ GUI and the CLI agree on it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -64,3 +65,18 @@ def find_model(models_dir: Path, model: str | None) -> ModelInfo:
     if model:
         raise ModelNotFound(f"no installed model is called {model!r} (see `archivist models list`)")
     raise ModelNotFound(f"no model is installed in {models_dir}; {BUILD_DEFAULT_HINT}")
+
+
+def variant_provider(info: ModelInfo) -> str | None:
+    """The provider an installed model was built for (from its archivist.json), if known."""
+    meta = info.metadata or {}
+    if meta.get("provider"):
+        return str(meta["provider"])
+    folder = Path(info.path)
+    meta_path = folder / "archivist.json"
+    if meta_path.is_file():
+        try:
+            return json.loads(meta_path.read_text(encoding="utf-8")).get("provider")
+        except (OSError, ValueError):
+            return None
+    return None

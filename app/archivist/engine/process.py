@@ -2,114 +2,189 @@
 
 onnxruntime-genai holds Python's GIL for the whole of a prompt's prefill and for each
 decoded token (measured: a 401-token prompt stopped another thread for 5.4 s). In the
-desktop window that is a frozen UI, so the GUI runs the model here: a spawned process
-that owns the model and streams text back over a pipe. Waiting on a pipe releases the
-GIL, so the UI thread stays free. A crash in native code takes down the child, not the
-app, and is reported as a load or generation error.
+desktop window that is a frozen UI, so the GUI runs the model here: a child process
+(:class:`archivist.child_process.ChildProcess`) that owns the model and streams text
+back. Waiting on the pipe releases the GIL, so the UI thread stays free. A crash in
+native code takes down the child, not the app, and is reported as a load error.
+
+The exchange, in the dataclasses below: the child answers :class:`Ready` or
+:class:`Failed` once loaded; then each request gets one reply (:class:`TokenCount`,
+:class:`Prompt` or :class:`Failed`), except :class:`Generate`, answered by
+:class:`Text` pieces and then :class:`Finished` (or :class:`Failed`). An
+:class:`AskAside` may come at any time, even between two pieces of a running answer,
+and is answered by the :class:`AsideAnswer` carrying its ``ident``.
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import itertools
-import multiprocessing
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from archivist.child_process import Channel, ChildEnded, ChildProcess
 from archivist.errors import ArchivistError, ModelLoadError
 from archivist.types import ChatMessage, GenerationOptions, GenerationStats, ModelInfo
 
+if TYPE_CHECKING:
+    from archivist.engine.runtime import GenaiModel
+
 # Seconds to wait for the child to load the model before giving up.
 LOAD_TIMEOUT_S = 300.0
-
-# Held while a child is being started: Process.start() hands the spawned child its
-# bootstrap data over a pipe, and a parent that exits in the middle of that (the window
-# closed while the model was still starting, as a 300 ms screenshot run does) leaves the
-# child dying with an EOFError traceback. At exit we wait for a start in progress.
-_STARTING = threading.Lock()
+# Seconds close() waits for a running answer to stop before ending the child anyway.
+CLOSE_WAIT_S = 10.0
 
 
-@atexit.register
-def _let_a_start_finish() -> None:
-    if _STARTING.acquire(timeout=10.0):
-        _STARTING.release()
+# -- parent to child ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CountTokens:
+    text: str
+
+
+@dataclass(frozen=True)
+class ApplyTemplate:
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True)
+class Generate:
+    prompt: str
+    options: GenerationOptions
+
+
+@dataclass(frozen=True)
+class AskAside:
+    """A short greedy answer wanted now, even while a :class:`Generate` runs."""
+
+    ident: int
+    messages: tuple[ChatMessage, ...]
+    max_new_tokens: int
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Close:
+    pass
+
+
+# -- child to parent ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ready:
+    info: ModelInfo
+    provider: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The model could not load, or a request failed (the child lives on)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    count: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+
+
+@dataclass(frozen=True)
+class Text:
+    piece: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class AsideAnswer:
+    """The answer to the :class:`AskAside` with this ``ident``; None and ``error`` when
+    there is none."""
+
+    ident: int
+    answer: str | None
+    error: str = ""
 
 
 class ProcessModel:
-    """A :class:`~archivist.protocols.LoadedModel` whose work happens in a child process."""
+    """A :class:`~archivist.protocols.LoadedModel` (and :class:`~archivist.protocols.AsideModel`)
+    whose work happens in a child process."""
 
     def __init__(self, folder: Path, provider: str | None) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_end = ctx.Pipe()
-        self._cancel = ctx.Event()
-        # _lock: one generation (or request) at a time. _io: one reader/writer of the pipe
-        # at a time, so an aside question (answer_aside) can be asked while a stream holds
+        # _lock: one generation (or request) at a time. _io: one reader of the pipe at a
+        # time, so an aside question (answer_aside) can be asked while a stream holds
         # _lock; stream messages read while waiting for the aside's answer wait in _pending.
         self._lock = threading.Lock()
         self._io = threading.Lock()
-        self._pending: deque[tuple[Any, ...]] = deque()
+        self._pending: deque[object] = deque()
         self._aside_ids = itertools.count(1)
-        self._process = ctx.Process(
-            target=_serve,
-            args=(child_end, str(folder), provider, self._cancel),
-            name="archivist-model",
-            daemon=True,
-        )
-        with _STARTING:
-            self._process.start()
-        child_end.close()
-        if not self._conn.poll(LOAD_TIMEOUT_S):
-            self._process.kill()
-            raise ModelLoadError(f"the model process did not load {folder} within {LOAD_TIMEOUT_S:g} s")
-        reply = self._receive()
-        if reply[0] == "error":
-            self._process.join(5)
-            raise ModelLoadError(reply[1])
-        _, info, provider_used = reply
-        self.info = ModelInfo(**info)
-        self.provider = provider_used
-
-    def _receive(self) -> tuple[Any, ...]:
+        self._child = ChildProcess(_serve, (str(folder), provider), name="archivist-model")
         try:
-            return self._conn.recv()
-        except (EOFError, OSError) as exc:
-            code = self._process.exitcode
-            raise ModelLoadError(f"the model process ended unexpectedly (exit code {code})") from exc
+            reply = self._child.receive(LOAD_TIMEOUT_S)
+        except ChildEnded as exc:
+            raise ModelLoadError(str(exc)) from exc
+        if reply is None:
+            self._child.close(timeout=0)
+            raise ModelLoadError(f"the model process did not load {folder} within {LOAD_TIMEOUT_S:g} s")
+        if not isinstance(reply, Ready):
+            self._child.close()
+            raise ModelLoadError(reply.reason if isinstance(reply, Failed) else f"the model process said {reply!r}")
+        self.info = reply.info
+        self.provider = reply.provider
 
-    def _next_message(self, wait_s: float | None = None) -> tuple[Any, ...] | None:
+    def _receive(self, wait_s: float | None = None) -> object | None:
+        try:
+            return self._child.receive(wait_s)
+        except ChildEnded as exc:
+            raise ModelLoadError(str(exc)) from exc
+
+    def _send(self, message: object) -> None:
+        try:
+            self._child.send(message)
+        except ChildEnded as exc:
+            raise ModelLoadError(str(exc)) from exc
+
+    def _next_message(self, wait_s: float | None = None) -> object | None:
         """The next message for a request or stream (None if none came within ``wait_s``):
         one an aside left waiting, else one from the pipe; a late aside answer nobody
         waits for any more is dropped."""
         with self._io:
             if self._pending:
                 return self._pending.popleft()
-            while wait_s is None or self._conn.poll(wait_s):
-                reply = self._receive()
-                if reply[0] != "aside":
-                    return reply
+            while (message := self._receive(wait_s)) is not None:
+                if not isinstance(message, AsideAnswer):
+                    return message
             return None
 
-    def _call(self, *request: Any) -> Any:
+    def _call(self, request: CountTokens | ApplyTemplate) -> object:
         with self._lock:
-            with self._io:
-                self._conn.send(request)
+            self._send(request)
             reply = self._next_message()
-        assert reply is not None
-        if reply[0] == "error":
-            raise ArchivistError(reply[1])
-        return reply[1]
+        if isinstance(reply, Failed):
+            raise ArchivistError(reply.reason)
+        return reply
 
     def count_tokens(self, text: str) -> int:
-        return int(self._call("count", text))
+        reply = self._call(CountTokens(text))
+        assert isinstance(reply, TokenCount), reply
+        return reply.count
 
     def apply_chat_template(self, messages: Sequence[ChatMessage]) -> str:
-        return str(self._call("template", [m.to_dict() for m in messages]))
+        reply = self._call(ApplyTemplate(tuple(messages)))
+        assert isinstance(reply, Prompt), reply
+        return reply.text
 
     def stream(
         self,
@@ -120,9 +195,8 @@ class ProcessModel:
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         with self._lock:
-            self._cancel.clear()
-            with self._io:
-                self._conn.send(("generate", prompt, dataclasses.asdict(options)))
+            self._child.clear_cancel()
+            self._send(Generate(prompt, options))
             finished = False
             try:
                 while True:
@@ -130,29 +204,26 @@ class ProcessModel:
                     # even while no token arrives (during a long prefill).
                     while (message := self._next_message(0.05)) is None:
                         if cancel is not None and cancel.is_set():
-                            self._cancel.set()
-                    kind, payload = message
-                    if kind == "text":
+                            self._child.cancel()
+                    if isinstance(message, Text):
                         if cancel is not None and cancel.is_set():
-                            self._cancel.set()
-                        yield payload
-                    elif kind == "done":
-                        _fill(stats, payload)
+                            self._child.cancel()
+                        yield message.piece
+                    elif isinstance(message, Finished):
+                        _fill(stats, message.stats)
                         finished = True
                         return
-                    elif kind == "error":
+                    elif isinstance(message, Failed):
                         finished = True
-                        raise ArchivistError(payload)
+                        raise ArchivistError(message.reason)
             finally:
                 if not finished:
-                    # The caller stopped reading: stop the child and drain to its "done".
-                    self._cancel.set()
-                    while True:
-                        kind, payload = self._next_message()  # type: ignore[misc]
-                        if kind in ("done", "error"):
-                            if kind == "done":
-                                _fill(stats, payload)
-                            break
+                    # The caller stopped reading: stop the child and drain to its end.
+                    self._child.cancel()
+                    while not isinstance(message := self._next_message(), (Finished, Failed)):
+                        pass
+                    if isinstance(message, Finished):
+                        _fill(stats, message.stats)
 
     def answer_aside(self, messages: Sequence[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 3.0) -> str:
         """A short greedy answer from the child, even while a stream is suspended.
@@ -165,84 +236,82 @@ class ProcessModel:
         ident = next(self._aside_ids)
         deadline = time.monotonic() + timeout_s + 1.0  # the child stops itself at timeout_s
         with self._io:
-            self._conn.send(("aside", ident, [m.to_dict() for m in messages], max_new_tokens, timeout_s))
-            while (left := deadline - time.monotonic()) > 0 and self._conn.poll(left):
-                reply = self._receive()
-                if reply[0] != "aside":
+            self._send(AskAside(ident, tuple(messages), max_new_tokens, timeout_s))
+            while (left := deadline - time.monotonic()) > 0 and (reply := self._receive(left)) is not None:
+                if not isinstance(reply, AsideAnswer):
                     self._pending.append(reply)  # the running stream's, read in order later
-                elif reply[1] == ident:
-                    if reply[2] is None:
-                        raise ArchivistError(f"the model process could not answer aside: {reply[3]}")
-                    return str(reply[2])
+                elif reply.ident == ident:
+                    if reply.answer is None:
+                        raise ArchivistError(f"the model process could not answer aside: {reply.error}")
+                    return reply.answer
         raise TimeoutError(f"the model process gave no aside answer within {timeout_s:g} s")
 
     def close(self) -> None:
-        if self._process.is_alive():
-            try:
-                with self._lock, self._io:
-                    self._conn.send(("close",))
-            except OSError:
-                pass
-            self._process.join(5)
-            if self._process.is_alive():
-                self._process.kill()
-        self._conn.close()
+        """Stop any running answer, then end the child (it frees the model)."""
+        self._child.cancel()
+        locked = self._lock.acquire(timeout=CLOSE_WAIT_S)
+        try:
+            self._child.close(goodbye=Close())
+        finally:
+            if locked:
+                self._lock.release()
 
 
-def _fill(stats: GenerationStats, values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        setattr(stats, key, value)
+def _fill(stats: GenerationStats, values: GenerationStats) -> None:
+    for f in dataclasses.fields(values):
+        setattr(stats, f.name, getattr(values, f.name))
 
 
-def _serve(conn: Connection, folder: str, provider: str | None, cancel: Any) -> None:
+def _serve(channel: Channel, folder: str, provider: str | None) -> None:
     """The child's loop: load once, then answer requests until told to close."""
-    import archivist  # noqa: F401  (switches telemetry off before onnxruntime loads)
     from archivist.engine.runtime import load_model
 
     try:
-        try:
-            model = load_model(Path(folder), provider)
-        except Exception as exc:
-            conn.send(("error", str(exc)))
-            return
-        conn.send(("ready", model.info.to_dict(), model.provider))
-    except OSError:  # the parent is gone (the app closed while the model loaded)
+        model = load_model(Path(folder), provider)
+    except Exception as exc:
+        channel.send(Failed(str(exc)))
         return
-    while True:
+    if not channel.send(Ready(model.info, model.provider)):
+        return  # the parent is gone (the app closed while the model loaded)
+    while (request := channel.receive()) is not None:
+        if isinstance(request, Close):
+            break
         try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        kind = request[0]
-        try:
-            if kind == "close":
-                model.close()
-                return
-            if kind == "count":
-                conn.send(("ok", model.count_tokens(request[1])))
-            elif kind == "template":
-                messages = [ChatMessage(m["role"], m["content"]) for m in request[1]]
-                conn.send(("ok", model.apply_chat_template(messages)))
-            elif kind == "aside":
-                _answer_aside(conn, model, request)
-            elif kind == "generate":
-                stats = GenerationStats()
-                options = GenerationOptions(**request[2])
-                for piece in model.stream(request[1], options, stats, cancel):
-                    conn.send(("text", piece))
-                    while conn.poll():  # only aside questions arrive while generating
-                        _answer_aside(conn, model, conn.recv())
-                conn.send(("done", stats.to_dict()))
+            if isinstance(request, CountTokens):
+                channel.send(TokenCount(model.count_tokens(request.text)))
+            elif isinstance(request, ApplyTemplate):
+                channel.send(Prompt(model.apply_chat_template(request.messages)))
+            elif isinstance(request, AskAside):
+                _answer_aside(channel, model, request)
+            elif isinstance(request, Generate) and not _generate(channel, model, request):
+                break
         except Exception as exc:  # reported to the caller, the child lives on
-            conn.send(("error", str(exc)))
+            channel.send(Failed(str(exc)))
+    model.close()
 
 
-def _answer_aside(conn: Connection, model: Any, request: tuple[Any, ...]) -> None:
-    """Answer ``("aside", id, messages, max_new_tokens, timeout_s)``; a failure is the
-    asker's to handle (None and the reason), never the running stream's."""
-    _, ident, messages, max_new_tokens, timeout_s = request
+def _generate(channel: Channel, model: GenaiModel, request: Generate) -> bool:
+    """Stream one answer, answering asides between its pieces; False when the parent
+    has gone or asked the child to close meanwhile."""
+    stats = GenerationStats()
+    for piece in model.stream(request.prompt, request.options, stats, channel.cancel_event):
+        if not channel.send(Text(piece)):
+            return False
+        while channel.poll():  # asides arrive while generating, and a close may
+            message = channel.receive()
+            if isinstance(message, AskAside):
+                _answer_aside(channel, model, message)
+            elif message is None or isinstance(message, Close):
+                return False
+    return channel.send(Finished(stats))
+
+
+def _answer_aside(channel: Channel, model: GenaiModel, request: AskAside) -> None:
+    """Answer ``request``; a failure is the asker's to handle (None and the reason),
+    never the running stream's."""
     try:
-        chat = [ChatMessage(m["role"], m["content"]) for m in messages]
-        conn.send(("aside", ident, model.answer_aside(chat, max_new_tokens, timeout_s), ""))
+        answer = model.answer_aside(list(request.messages), request.max_new_tokens, request.timeout_s)
     except Exception as exc:  # noqa: BLE001 - reported to the asker
-        conn.send(("aside", ident, None, f"{type(exc).__name__}: {exc}"))
+        channel.send(AsideAnswer(request.ident, None, f"{type(exc).__name__}: {exc}"))
+        return
+    channel.send(AsideAnswer(request.ident, answer))

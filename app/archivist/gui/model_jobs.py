@@ -3,81 +3,101 @@
 Converting a GGUF file (an import, or the built-in model's build) is numpy work that
 holds the GIL in long stretches: run on a thread of the window's process it stalled the
 event loop for 157 ms (SmolLM2-135M, 2 cores). So, like the model and the indexing, it
-runs in a spawned process; the page's worker thread only waits on the pipe (which
-releases the GIL) and passes the progress on. Qt-free: the child imports no Qt.
+runs in a child (:class:`~archivist.child_process.ChildProcess`) that calls the model
+service's :meth:`~archivist.model_service.ModelService.import_gguf` or
+:meth:`~archivist.model_service.ModelService.build_default`; the page's worker thread
+only waits on the pipe (which releases the GIL) and passes the progress on.
+
+The exchange: the parent starts the child with one request (:class:`ImportGguf` or
+:class:`BuildDefault`); the child answers with any number of :class:`JobProgress`, then
+one :class:`JobDone` or :class:`JobFailed`, and ends. Qt-free: the child imports no Qt.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from archivist.child_process import Channel, ChildEnded, ChildProcess
 from archivist.errors import ArchivistError
 
+# -- requests (parent -> child, as the child's argument) -------------------------------
 
-def run_job(kind: str, args: tuple[Any, ...], report: Callable[[tuple[str, float]], None]) -> str:
-    """Run ``kind`` ("import" or "build") in a child; ``report((stage, fraction))``; the folder."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_serve, args=(child, kind, args), name=f"archivist-{kind}", daemon=True)
-    process.start()
-    child.close()
+
+@dataclass(frozen=True)
+class ImportGguf:
+    """``archivist models import GGUF --id MODEL_ID`` (the command's default graph options)."""
+
+    gguf: str
+    model_id: str
+
+
+@dataclass(frozen=True)
+class BuildDefault:
+    """``archivist models build-default``: the chat model, then the search encoder."""
+
+    cache_dir: str | None = None  # None: the service's default wheel folder
+
+
+JobRequest = ImportGguf | BuildDefault
+
+# -- replies (child -> parent) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    stage: str
+    fraction: float  # 0 to 1
+
+
+@dataclass(frozen=True)
+class JobDone:
+    path: str  # the model folder made
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    text: str  # one line for the page, as workers.describe_error writes it
+
+
+def run_job(models_dir: Path, request: JobRequest, report: Callable[[JobProgress], None]) -> Path:
+    """Run ``request`` in a child over the models folder ``models_dir``, passing each
+    :class:`JobProgress` to ``report``; the folder it made, or :class:`ArchivistError`."""
+    kind = "import" if isinstance(request, ImportGguf) else "build"
+    child = ChildProcess(_serve, (str(models_dir), request), name=f"archivist-{kind}")
     try:
         while True:
-            try:
-                message = parent.recv()
-            except (EOFError, OSError):
-                raise ArchivistError(f"the {kind} process ended unexpectedly (exit code {process.exitcode})") from None
-            if message[0] == "progress":
-                report((message[1], message[2]))
-            elif message[0] == "done":
-                return str(message[1])
+            message = child.receive()
+            if isinstance(message, JobProgress):
+                report(message)
+            elif isinstance(message, JobDone):
+                return Path(message.path)
+            elif isinstance(message, JobFailed):
+                raise ArchivistError(message.text)
             else:
-                raise ArchivistError(str(message[1]))
+                raise ArchivistError(f"the {kind} process sent {message!r:.80}")
+    except ChildEnded as exc:
+        raise ArchivistError(str(exc)) from None
     finally:
-        process.join(5)
-        if process.is_alive():
-            process.kill()
-        parent.close()
+        child.close()
 
 
-def _serve(conn: Connection, kind: str, args: tuple[Any, ...]) -> None:
-    import archivist  # noqa: F401  (telemetry off before onnxruntime loads)
+def _serve(channel: Channel, models_dir: str, request: JobRequest) -> None:
+    """The child: one request, its progress, then its outcome."""
+    from archivist.model_service import ModelService
 
-    def report(stage: str, fraction: float) -> None:
-        conn.send(("progress", str(stage), float(fraction)))
+    service = ModelService(Path(models_dir))
+
+    def progress(stage: str, fraction: float) -> None:
+        channel.send(JobProgress(str(stage), float(fraction)))
 
     try:
-        if kind == "import":
-            result = import_gguf(*args, progress=report)
-        elif kind == "build":
-            result = build_builtin(*args, progress=report)
+        if isinstance(request, ImportGguf):
+            folder = service.import_gguf(Path(request.gguf), request.model_id, progress=progress).path
         else:
-            raise ArchivistError(f"unknown job {kind!r}")
-        conn.send(("done", str(result)))
-    except BaseException as exc:  # one line for the page, as workers.describe_error writes it
-        text = str(exc) if isinstance(exc, ArchivistError) else f"unexpected {type(exc).__name__}: {exc}"
-        conn.send(("error", text))
-    finally:
-        conn.close()
-
-
-def import_gguf(gguf: str, target: str, model_id: str, *, progress: Callable[[str, float], None]) -> Path:
-    """``archivist models import FILE --id ID`` (fast graph options, as the command's default)."""
-    from archivist_models.gguf import GraphOptions, convert
-
-    return convert(Path(gguf), Path(target), progress=progress, model_id=model_id, options=GraphOptions.fast())
-
-
-def build_builtin(models: str, cache: str, *, progress: Callable[[str, float], None]) -> Path:
-    """``archivist models build-default``: the chat model, then the search encoder."""
-    from archivist_models.default import build_default_model
-    from archivist_models.embedder import build_embedder
-
-    folder = build_default_model(Path(models), Path(cache), progress=lambda s, f: progress(s, f * 0.8))
-    progress("building the search encoder", 0.8)
-    build_embedder(Path(models) / "embedder-minilm-l6-v2", Path(cache), progress=lambda m: progress(m, 0.9))
-    return folder
+            cache = Path(request.cache_dir) if request.cache_dir else None
+            folder = service.build_default(progress, cache).model
+        channel.send(JobDone(str(folder)))
+    except BaseException as exc:  # noqa: BLE001 - told to the parent, which shows it
+        channel.send(JobFailed(str(exc) if isinstance(exc, ArchivistError) else f"unexpected {type(exc).__name__}: {exc}"))

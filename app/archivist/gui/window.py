@@ -154,7 +154,6 @@ class MainWindow(QMainWindow):
         self.sidebar.selected.connect(self.chat.show_conversation)
         self.chat.conversation_changed.connect(self._conversation_saved)
         self.settings_page.changed.connect(self._preferences_changed)
-        self.library.changed.connect(self._library_changed)
         self.models_page.model_chosen.connect(self._model_chosen)
         self.chat.turn_finished.connect(lambda _answer: self._reload_if_pending())
         self.plugin_failed.connect(self._show_plugin_error)
@@ -171,11 +170,13 @@ class MainWindow(QMainWindow):
         self._reload_pending = False
         if load_model:
             QTimer.singleShot(0, self.load_model)
-        self._warm_plugins()
-        if self.library.available and _has_sources(app):
+        # Asked before the warm-up below starts collecting contributions on its thread
+        # (collecting takes the host's lock): a cheap read of the library's sources.
+        if self.library.available and app.library.has_sources():
             # Sources were added before: start the indexing process so they are watched
             # for changes while the app runs (it is a child process; nothing waits).
             QTimer.singleShot(1500, self.library.start)
+        self._warm_plugins()
 
     def _warm_plugins(self) -> Task:
         """Collect what plugins contribute to a turn now, off the UI thread.
@@ -276,20 +277,6 @@ class MainWindow(QMainWindow):
             self._reload_pending = False
             QTimer.singleShot(0, self.load_model)
 
-    # -- library ------------------------------------------------------------------
-
-    def _library_changed(self) -> None:
-        """The indexing process changed the index: the retriever in this process reopens
-        it on the next question, so it sees the new passages (it caches the vectors)."""
-        from archivist.gui.library_service import PLUGIN
-
-        for contribution in self.app.host.retrievers():
-            if contribution.plugin == PLUGIN and hasattr(contribution.obj, "close"):
-                try:
-                    self.app.host.run(contribution, "close")
-                except Exception:  # the host has reported and disabled it
-                    log.debug("retriever close failed", exc_info=True)
-
     # -- plugins ------------------------------------------------------------------
 
     def _show_plugin_error(self, error: Any) -> None:
@@ -372,16 +359,3 @@ class MainWindow(QMainWindow):
             pass
         super().closeEvent(event)
 
-
-def _has_sources(app: Any) -> bool:
-    """Whether the retrieval plugin's index holds any folder, read without opening it."""
-    import sqlite3
-
-    database = app.paths.home / "plugins" / "faiss" / "index.db"
-    if not database.exists():
-        return False
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0) as conn:
-            return bool(conn.execute("SELECT count(*) FROM sources").fetchone()[0])
-    except sqlite3.Error:
-        return True  # let the indexing process open it and report

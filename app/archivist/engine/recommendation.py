@@ -18,25 +18,18 @@ The rules, in order:
    better precision (fp16 over int4). A device is only left for the next when nothing fits.
 4. What the installed build cannot run is listed with the exact install that would.
 
-:func:`load_with_fallback` is the runtime half: when a load fails (libraries missing, out
-of memory) it walks on to the next installed variant, and says what happened and why.
+What happens when the chosen model then fails to load is :mod:`archivist.engine.fallback`'s.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from archivist.engine.catalog import PROVIDER_NAMES, Catalog, Model, Variant
 from archivist.engine.hardware import Gpu, Hardware
-from archivist.errors import ArchivistError, ModelLoadError, ModelNotFound
-from archivist.types import ModelInfo
-
-log = logging.getLogger(__name__)
+from archivist.errors import ArchivistError
 
 GiB = 2**30
 CPU_RESERVE = int(1.5 * GiB)  # left to the OS and the app itself
@@ -371,131 +364,3 @@ def _summary(rec: Recommendation, forced: bool) -> str:
             prefix = f"nothing fits {gpu.label} ({gb(gpu.budget_bytes)} usable); "
     return (f"{prefix}{choice.device} ({gb(choice.budget_bytes)} usable): {', '.join(parts)} → "
             f"{PROVIDER_NAMES[choice.provider]} {choice.precision} ({choice.model_name})")
-
-
-# --- loading with fallback -------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-@dataclass
-class Attempt:
-    model_id: str
-    provider: str
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class LoadOutcome:
-    """What was loaded in the end, every attempt before it, and a message for the user."""
-
-    model: Any
-    info: ModelInfo
-    provider: str
-    attempts: list[Attempt]
-
-    @property
-    def fell_back(self) -> bool:
-        return len(self.attempts) > 1
-
-    @property
-    def message(self) -> str:
-        if not self.fell_back:
-            return ""
-        failed = "; ".join(f"{a.model_id} on {a.provider} failed ({a.error})" for a in self.attempts[:-1])
-        return f"{failed}; using {self.info.id} on {self.provider} instead"
-
-
-def variant_provider(info: ModelInfo) -> str | None:
-    """The provider an installed model was built for (from its archivist.json), if known."""
-    meta = info.metadata or {}
-    if meta.get("provider"):
-        return str(meta["provider"])
-    folder = Path(info.path)
-    meta_path = folder / "archivist.json"
-    if meta_path.is_file():
-        try:
-            return json.loads(meta_path.read_text(encoding="utf-8")).get("provider")
-        except (OSError, ValueError):
-            return None
-    return None
-
-
-def fallback_chain(
-    first: ModelInfo,
-    provider: str | None,
-    installed: Sequence[ModelInfo],
-    runnable_providers: Sequence[str],
-    catalog: Catalog | None = None,
-) -> list[tuple[ModelInfo, str]]:
-    """The order to try: ``first`` on ``provider``, then installed variants best first.
-
-    Installed catalog variants are ordered by the catalog (rank, then GPU before CPU);
-    each is tried on the provider it was built for, when the build can use it. Folders
-    the catalog does not know (imported or built) are tried on the CPU last.
-    """
-    chain: list[tuple[ModelInfo, str]] = []
-    first_provider = provider or variant_provider(first) or (runnable_providers[0] if runnable_providers else "cpu")
-    chain.append((first, first_provider))
-    ranks: dict[str, tuple[int, int]] = {}
-    if catalog is not None:
-        for m in catalog.models:
-            for v in m.variants:
-                ranks[v.id] = (-m.rank, 0 if v.provider != "cpu" else 1)
-    others = []
-    for info in installed:
-        p = variant_provider(info) or "cpu"
-        if p not in runnable_providers:
-            continue
-        others.append((ranks.get(info.id, (0, 2)), info, p))
-    others.sort(key=lambda t: t[0])
-    for _, info, p in others:
-        if (info.path, p) not in {(i.path, q) for i, q in chain}:
-            chain.append((info, p))
-    if first_provider != "cpu" and "cpu" in runnable_providers and variant_provider(first) in (None, "cpu"):
-        chain.insert(1, (first, "cpu"))  # a folder that runs anywhere: the CPU before another model
-    return chain
-
-
-def fallback_plan(first: ModelInfo, provider: str | None, models_dir: Path) -> list[tuple[ModelInfo, str]]:
-    """:func:`fallback_chain` for this machine: its installed models and its build's providers."""
-    from archivist.engine.catalog import load_catalog
-    from archivist.engine.installed import installed_models
-    from archivist.engine.runtime import available_providers
-
-    return fallback_chain(first, provider, installed_models(models_dir), available_providers(), load_catalog())
-
-
-def load_with_fallback(chain: Sequence[tuple[ModelInfo, str]], load: Callable[[ModelInfo, str], T]) -> LoadOutcome:
-    """Try each (model, provider) of ``chain`` until one loads; raise with every reason if none does."""
-    attempts: list[Attempt] = []
-    for info, provider in chain:
-        try:
-            loaded = load(info, provider)
-        except (ModelLoadError, ModelNotFound, MemoryError, OSError) as exc:
-            reason = _why_it_failed(exc)
-            log.info("could not load %s on %s: %s", info.id, provider, reason)
-            attempts.append(Attempt(info.id, provider, reason))
-            continue
-        attempts.append(Attempt(info.id, provider))
-        return LoadOutcome(loaded, info, provider, attempts)
-    if not attempts:
-        raise ModelNotFound("no installed model to load")
-    raise ModelLoadError(
-        "no installed model could be loaded: " + "; ".join(f"{a.model_id} on {a.provider}: {a.error}" for a in attempts)
-    )
-
-
-def _why_it_failed(exc: BaseException) -> str:
-    """A short reason, classified from the runtime's own error (not our wrapper's text)."""
-    cause = exc.__cause__ if exc.__cause__ is not None else exc
-    text = str(cause).strip() or type(cause).__name__
-    low = text.lower()
-    if isinstance(cause, MemoryError) or "out of memory" in low or "failed to allocate" in low or "bad_alloc" in low:
-        return f"out of memory ({text.splitlines()[0][:200]})"
-    if any(k in low for k in ("cuda", "cudnn", "libcublas", "directml", "dml", "provider", ".so", ".dll")):
-        return f"runtime library or provider missing ({text.splitlines()[0][:200]})"
-    return text.splitlines()[0][:300]

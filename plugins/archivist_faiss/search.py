@@ -1,0 +1,115 @@
+"""Finding passages: dense (FAISS), keyword (SQLite FTS5), and the two fused by rank.
+
+Dense search finds passages that mean what the query means; keyword search finds the
+exact words (names, codes) that embed poorly; :func:`fusion.rrf` combines the rankings.
+``min_similarity`` lets the assistant tell "nothing relevant" from weak hits. The
+vectors are the :class:`VectorCache`'s, so a search sees what other processes wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+
+from archivist import Locator, Passage
+from archivist_faiss import fusion
+from archivist_faiss.encoder import LazyEncoder
+from archivist_faiss.store import ChunkRow, File
+from archivist_faiss.vector_cache import VectorCache
+
+
+@dataclass
+class Hit:
+    """One search result: a passage with where it is and its score."""
+
+    path: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+    score: float
+    title: str | None = None
+    section: str | None = None
+    chunk_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_passage(self) -> Passage:
+        return Passage(self.text, self.path, Locator(self.page, self.section, self.start, self.end),
+                       self.score, self.title, str(self.chunk_id))
+
+
+class Search:
+    def __init__(self, engine: Any, session_factory: Any, encoder: LazyEncoder, cache: VectorCache) -> None:
+        self.engine = engine
+        self.Session = session_factory
+        self.encoder = encoder
+        self.cache = cache
+        self.dense_weight = fusion.DENSE_WEIGHT
+        self.keyword_weight = fusion.KEYWORD_WEIGHT
+        self._seen_passages = False
+
+    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
+        vec = self.encoder.embedder.embed([query])[0]
+        return self.cache.ensure().search(vec, n)
+
+    def keyword(self, query: str, n: int, joiner: str = "OR") -> list[tuple[int, float]]:
+        match = fusion.fts_query(query, joiner=joiner)
+        if match is None:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT rowid, bm25(chunks_fts, 1.0, 0.5) AS r FROM chunks_fts "
+                                     "WHERE chunks_fts MATCH :q ORDER BY r LIMIT :n"),
+                                {"q": match, "n": n}).all()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def empty(self) -> bool:
+        """Whether nothing is indexed (then there is no need to load, or build, the encoder)."""
+        if not self._seen_passages:
+            if self.cache.passage_count() == 0:
+                return True
+            self._seen_passages = True
+        return False
+
+    def search(self, query: str, k: int, mode: str = "hybrid", min_similarity: float = 0.0) -> list[Hit]:
+        """The ``k`` best passages: ``mode`` is "hybrid" (default), "dense" or "keyword";
+        ``min_similarity`` drops passages less similar to the query than that (cosine)."""
+        depth = max(50, 4 * k)
+        if mode == "dense":
+            ranked = self.dense(query, depth if min_similarity > 0 else k)
+            similar = dict(ranked)
+        elif mode == "keyword":
+            ranked = self.keyword(query, depth if min_similarity > 0 else k)
+            similar = dict(self.dense(query, depth)) if min_similarity > 0 else {}
+        else:
+            dense = self.dense(query, depth)
+            similar = dict(dense)
+            keyword = self.keyword(query, depth)
+            ranked = fusion.rrf([([i for i, _ in dense], self.dense_weight),
+                                 ([i for i, _ in keyword], self.keyword_weight)], k=fusion.RRF_K)
+        if min_similarity > 0:
+            # Similar enough in meaning, or holding every word of the query (short keyword
+            # queries such as a name embed poorly but match exactly). A passage outside the
+            # dense top ``depth`` counts as dissimilar.
+            exact = {i for i, _ in self.keyword(query, depth, joiner="AND")}
+            ranked = [(i, s) for i, s in ranked if similar.get(i, -1.0) >= min_similarity or i in exact]
+        return self._hits(ranked[:k])
+
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        if not ranked:
+            return []
+        ids = [i for i, _ in ranked]
+        with self.Session() as s:
+            rows = {c.id: (c, f) for c, f in s.execute(
+                select(ChunkRow, File).join(File, ChunkRow.file_id == File.id).where(ChunkRow.id.in_(ids)))}
+        hits = []
+        for i, score in ranked:
+            if i not in rows:
+                continue  # deleted since the vector cache was written
+            c, f = rows[i]
+            hits.append(Hit(f.path, c.page, c.start, c.end, c.text, round(float(score), 6), f.title,
+                            c.section, c.id))
+        return hits
