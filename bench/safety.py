@@ -25,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+from archivist.context import PluginContext
 from archivist.plugins import PluginHost
 from archivist.screening import Screener
-from archivist.types import Action, PluginContext, Stage
+from archivist.types import Action, Stage
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # when something changes incompatibly (docs/changelog.md says what each version did).
 API_VERSION = "1.1"
 
+from archivist.context import PluginContext  # noqa: E402
 from archivist.errors import (  # noqa: E402
     ArchivistError,
     ConversionError,
@@ -53,7 +54,6 @@ from archivist.types import (  # noqa: E402
     Locator,
     ModelInfo,
     Passage,
-    PluginContext,
     PluginError,
     SkippedFile,
     Span,

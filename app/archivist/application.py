@@ -23,10 +23,11 @@ from archivist.config import (
     resolve_home,
     write_disabled_plugins,
 )
+from archivist.context import PluginContext
 from archivist.errors import ModelLoadError, ModelNotFound, PluginFailure
 from archivist.model_service import MODEL_SETTING, PROVIDER_SETTING
 from archivist.plugins import CORE_PLUGINS, PluginHost
-from archivist.types import ChatMessage, ModelInfo, PluginContext
+from archivist.types import ChatMessage, ModelInfo
 
 if TYPE_CHECKING:
     from archivist.assistant import Assistant

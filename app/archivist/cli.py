@@ -22,6 +22,7 @@ import click
 from archivist import __version__
 from archivist.config import resolve_home
 from archivist.errors import ArchivistError
+from archivist.queries import read_queries
 
 PROCESS_START = time.perf_counter()
 
@@ -108,7 +109,7 @@ def ask(
     state.app.load_model(model)
     kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
     if jsonl is not None:
-        for number, query in _read_queries(jsonl):
+        for number, query in read_queries(jsonl):
             try:
                 answer = assistant.ask(query, **kwargs)
                 click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -189,23 +190,6 @@ def _shown_path(path: str) -> str:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return path
-
-
-def _read_queries(path: Path) -> Any:
-    stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
-    with stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ArchivistError(f"{path}, line {number}: not JSON ({exc})") from exc
-            query = item.get("query") if isinstance(item, dict) else item
-            if not isinstance(query, str):
-                raise ArchivistError(f'{path}, line {number}: expected a string or {{"query": ...}}')
-            yield number, query
 
 
 @cli.command()

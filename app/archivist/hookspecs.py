@@ -23,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from archivist.context import PluginContext
     from archivist.protocols import (
         DocumentLoader,
         Library,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
         Retriever,
         SafetyFilter,
     )
-    from archivist.types import PluginContext
 
 PROJECT = "archivist"
 

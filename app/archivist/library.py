@@ -145,3 +145,11 @@ def _switched_off(host: PluginHost) -> PluginRecord | None:
     for record in sorted(known or unloaded, key=lambda r: (not r.builtin, r.name)):
         return record
     return None
+
+
+def summary_line(report: SyncReport) -> str:
+    """What a sync did, in one line for people."""
+    return (f"{len(report.indexed)} indexed ({report.pages} pages, {report.passages} passages), "
+            f"{report.unchanged} unchanged, {len(report.removed)} removed, "
+            f"{len(report.skipped)} skipped in {report.seconds:.1f} s"
+            + (" (stopped before the end)" if report.cancelled else ""))

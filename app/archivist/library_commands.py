@@ -94,6 +94,8 @@ def index_command(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, wa
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
+        from archivist.library import summary_line
+
         click.echo(summary_line(report))
         for line in skipped_lines(report.skipped):
             click.echo(line)
@@ -102,14 +104,6 @@ def index_command(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, wa
             watch_until_interrupted(library, [str(Path(p).resolve()) for p in paths])
     finally:
         library.close()
-
-
-def summary_line(report: SyncReport) -> str:
-    """What a sync did, in one line for people."""
-    return (f"{len(report.indexed)} indexed ({report.pages} pages, {report.passages} passages), "
-            f"{report.unchanged} unchanged, {len(report.removed)} removed, "
-            f"{len(report.skipped)} skipped in {report.seconds:.1f} s"
-            + (" (stopped before the end)" if report.cancelled else ""))
 
 
 def skipped_lines(skipped: list[SkippedFile], names_shown: int = 3) -> list[str]:
@@ -209,11 +203,11 @@ def search_command(ctx: click.Context, query: str | None, k: int, as_json: bool,
     """Find the passages of your indexed files that best match QUERY (as a question would)."""
     if (query is None) == (jsonl is None):
         raise click.UsageError("give either a QUERY or --jsonl FILE")
-    from archivist.cli import _read_queries
+    from archivist.queries import read_queries
 
     assistant = ctx.find_root().obj.app.assistant()
     if jsonl is not None:
-        for _, q in _read_queries(jsonl):
+        for _, q in read_queries(jsonl):
             passages, _ = assistant.retrieve(q, k)
             click.echo(json.dumps({"query": q, "hits": [hit_dict(p) for p in passages]}, ensure_ascii=False))
         return

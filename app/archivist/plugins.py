@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import pluggy
 
 from archivist import API_VERSION, hookspecs
+from archivist.context import PluginContext
 
 # Time limits by "Protocol.method": archivist.contract says which calls have one and why
 # loading a model or syncing a library has none (re-exported here, the table's old home).
@@ -31,7 +32,7 @@ from archivist.contract import DEFAULT_TIMEOUTS as DEFAULT_TIMEOUTS
 from archivist.contract import HOOK_PROTOCOLS, method_key, missing, resolve_timeouts
 from archivist.errors import ArchivistError, PluginFailure
 from archivist.protocols import Closable
-from archivist.types import PluginContext, PluginError
+from archivist.types import PluginError
 
 if TYPE_CHECKING:
     from archivist.protocols import DocumentLoader, Library, ModelBackend, Panel, Retriever, SafetyFilter

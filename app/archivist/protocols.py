@@ -63,7 +63,7 @@ class LoadedModel(Protocol):
 class AsideModel(Protocol):
     """A loaded model that can also give a short answer while a stream is suspended.
 
-    Optional: :meth:`archivist.types.PluginContext.ask_model` uses it (a safety judge
+    Optional: :meth:`archivist.PluginContext.ask_model` uses it (a safety judge
     asks between two tokens of an answer, from another thread, while the answer's
     stream waits for that screen); models without it are not asked.
     """

@@ -278,8 +278,8 @@ def archivist_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def archivist_host(archivist_home: Path) -> PluginHost:
     """A plugin host with the core only; ``archivist_host.add(name, plugin)`` adds yours."""
+    from archivist.context import PluginContext
     from archivist.plugins import PluginHost
-    from archivist.types import PluginContext
 
     return PluginHost(PluginContext(home=archivist_home), load_entry_points=False)
 

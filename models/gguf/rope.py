@@ -9,7 +9,7 @@ for qwen2/phi3) is GroupQueryAttention's ``rotary_interleaved`` attribute, set i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -18,8 +18,17 @@ from onnx import TensorProto, helper
 from .source import GGUFSource
 from .spec import ModelSpec
 
-if TYPE_CHECKING:
-    from .graph import _GraphBuilder as GraphBuilder
+
+class GraphBuilder(Protocol):
+    """What :func:`rope_inputs` needs of the graph being built (``graph._GraphBuilder``),
+    as a Protocol so that this module need not import the one that imports it."""
+
+    def node(self, op: str, inputs: list[str], name: str, n_outputs: int = 1, domain: str = "",
+             **attrs: Any) -> list[str]: ...
+
+    def weight(self, name: str, array: np.ndarray) -> str: ...
+
+    def constant(self, array: np.ndarray) -> str: ...
 
 
 def rope_caches(

@@ -339,10 +339,10 @@ def test_a_broken_plugin_costs_the_user_nothing_they_had(scripted_app, scripted)
 
 def test_the_assistant_answers_with_what_it_is_handed_no_application_needed(tmp_path) -> None:
     from archivist.assistant import Assistant
+    from archivist.context import PluginContext
     from archivist.plugins import PluginHost
     from archivist.store.database import open_database
     from archivist.testing import ScriptedBackend
-    from archivist.types import PluginContext
 
     backend = ScriptedBackend()
     backend.reply("Every June [1].")

@@ -22,9 +22,9 @@ from archivist import (
     hookimpl,
 )
 from archivist.application import Application
+from archivist.context import PluginContext
 from archivist.contract import DEFAULT_TIMEOUTS, resolve_timeouts
 from archivist.plugins import Contribution, PluginHost, api_compatible
-from archivist.types import PluginContext
 
 
 def host(tmp_path: Path, **kwargs) -> PluginHost:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from archivist import PluginFailure, Stage, Verdict, hookimpl
+from archivist.context import PluginContext
 from archivist.plugins import PluginHost
-from archivist.types import Action, PluginContext
+from archivist.types import Action
 
 
 def make_distribution(root: Path, name: str, module_source: str) -> None:

