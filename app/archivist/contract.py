@@ -22,6 +22,7 @@ from archivist.protocols import (
     ModelBackend,
     ModelSource,
     Panel,
+    Repairable,
     Retriever,
     SafetyFilter,
     WatchesSources,
@@ -40,7 +41,7 @@ HOOK_PROTOCOLS: dict[str, type] = {
 }
 
 # Optional Protocols a contribution may satisfy beside its hook's.
-CAPABILITIES: tuple[type, ...] = (Countable, Closable, ModelSource, WatchesSources)
+CAPABILITIES: tuple[type, ...] = (Countable, Closable, ModelSource, WatchesSources, Repairable)
 
 # Seconds a call to a contribution's method may take before Archivist stops waiting for
 # it and disables its plugin, keyed "Protocol.method" by the Protocol that declares the
@@ -66,6 +67,8 @@ DEFAULT_TIMEOUTS: dict[str, float | None] = {
     "Library.sync": None,
     "WatchesSources.watch": 10.0,
     "Closable.close": None,
+    "Repairable.check": 60.0,
+    "Repairable.repair": None,
     "Panel.create_widget": None,
 }
 

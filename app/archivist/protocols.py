@@ -191,6 +191,26 @@ class Countable(Protocol):
 
 
 @runtime_checkable
+class Repairable(Protocol):
+    """Optional, beside any contribution that keeps files: finds damage and repairs it.
+
+    ``archivist doctor`` calls :meth:`check` and lists what it found; ``archivist doctor
+    --repair`` calls :meth:`repair`. A truncated database, a file overwritten in the middle,
+    an index that no longer matches its records: each is one line saying what is wrong
+    and what repairing it will do.
+    """
+
+    def check(self) -> list[str]:
+        """The problems found, one line each (what is wrong, what ``--repair`` would do);
+        an empty list when all is sound. Must not change anything."""
+
+    def repair(self) -> list[str]:
+        """Repair what :meth:`check` finds and say what was done, one line each. Never
+        delete what the user cannot get back (their documents, conversations) without
+        saying so in these lines; prefer moving damaged files aside to deleting them."""
+
+
+@runtime_checkable
 class Closable(Protocol):
     """Optional, beside any contribution holding files or memory: free them now.
 
