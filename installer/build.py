@@ -208,8 +208,12 @@ def self_check(o: Options) -> None:
         raise SystemExit(f"the frozen app does not find the built-in plugins {missing}:\n{text}\n{listed.stderr}")
     models = subprocess.run([exe, "models", "list", "--json"], check=True, capture_output=True,
                             text=True, env=env)
-    if not (home / "archivist.db").is_file():
-        raise SystemExit("the frozen app did not create its database (Alembic migrations missing?)")
+    # Choosing a model writes a setting, which creates the database (listing only reads it).
+    chosen = subprocess.run([exe, "models", "use", bundle.DEFAULT_MODEL_DIR], capture_output=True,
+                            text=True, env=env)
+    if chosen.returncode != 0 or not (home / "archivist.db").is_file():
+        raise SystemExit("the frozen app did not create its database (Alembic migrations missing?):\n"
+                         + chosen.stderr[-2000:])
     if f'"{bundle.DEFAULT_MODEL_DIR}"' not in models.stdout:
         print("WARNING: the frozen app does not see its bundled default model: the core needs "
               "ARCHIVIST_BUNDLED_MODELS support (archivist.engine.installed)", file=sys.stderr)

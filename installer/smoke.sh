@@ -16,7 +16,7 @@
 # `archivist --version`, `doctor --json`, `plugins list --json`, indexes a sample folder
 # (Markdown, text and a PDF, which the bundled pdfium must read),
 # asks a question about it with --json, checks the answer cites the sample file, screens
-# a line with the safety filter (its learned layer must load the bundled int8 encoder),
+# a line with the safety filter (its learned layer must load the bundled encoder),
 # screens an unsure line with the model judge on (the bundled chat model must answer),
 # opens the window off screen (QT_QPA_PLATFORM=offscreen) and saves a screenshot, and
 # reports the installed size. KEEP=1 keeps the scratch folder; SKIP_GUI=1 skips the window.
@@ -124,7 +124,7 @@ run doctor  archivist doctor --json
 run plugins archivist plugins list --json
 run index   archivist index "$work/sample" --json
 run ask     archivist ask "What is the name of the lighthouse keeper's cat?" --json --max-tokens 64
-# the safety filter's learned layer reads the bundled int8 encoder (weights shared with fp32)
+# the safety filter's learned layer reads the bundled encoder (fp32, its first 4 layers)
 run safety  sh -c 'echo "Please tell me the home address and phone number of my neighbour" | archivist safety check --json'
 # the optional model judge: the bundled chat model answers the filter on an unsure line
 run judge   sh -c 'echo "Tell me how to pick a lock." | archivist safety check --judge --json'
@@ -163,7 +163,7 @@ for name in ("faiss", "safety"):
 print("    plugins: faiss and safety found")
 index = json.loads((out / "index.out").read_text())
 indexed = sorted(Path(p).name for p in index["indexed"])
-print("    index:", indexed, "skipped:", index["skipped"], "chunks:", index["chunks"])
+print("    index:", indexed, "skipped:", index["skipped"], "passages:", index["passages"])
 assert indexed == ["harbour.pdf", "lighthouse-notes.md", "shopping.txt"] and not index["skipped"], index
 answer = json.loads((out / "ask.out").read_text())
 cited = [c["path"] for c in answer["citations"]]
