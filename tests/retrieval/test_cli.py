@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from archivist import ArchivistError, SkippedFile, SyncReport
 from archivist.application import Application
 from archivist.cli import State, cli
-from archivist.library_commands import item_label, skipped_lines, summary_line
+from archivist.library import summary_line
+from archivist.library_commands import item_label, skipped_lines
 
 from .conftest import formats_dir
 
