@@ -62,6 +62,12 @@ LAZY_IMPORTS: dict[str, str] = {
     "huggingface_hub": "huggingface_hub",
     "tqdm": "tqdm",
     "PySide6": "PySide6-Essentials",
+    # archivist serve (archivist.api) and the remote model backend (archivist_remote)
+    "uvicorn": "uvicorn",
+    "fastapi": "fastapi",
+    "starlette": "starlette",
+    "httpx": "httpx",
+    "keyring": "keyring",
 }
 
 # Packages whose code is imported by name at run time (entry points, Alembic's
@@ -70,7 +76,10 @@ COLLECT_SUBMODULES = [
     "archivist",
     "archivist_faiss",
     "archivist_safety",
+    "archivist_remote",
     "archivist_models",
+    "uvicorn",  # loads its protocol, loop and lifespan modules by name
+    "keyring.backends",  # found through entry points
     "alembic",  # alembic.command / script / runtime.migration, loaded by the store
     "sqlalchemy.dialects.sqlite",
     "watchdog.observers",  # picks the platform's observer by name
@@ -103,6 +112,7 @@ COPY_METADATA = [
     "huggingface_hub",
     "tqdm",
     "pypdfium2",
+    "keyring",  # its backends are entry points
 ]
 
 # Never in the package: test and dev tooling, benchmarks, training-only libraries, and

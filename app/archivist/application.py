@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from archivist.config import (
     Paths,
+    load_config,
     peek_setting,
-    read_config,
     read_disabled_plugins,
     resolve_home,
     write_disabled_plugins,
@@ -32,8 +32,9 @@ from archivist.types import ChatMessage, ModelInfo
 if TYPE_CHECKING:
     from archivist.assistant import Assistant
     from archivist.library import LibraryService
+    from archivist.model_servers import ModelServers
     from archivist.model_service import ModelService
-    from archivist.protocols import LoadedModel
+    from archivist.protocols import DocumentLoader, LoadedModel
     from archivist.store.conversations import Conversations
     from archivist.store.database import Database
 
@@ -57,7 +58,9 @@ class Application:
         isolate_model: bool = False,
     ) -> None:
         self.paths = Paths(resolve_home(home)).ensure()
-        self.config: dict[str, Any] = read_config(self.paths)
+        # A damaged config.toml gives the defaults; the front ends show these lines.
+        self.config: dict[str, Any]
+        self.config, self.warnings = load_config(self.paths)
         self.safe_mode = safe_mode
         # PluginContext.ask_model answers from the model this application loaded.
         if host is None:
@@ -103,6 +106,13 @@ class Application:
         from archivist.model_service import ModelService
 
         return ModelService(self.paths.models, self)
+
+    @cached_property
+    def servers(self) -> ModelServers:
+        """Model servers the user added (kept by whichever backend keeps them: the remote plugin's)."""
+        from archivist.model_servers import ModelServers
+
+        return ModelServers(self.host)
 
     @property
     def loaded_model(self) -> LoadedModel | None:
@@ -272,3 +282,14 @@ class Application:
         if "database" in self.__dict__:
             self.database.close()
 
+
+def collect_loaders(home: str | Path, *, safe_mode: bool = False) -> list[DocumentLoader]:
+    """The document loaders the enabled plugins of ``home`` register, collected by a plugin
+    host made here as :class:`Application` makes it (the home's disabled plugins, safe mode,
+    ``ARCHIVIST_PLUGINS``).
+
+    For a plugin that reads files in a child process of its own (the FAISS library does,
+    under per-file limits of memory and time): the child has no host, so it makes one
+    and gets the loaders the app's process got, from the same installed plugins.
+    """
+    return [contribution.obj for contribution in Application(home, safe_mode=safe_mode).host.loaders()]

@@ -9,6 +9,7 @@ for callers who only want the result.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -49,6 +50,7 @@ DEFAULT_CONTEXT_BUDGET = 2048
 # many; measured on the built-in model, 5 sources made an 805-token prompt, 6 s to the
 # first token on 2 busy cores.
 DEFAULT_SOURCES = 3
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -165,8 +167,14 @@ class Assistant:
         sources: int | None = None,
         model: str | None = None,
     ) -> Iterator[TurnEvent]:
-        """Run one turn, yielding events as they happen; the last one is ``done``."""
+        """Run one turn, yielding events as they happen; the last one is ``done``.
+
+        The turn is stored when it ends, in one transaction (the conversation, the
+        question and the answer together): a turn stopped midway, the process killed
+        included, stores nothing.
+        """
         options = options or GenerationOptions()
+        question = _well_formed(question)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         notices: list[str] = []
@@ -177,11 +185,7 @@ class Assistant:
         # save the turn once the answer is done.
         history: list[ChatMessage] = []
         if conversation_id is not None:
-            history = [
-                ChatMessage(m.role, m.text)  # type: ignore[arg-type]
-                for m in self.conversations().messages(conversation_id)
-                if m.role in ("user", "assistant")
-            ]
+            history = self.conversations().history(conversation_id)
 
         loaded = self.load_model(model)
         stats = GenerationStats()
@@ -192,14 +196,11 @@ class Assistant:
             before = timings.pop("before_generation_ms", 0.0)
             if stats.ttft_ms is not None:
                 timings["ttft_ms"] = before + stats.ttft_ms
-            conversations = self.conversations()
-            if conversation_id is None:
-                conversation_id = conversations.create_conversation(_title(question))
-            conversations.add_message(conversation_id, "user", question)
-            message_id = conversations.add_message(
+            conversation_id, message_id = self.conversations().save_turn(
                 conversation_id,
-                "assistant",
+                question,
                 text,
+                title=_title(question),
                 model=loaded.info.id,
                 provider=loaded.provider,
                 citations=[c.to_dict() for c in citations],
@@ -244,7 +245,12 @@ class Assistant:
             k = sources or int(self.preference("sources", DEFAULT_SOURCES))
             found, has_documents = self.retrieve(question_for_model, k)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000.0
-            found = screener.screen_passages(found)
+            found, passage_verdicts = screener.check_passages(found)
+            # Told, and kept with the answer: a document that tried to instruct the
+            # model, or held what the filter removed, is something the user should know.
+            for passage_verdict in passage_verdicts:
+                verdicts.append(passage_verdict)
+                yield TurnEvent("notice", text=passage_verdict.reason, verdict=passage_verdict)
             if has_documents and not found:
                 yield TurnEvent("text", text=NOTHING_FOUND)
                 yield TurnEvent("done", answer=finish(NOTHING_FOUND, [], [], False))
@@ -299,6 +305,12 @@ class Assistant:
                 answer = event.answer
         assert answer is not None
         return answer
+
+
+def _well_formed(text: str) -> str:
+    """``text`` with each lone surrogate (from undecodable bytes in argv or a file, or a
+    JSON ``"\udcff"``) replaced by U+FFFD: no filter, model or database can take one."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _title(question: str) -> str:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -41,12 +43,89 @@ def _let_a_start_finish() -> None:
         _STARTING.release()
 
 
+# The exit status of a child that went over the memory ceiling :func:`limit_memory` set
+# (or let a MemoryError escape its target): the parent tells it by ChildEnded.over_memory.
+MEMORY_EXIT = 86
+
+
 class ChildEnded(Exception):
-    """The child process is gone (it ended, crashed or was killed); ``exitcode`` says how."""
+    """The child process is gone (it ended, crashed or was killed); ``exitcode`` says how
+    (negative: the signal that ended it); ``over_memory``: it went over its memory ceiling."""
 
     def __init__(self, name: str, exitcode: int | None) -> None:
         super().__init__(f"the {name} process ended unexpectedly (exit code {exitcode})")
         self.exitcode = exitcode
+
+    @property
+    def over_memory(self) -> bool:
+        return self.exitcode == MEMORY_EXIT
+
+
+def limit_memory(megabytes: float, *, watchdog: bool | None = None) -> None:
+    """Let the calling process (a child) use at most ``megabytes`` more memory than now.
+
+    On Linux the kernel enforces it: the address space is capped (``RLIMIT_AS``), so an
+    allocation past the ceiling fails and Python raises MemoryError (which, uncaught,
+    ends the child with :data:`MEMORY_EXIT`). Elsewhere (macOS does not enforce
+    ``RLIMIT_AS``, Windows has no rlimits), or with ``watchdog=True``, a thread reads the
+    process's peak resident memory every 20 ms and ends it with :data:`MEMORY_EXIT` once
+    it is over; that one sees an allocation only after it is made, so it bounds growth,
+    not a single huge block. Call it in the child only, after its own setting up.
+    """
+    if watchdog is None:
+        watchdog = not sys.platform.startswith("linux")
+    if not watchdog:
+        import resource
+
+        size = _linux_status_kb("VmSize") * 1024
+        ceiling = int(size + megabytes * 1024 * 1024)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            ceiling = min(ceiling, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+        return
+    most = _peak_rss_bytes() + int(megabytes * 1024 * 1024)
+
+    def watch() -> None:
+        while _peak_rss_bytes() <= most:
+            threading.Event().wait(0.02)
+        os._exit(MEMORY_EXIT)
+
+    threading.Thread(target=watch, name="memory-ceiling", daemon=True).start()
+
+
+def _linux_status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _peak_rss_bytes() -> int:
+    """The most resident memory this process has held, in bytes."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        class Counters(ctypes.Structure):
+            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+                        ("PeakWorkingSetSize", ctypes.c_size_t), ("WorkingSetSize", ctypes.c_size_t),
+                        ("QuotaPeakPagedPoolUsage", ctypes.c_size_t), ("QuotaPagedPoolUsage", ctypes.c_size_t),
+                        ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t),
+                        ("QuotaNonPagedPoolUsage", ctypes.c_size_t), ("PagefileUsage", ctypes.c_size_t),
+                        ("PeakPagefileUsage", ctypes.c_size_t)]
+
+        counters = Counters()
+        counters.cb = ctypes.sizeof(Counters)
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        psapi = ctypes.windll.psapi  # type: ignore[attr-defined]
+        psapi.GetProcessMemoryInfo(kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb)
+        return int(counters.PeakWorkingSetSize)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB elsewhere
 
 
 class Channel:
@@ -97,6 +176,8 @@ def _main(target: Callable[..., None], conn: Connection, cancel: Any, args: tupl
     channel = Channel(conn, cancel)
     try:
         target(channel, *args)
+    except MemoryError:  # over the ceiling limit_memory set: the parent is told by the exit status
+        os._exit(MEMORY_EXIT)
     finally:
         conn.close()
 

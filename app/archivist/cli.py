@@ -23,6 +23,7 @@ from archivist import __version__
 from archivist.config import resolve_home
 from archivist.errors import ArchivistError
 from archivist.queries import read_queries
+from archivist.terminal import printable
 
 PROCESS_START = time.perf_counter()
 
@@ -33,13 +34,16 @@ class State:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.home: Path = app.paths.home
+        for warning in getattr(app, "warnings", ()):  # a damaged config.toml: the defaults are used
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
         _report_plugin_errors(app.host)
 
 
 def _report_plugin_errors(host: Any) -> None:
     def show(error: Any) -> None:
+        state = "; it stays on" if host.enabled(error.plugin) else " and is off for this session"
         click.secho(
-            f"plugin {error.plugin} failed ({error.where}) and is off for this session: {error.message}",
+            printable(f"plugin {error.plugin} failed ({error.where}){state}: {error.message}"),
             fg="yellow",
             err=True,
         )
@@ -50,6 +54,20 @@ def _report_plugin_errors(host: Any) -> None:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines quote plugins, files and models: printed as text (archivist.terminal)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def _log_to_terminal(debug: bool) -> None:
+    """Log to stderr, one message a line (a no-op when logging is set up already)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("%(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +83,7 @@ pass_state = click.make_pass_decorator(State)
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, safe_mode: bool, debug: bool) -> None:
     """Archivist: a private assistant that answers from your own files, offline."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
+    _log_to_terminal(debug)
     if ctx.obj is None:  # called from Python rather than through main()
         from archivist.application import Application
 
@@ -137,10 +155,12 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
     answer = None
     try:
         for event in assistant.stream(question, conversation_id=conversation, cancel=cancel, **kwargs):
+            # What the model and the documents wrote is printed as text, never as
+            # terminal control sequences (archivist.terminal).
             if event.kind == "text":
-                click.echo(event.text, nl=False)
+                click.echo(printable(event.text), nl=False)
             elif event.kind == "notice":
-                click.secho(f"\n[safety] {event.text}", fg="yellow", err=True)
+                click.secho(f"\n[safety] {printable(event.text)}", fg="yellow", err=True)
             elif event.kind == "done":
                 answer = event.answer
     except KeyboardInterrupt:
@@ -178,10 +198,10 @@ def _print_citations(citations: list[Any]) -> None:
 
 def _print_source(mark: str, citation: Any) -> None:
     where = f", page {citation.page}" if citation.page else ""
-    click.secho(f"{mark} {_shown_path(citation.path)}{where}", fg="cyan")
+    click.secho(f"{mark} {printable(_shown_path(citation.path))}{where}", fg="cyan")
     # The passage itself, so the answer can be checked without opening the file.
     snippet = citation.snippet if len(citation.snippet) <= 160 else citation.snippet[:157].rstrip() + "..."
-    click.echo(f"    {snippet}")
+    click.echo(f"    {printable(snippet)}")
 
 
 def _shown_path(path: str) -> str:
@@ -208,7 +228,7 @@ def chat(
 
     assistant = state.app.assistant()
     loaded = state.app.load_model(model)
-    click.secho(f"Archivist {__version__} · {loaded.info.name} on {loaded.provider}", bold=True)
+    click.secho(printable(f"Archivist {__version__} · {loaded.info.name} on {loaded.provider}"), bold=True)
     click.echo("Type a question. /new starts a new conversation, /exit quits.")
     options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
     kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
@@ -239,11 +259,19 @@ def chat(
               help="Evaluate the model choice for a described machine (JSON, e.g. another user's doctor --json).")
 @click.option("--context", "context_tokens", type=click.IntRange(256, 131072),
               help="Context length the memory check assumes (default 4096 tokens).")
+@click.option("--repair", is_flag=True,
+              help="Repair what is damaged, saying what was done (damaged files are moved aside, not deleted).")
 @pass_state
-def doctor(state: State, as_json: bool, machine: Path | None, context_tokens: int | None) -> None:
-    """Show the hardware, the runtimes and which model would answer, and why."""
+def doctor(state: State, as_json: bool, machine: Path | None, context_tokens: int | None, repair: bool) -> None:
+    """Show the hardware, the runtimes, which model would answer and why, and anything damaged."""
     from archivist.diagnosis import diagnose, render_diagnosis
 
+    if repair:
+        from archivist.diagnosis import repair_home
+
+        if not repair_home(state.app, as_json):
+            sys.exit(1)  # something is left: its lines say what to do (click returns an Exit's code unused)
+        return
     report = diagnose(state.app, machine=machine, context_tokens=context_tokens)
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -280,6 +308,12 @@ from archivist.library_commands import add_library_commands  # noqa: E402  (ligh
 
 add_library_commands(cli)  # index, search, sources
 
+from archivist.serve_commands import serve  # noqa: E402  (light: click only; the server is imported when it runs)
+from archivist.server_commands import add_server_commands  # noqa: E402  (light: click only)
+
+cli.add_command(serve)
+add_server_commands(models)  # add-server, servers, remove-server
+
 
 @cli.group()
 def plugins() -> None:
@@ -292,6 +326,13 @@ def _plugin_rows(state: State) -> list[dict[str, Any]]:
                  "register_safety_filters"):
         host.contributions(hook)  # surfaces errors raised while registering (an object refused too)
     return [r.to_dict() | {"hooks": r.hooks(host.pm)} for r in host.records.values()]
+
+
+def _shown_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` for the terminal: a plugin's metadata and errors are its author's text."""
+    shown = {k: printable(v) if isinstance(v, str) else v for k, v in row.items()}
+    shown["errors"] = [{k: printable(str(v)) for k, v in e.items()} for e in row["errors"]]
+    return shown
 
 
 def _plugin_status(row: dict[str, Any]) -> str:
@@ -310,7 +351,7 @@ def plugins_list(state: State, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'name':28} {'version':10} {'origin':12} state")
-    for r in rows:
+    for r in map(_shown_row, rows):
         click.echo(f"{r['name']:28} {r['version']:10} {r['origin']:12} {_plugin_status(r)}")
         if r["errors"]:
             e = r["errors"][-1]
@@ -329,6 +370,7 @@ def plugins_info(state: State, name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(row, indent=2))
         return
+    row = _shown_row(row)
     click.echo(f"{row['name']} {row['version']} ({row['origin']}, {_plugin_status(row)})")
     click.echo(f"module  {row['module']}")
     click.echo(f"hooks   {', '.join(row['hooks']) or 'none (not loaded)'}")
@@ -337,10 +379,17 @@ def plugins_info(state: State, name: str, as_json: bool) -> None:
 
 
 def _set_plugin(state: State, name: str, enabled: bool, as_json: bool) -> None:
-    record = state.app.host.records.get(name)
-    if record is None:
-        raise ArchivistError(f"no plugin called {name!r} (see `archivist plugins list`)")
-    if record.origin == "core":
+    """Edit the home's plugins.json only. The plugin is named by its installation's
+    metadata, never imported or called (main() does not load plugins for this command),
+    so one that hangs or crashes at import can be switched off, in safe mode too."""
+    from archivist.config import read_disabled_plugins
+    from archivist.plugins import known_plugins
+
+    known = {k.name: k for k in known_plugins()}
+    # A name already in plugins.json may be switched back on after its plugin is gone.
+    if name not in known and not (enabled and name in read_disabled_plugins(state.app.paths)):
+        raise ArchivistError(f"no plugin called {printable(repr(name))} is installed (see `archivist plugins list`)")
+    if name in known and known[name].origin == "core":
         raise ArchivistError(f"{name} is part of Archivist's core and cannot be switched off")
     state.app.set_plugin_enabled(name, enabled)
     word = "enabled" if enabled else "disabled"
@@ -370,6 +419,11 @@ def plugins_disable(state: State, name: str, as_json: bool) -> None:
 
 def _preparse(argv: list[str]) -> tuple[Path, bool]:
     """The global options that decide which plugins load, read before click parses."""
+    return _preparse_command(argv)[:2]
+
+
+def _preparse_command(argv: list[str]) -> tuple[Path, bool, list[str]]:
+    """:func:`_preparse`, and the command words that follow the global options."""
     home: str | None = None
     safe = bool(os.environ.get("ARCHIVIST_SAFE_MODE"))
     i = 0
@@ -385,19 +439,27 @@ def _preparse(argv: list[str]) -> tuple[Path, bool]:
         elif not arg.startswith("-"):
             break  # the subcommand: what follows is its own
         i += 1
-    return resolve_home(home), safe
+    return resolve_home(home), safe, argv[i:]
+
+
+# Commands that only edit the home's plugins.json: they run without loading any plugin,
+# so a plugin that hangs or crashes on import or in a hook cannot stop them.
+_WITHOUT_PLUGINS = (["plugins", "enable"], ["plugins", "disable"])
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    _log_to_terminal(debug)  # before the plugins load: what they log is printed as text too
     try:
-        home, safe = _preparse(argv)
+        home, safe, command = _preparse_command(argv)
         from archivist.application import Application
 
-        app = Application(home, safe_mode=safe)
-        app.host.call_hook("register_commands", cli=cli, context=app.host.context)
+        plugins = command[:2] not in _WITHOUT_PLUGINS
+        app = Application(home, safe_mode=safe, load_entry_points=plugins)
+        if plugins:
+            app.host.call_hook("register_commands", cli=cli, context=app.host.context)
         cli.main(args=argv, prog_name="archivist", standalone_mode=False, obj=State(app))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -410,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     except ArchivistError as exc:
         if debug:
             raise
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(printable(f"error: {exc}"), fg="red", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -418,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.secho(
-            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            printable(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)"),
             fg="red",
             err=True,
         )

@@ -72,6 +72,22 @@ DEFAULT_TIMEOUTS: dict[str, float | None] = {
     "Panel.create_widget": None,
 }
 
+# What the host itself waits for, keyed as in ``[plugins.timeouts]``: ``import``, a
+# plugin's module (its entry point) being imported; ``hooks``, each call of a hook
+# implementation (``register_retrievers``, ``register_commands``, ...). A plugin that
+# outlasts either is disabled for the session with an error saying so, and the app goes
+# on: a hang at import or in a hook would otherwise hang every command, ``archivist
+# plugins disable`` included. Python cannot stop the hanging code; it is left on a daemon
+# thread. ``register_panels`` runs on the GUI thread (a panel may touch Qt) without one.
+HOST_TIMEOUTS: dict[str, float | None] = {"import": 30.0, "hooks": 30.0}
+
+# Methods whose failure does not switch their plugin off: the error is recorded and
+# shown, and the caller fails closed for that one call. A safety filter's ``screen``
+# that raises or outlasts its limit withholds the text it was given (see
+# archivist.screening); switching the filter off would leave everything after one bad
+# text unscreened.
+KEPT_ON_FAILURE: frozenset[str] = frozenset({"SafetyFilter.screen"})
+
 
 @functools.cache
 def members(protocol: type) -> tuple[str, ...]:
@@ -114,10 +130,11 @@ def resolve_timeouts(custom: Mapping[str, Any] | None) -> dict[str, float | None
     A key is "Protocol.method" (``"DocumentLoader.load" = 300``). A bare method name,
     the form before API 1.1 (``search = 60``), sets that method on every Protocol where
     it has a limit (``load = 300`` is ``DocumentLoader.load``: a model's load has none);
-    a "Protocol.method" key wins over a bare one. A value that is not a number, or a
-    bare name no limited method has, is ignored with a warning.
+    a "Protocol.method" key wins over a bare one. ``import`` and ``hooks`` set the
+    host's own limits (:data:`HOST_TIMEOUTS`). A value that is not a number, or a bare
+    name no limited method has, is ignored with a warning.
     """
-    timeouts = dict(DEFAULT_TIMEOUTS)
+    timeouts = {**DEFAULT_TIMEOUTS, **HOST_TIMEOUTS}
     if not custom:
         return timeouts
     bare = {k: v for k, v in custom.items() if "." not in str(k)}
@@ -128,7 +145,7 @@ def resolve_timeouts(custom: Mapping[str, Any] | None) -> dict[str, float | None
         except (TypeError, ValueError):
             log.warning("ignoring the time limit %s = %r in config.toml: not a number of seconds", key, value)
             continue
-        if "." in str(key):
+        if "." in str(key) or key in HOST_TIMEOUTS:
             timeouts[str(key)] = seconds
             continue
         keys = [k for k, limit in DEFAULT_TIMEOUTS.items() if limit is not None and k.endswith(f".{key}")]

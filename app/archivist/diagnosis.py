@@ -1,4 +1,5 @@
-"""``archivist doctor``: everything that decides how questions will run, in one report.
+"""``archivist doctor``: everything that decides how questions will run, in one report,
+and whatever in the home is damaged (:mod:`archivist.damage`; ``--repair`` repairs it).
 
 When something goes wrong on a user's machine, this is what they paste into a bug
 report, so it states facts and the reason for each choice rather than just the choice.
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archivist import __version__
+from archivist.damage import find_problems
 from archivist.errors import ArchivistError
 
 if TYPE_CHECKING:
@@ -55,13 +57,46 @@ def diagnose(
     except ArchivistError as exc:
         decision = {"model": None, "why": str(exc)}
     report["decision"] = decision
-    report["model_decision"] = model_decision(
-        app, hw, assumed=machine is not None, context_tokens=context_tokens
-    )
+    try:
+        report["model_decision"] = model_decision(
+            app, hw, assumed=machine is not None, context_tokens=context_tokens
+        )
+    except ArchivistError as exc:  # a damaged home still gets its report (and "problems" says why)
+        report["model_decision"] = {"error": str(exc)}
     host = app.host
     host.model_backends(), host.retrievers(), host.libraries(), host.loaders(), host.safety_filters()
+    report["problems"] = [p.to_dict() for p in find_problems(app)]
     report["plugins"] = [r.to_dict() for r in host.records.values()]
+    # Model servers the user added: each asked now whether it answers, and what it has.
+    report["servers"] = app.servers.check()
     return report
+
+
+def render_problems(problems: list[dict[str, Any]]) -> list[str]:
+    """The ``damaged`` lines of the report: one per problem, then what to run."""
+    if not problems:
+        return ["damaged     nothing found"]
+    lines = [f"damaged     {p['problem']}" for p in problems]
+    if any(p["repairable"] for p in problems):
+        lines.append("repair      run `archivist doctor --repair`: it says what it does, and moves what is "
+                     "yours aside instead of deleting it")
+    return lines
+
+
+def render_servers(servers: list[dict[str, Any]]) -> list[str]:
+    """The ``server`` lines: each model server added, whether it answered, its models
+    (what a server says is its own text: printed as text, never as terminal controls)."""
+    from archivist.terminal import printable
+
+    lines = []
+    for s in servers:
+        state = "reachable" if s.get("reachable") else "NOT reachable"
+        lines.append(f"server      {s.get('name')} {s.get('url')} ({s.get('model')}): {state}")
+        if s.get("models"):
+            lines.append(f"            models there: {', '.join(s['models'])}")
+        if s.get("error"):
+            lines.append(f"            {s['error']}")
+    return [printable(line) for line in lines]
 
 
 def _why(hw: dict[str, Any], provider: str | None) -> str:
@@ -103,7 +138,10 @@ def render_diagnosis(report: dict[str, Any]) -> str:
     lines.append(f"because     {d['why']}")
     from archivist.model_commands import render_decision
 
-    lines.extend(render_decision(report["model_decision"]))
+    if "error" in report["model_decision"]:
+        lines.append(f"current     {report['model_decision']['error']}")
+    else:
+        lines.extend(render_decision(report["model_decision"]))
     for p in report["plugins"]:
         state = "on" if p["enabled"] else "OFF"
         lines.append(f"plugin      {p['name']} {p['version']} ({p['origin']}, {state})")
@@ -112,4 +150,28 @@ def render_diagnosis(report: dict[str, Any]) -> str:
     for problem in hw.get("problems", []):
         lines.append(f"note        {problem}")
     lines.append(f"probe took  {hw['probe_ms']} ms")
+    lines.extend(render_problems(report["problems"]))
+    lines.extend(render_servers(report.get("servers", [])))
     return "\n".join(lines)
+
+
+def repair_home(app: Application, as_json: bool = False) -> bool:
+    """``archivist doctor --repair``: repair, print what was done and what is left (JSON:
+    ``{"repaired": [lines], "problems": [what is left]}``); whether nothing is left."""
+    import json
+
+    import click
+
+    from archivist.damage import repair
+
+    done, left = repair(app)
+    if as_json:
+        click.echo(json.dumps({"repaired": done, "problems": [p.to_dict() for p in left]}, indent=2))
+        return not left
+    if not done and not left:
+        click.echo("nothing to repair: no damage found")
+    for line in done:
+        click.echo(f"repaired    {line}")
+    for problem in left:
+        click.echo(f"left        {problem.text}")
+    return not left

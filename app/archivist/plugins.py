@@ -15,8 +15,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -29,7 +28,7 @@ from archivist.context import PluginContext
 # Time limits by "Protocol.method": archivist.contract says which calls have one and why
 # loading a model or syncing a library has none (re-exported here, the table's old home).
 from archivist.contract import DEFAULT_TIMEOUTS as DEFAULT_TIMEOUTS
-from archivist.contract import HOOK_PROTOCOLS, method_key, missing, resolve_timeouts
+from archivist.contract import HOOK_PROTOCOLS, HOST_TIMEOUTS, KEPT_ON_FAILURE, method_key, missing, resolve_timeouts
 from archivist.errors import ArchivistError, PluginFailure
 from archivist.protocols import Closable
 from archivist.types import PluginError
@@ -46,6 +45,11 @@ CORE_PLUGINS: tuple[str, ...] = ("archivist.engine.backend",)
 
 # Module attribute a plugin sets to the API version it was written against, e.g. "1.0".
 API_ATTRIBUTE = "ARCHIVIST_API_VERSION"
+# Hooks called on the caller's thread, without the ``hooks`` time limit: the window
+# collects panels on the GUI thread, and a panel may make Qt objects there.
+UNGUARDED_HOOKS: frozenset[str] = frozenset({"register_panels"})
+# Errors kept per plugin that stays on after failing (see PluginHost.record_error).
+MAX_ERRORS_KEPT = 20
 
 T = TypeVar("T")
 
@@ -120,14 +124,16 @@ def get_plugin_manager(
     disabled: set[str] | None = None,
     load_entry_points: bool = True,
     records: dict[str, PluginRecord] | None = None,
+    import_timeout: float | None = HOST_TIMEOUTS["import"],
 ) -> pluggy.PluginManager:
     """A plugin manager with the core plugins and the entry-point plugins that may load.
 
     ``safe_mode`` keeps only plugins shipped in Archivist's own distribution;
     ``allowed`` (default: from ``ARCHIVIST_PLUGINS``) restricts entry-point plugins by
     name; ``disabled`` names plugins the user switched off (listed, never imported).
-    A plugin whose import fails, or that wants another API version, is recorded in
-    ``records`` and skipped.
+    A plugin whose import fails, outlasts ``import_timeout`` seconds (None: no limit;
+    the import goes on, abandoned, on a daemon thread) or wants another API version is
+    recorded in ``records`` and skipped.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -162,7 +168,14 @@ def get_plugin_manager(
             record.disabled_by_user = True
             continue
         try:
-            plugin = ep.load()
+            plugin = ep.load() if import_timeout is None else _call_with_timeout(ep.load, (), {}, import_timeout)
+        except PluginTimeout:
+            record.enabled = False
+            message = (f"its import did not finish within {import_timeout:g} s, so Archivist stopped waiting "
+                       f"(`archivist plugins disable {ep.name}` keeps it from loading)")
+            record.errors.append(PluginError(ep.name, "load", message))
+            log.warning("plugin %s failed to load: %s", ep.name, message)
+            continue
         except Exception as exc:  # a broken plugin must not stop the app
             record.enabled = False
             record.errors.append(PluginError(ep.name, "load", _describe(exc)))
@@ -182,6 +195,28 @@ def get_plugin_manager(
     return pm
 
 
+@dataclass(frozen=True)
+class KnownPlugin:
+    """A plugin as its installation describes it, found without importing it."""
+
+    name: str
+    origin: str  # "core", "built-in" or "third-party"
+    module: str
+
+
+def known_plugins() -> list[KnownPlugin]:
+    """Every plugin installed, third-party ones included whatever the mode, read from
+    the entry points' metadata only: nothing is imported, so a plugin that hangs or
+    crashes on import can still be named (``archivist plugins disable NAME``)."""
+    found = [KnownPlugin(name, "core", name) for name in CORE_PLUGINS]
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else ""
+        builtin = _normalise(dist) == BUILTIN_DISTRIBUTION
+        if all(k.name != ep.name for k in found):
+            found.append(KnownPlugin(ep.name, "built-in" if builtin else "third-party", ep.value))
+    return found
+
+
 class PluginHost:
     """Calls hooks one plugin at a time and runs contributions under a guard.
 
@@ -189,7 +224,10 @@ class PluginHost:
     disables that plugin for the session: its hooks are no longer called and its
     contributions are dropped. ``on_error`` listeners (the GUI, the CLI) are told. So
     does registering an object that is not what the hook's Protocol says
-    (:data:`archivist.contract.HOOK_PROTOCOLS`).
+    (:data:`archivist.contract.HOOK_PROTOCOLS`), an import or a hook call that outlasts
+    its limit (:data:`archivist.contract.HOST_TIMEOUTS`). A safety filter's ``screen``
+    is the exception (:data:`archivist.contract.KEPT_ON_FAILURE`): its failure is
+    recorded and told, and the plugin stays on; the screener fails closed instead.
     """
 
     def __init__(
@@ -206,22 +244,26 @@ class PluginHost:
         # PluginContext.loaders() answers from this host.
         self.context = replace(context, find_loaders=self._loader_objects)
         self.records: dict[str, PluginRecord] = {}
+        # Seconds per "Protocol.method", and the host's own "import" and "hooks" (see
+        # archivist.contract.resolve_timeouts: the defaults, ``timeouts`` over them).
+        self.timeouts = resolve_timeouts(timeouts)
         self.pm = get_plugin_manager(
             safe_mode=safe_mode,
             allowed=allowed,
             disabled=disabled,
             load_entry_points=load_entry_points,
             records=self.records,
+            import_timeout=self.timeouts.get("import"),
         )
-        # Seconds per "Protocol.method" (see archivist.contract.resolve_timeouts: the
-        # defaults, with ``timeouts`` over them, bare method names included).
-        self.timeouts = resolve_timeouts(timeouts)
         self.trace = bool(os.environ.get("ARCHIVIST_TRACE_PLUGINS"))
         for name, plugin in extra_plugins:
             self.add(name, plugin)
         self.listeners: list[Callable[[PluginError], None]] = []
         self._cache: dict[str, list[Contribution[Any]]] = {}
         self._collect_lock = threading.RLock()
+        # One lock per hook, so that a hook implementation (on a guard thread) may ask
+        # for another hook's contributions while its own are being collected.
+        self._hook_locks: dict[str, threading.Lock] = {}
 
     def use_context(self, context: PluginContext) -> None:
         """Hand the plugins ``context`` from now on (its ``find_loaders`` set to this
@@ -249,12 +291,22 @@ class PluginHost:
 
     def disable(self, name: str, where: str, exc: BaseException) -> PluginError:
         """Record ``exc`` against plugin ``name`` and switch the plugin off for the session."""
+        return self.record_error(name, where, exc, disable=True)
+
+    def record_error(self, name: str, where: str, exc: BaseException, *, disable: bool = False) -> PluginError:
+        """Record ``exc`` against plugin ``name`` and tell the listeners; with ``disable``,
+        also switch the plugin off for the session (:meth:`disable`). A plugin left on
+        keeps its last errors only (a filter failing on every text must not fill memory)."""
         error = PluginError(name, where, _describe(exc))
         record = self.records.setdefault(name, PluginRecord(name, "", "third-party", name))
         record.errors.append(error)
-        record.enabled = False
-        self._cache = {}
-        log.error("plugin %s failed in %s and was disabled: %s", name, where, error.message)
+        if disable:
+            record.enabled = False
+            self._cache = {}
+            log.error("plugin %s failed in %s and was disabled: %s", name, where, error.message)
+        else:
+            del record.errors[:-MAX_ERRORS_KEPT]
+            log.error("plugin %s failed in %s (it stays on): %s", name, where, error.message)
         for listener in list(self.listeners):
             try:
                 listener(error)
@@ -269,7 +321,7 @@ class PluginHost:
         return self._call(hook_name, kwargs)
 
     def _call(self, hook_name: str, kwargs: dict[str, Any],
-              caller: list[str] | None = None) -> list[tuple[str, Any]]:
+              bind: Callable[[str], dict[str, Any]] | None = None) -> list[tuple[str, Any]]:
         """Run ``hook_name``'s implementations the way pluggy's own call loop does, one
         plugin at a time so that one that raises is disabled and the rest go on.
 
@@ -283,96 +335,105 @@ class PluginHost:
         (matched by identity); an object the wrapper made itself is credited to the
         wrapper. A plain implementation that raises is disabled and left out of the
         results; pluggy would hand its exception to the wrappers, but here one plugin's
-        bug stays its own. ``caller`` is kept pointing at the plugin whose code is
-        running, so that ``register`` callbacks know whom a contribution came from.
+        bug stays its own.
+
+        Each piece of a plugin's hook code runs under the ``hooks`` time limit (but
+        :data:`UNGUARDED_HOOKS`): one that outlasts it is disabled and left running,
+        abandoned, on its guard thread. ``bind(plugin)`` gives arguments of that plugin's
+        own (a ``register`` callback that knows whom a contribution came from).
         """
         hook = getattr(self.pm.hook, hook_name)
+        limit = None if hook_name in UNGUARDED_HOOKS else self.timeouts.get("hooks")
         results: list[tuple[str, Any]] = []
         teardowns: list[tuple[str, Any, bool]] = []
         for impl in reversed(hook.get_hookimpls()):
             name = impl.plugin_name
             if not self.enabled(name):
                 continue
-            args = {arg: kwargs[arg] for arg in impl.argnames if arg in kwargs}
+            given = {**kwargs, **bind(name)} if bind is not None else kwargs
+            args = {arg: given[arg] for arg in impl.argnames if arg in given}
             wrapper = bool(impl.wrapper or impl.hookwrapper)
             mark = len(results)
-            with self._running(name, hook_name, caller):
-                try:
-                    if wrapper:
-                        teardown = impl.function(**args)
-                        next(teardown)  # its code before the yield
-                        teardowns.append((name, teardown, bool(impl.hookwrapper)))
-                    else:
-                        value = impl.function(**args)
-                        if value is not None:  # as pluggy: None is no result
-                            results.append((name, value))
-                except StopIteration:
-                    self.disable(name, hook_name, RuntimeError("the hook wrapper did not yield"))
-                except Exception as exc:
-                    del results[mark:]
-                    self.disable(name, hook_name, exc)
+            started = time.perf_counter()
+            try:
+                if wrapper:
+                    teardown = _hook_step(limit, _started_wrapper, impl.function, args)
+                    teardowns.append((name, teardown, bool(impl.hookwrapper)))
+                else:
+                    value = _hook_step(limit, impl.function, **args)
+                    if value is not None:  # as pluggy: None is no result
+                        results.append((name, value))
+            except StopIteration:
+                self.disable(name, hook_name, RuntimeError("the hook wrapper did not yield"))
+            except Exception as exc:
+                del results[mark:]
+                self.disable(name, hook_name, exc)
+            finally:
+                self._trace(name, hook_name, started)
         for name, teardown, old_style in reversed(teardowns):
             plain = [value for _, value in results]
             outcome: pluggy.Result[list[Any]] = pluggy.Result(plain, None)
-            with self._running(name, hook_name, caller):
-                try:
-                    teardown.send(outcome if old_style else plain)
-                except StopIteration as stop:
-                    changed = outcome.get_result() if old_style else stop.value
-                    if changed is not plain and isinstance(changed, list):
-                        owners = {id(value): plugin for plugin, value in results}
-                        results = [(owners.get(id(value), name), value) for value in changed]
-                    continue
-                except Exception as exc:
-                    self.disable(name, hook_name, exc)
-                    continue
-                finally:
+            started = time.perf_counter()
+            running = False
+            try:
+                _hook_step(limit, teardown.send, outcome if old_style else plain)
+            except StopIteration as stop:
+                changed = outcome.get_result() if old_style else stop.value
+                if changed is not plain and isinstance(changed, list):
+                    owners = {id(value): plugin for plugin, value in results}
+                    results = [(owners.get(id(value), name), value) for value in changed]
+                continue
+            except PluginTimeout as exc:
+                running = True  # still running on its guard thread: it cannot be closed
+                self.disable(name, hook_name, exc)
+                continue
+            except Exception as exc:
+                self.disable(name, hook_name, exc)
+                continue
+            finally:
+                if not running:
                     teardown.close()
+                self._trace(name, hook_name, started)
             self.disable(name, hook_name, RuntimeError("the hook wrapper yielded twice"))
         return results
 
-    @contextmanager
-    def _running(self, plugin: str, hook_name: str, caller: list[str] | None) -> Iterator[None]:
-        """Marks ``plugin`` as the one whose hook code runs (traced when asked)."""
-        if caller is not None:
-            caller.append(plugin)
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            if caller is not None:
-                caller.pop()
-            self._trace(plugin, hook_name, started)
-
     def contributions(self, hook_name: str) -> list[Contribution[Any]]:
         """Objects registered through ``hook_name``'s ``register`` callback, cached."""
-        with self._collect_lock:  # the window warms these up on a worker thread
-            found = self._cache.get(hook_name)
+        with self._collect_lock:
+            lock = self._hook_locks.setdefault(hook_name, threading.Lock())
+            cache = self._cache
+        with lock:  # the window warms these up on a worker thread
+            found = cache.get(hook_name)
             if found is None:
-                found = self._cache[hook_name] = self._collect(hook_name)
+                found = cache[hook_name] = self._collect(hook_name)
         return [c for c in found if self.enabled(c.plugin)]
 
     def _collect(self, hook_name: str) -> list[Contribution[Any]]:
         collected: list[Contribution[Any]] = []
-        caller: list[str] = []
         protocol = HOOK_PROTOCOLS.get(hook_name)
+        open_ = [True]  # a hook given up on may still call register later: ignored
 
-        def register(obj: Any) -> None:
-            plugin = caller[-1]
-            if not self.enabled(plugin):
-                return
-            # isinstance with a runtime-checkable Protocol looks for the names only;
-            # missing() also wants the methods callable, and says what is not there.
-            lacks = missing(obj, protocol) if protocol is not None else []
-            if protocol is not None and (lacks or not isinstance(obj, protocol)):
-                self.disable(plugin, hook_name, TypeError(
-                    f"{type(obj).__name__} registered through {hook_name} is not an "
-                    f"archivist.{protocol.__name__}: it lacks {', '.join(lacks)}"))
-                return
-            collected.append(Contribution(plugin, obj, protocol))
+        def register_for(plugin: str) -> dict[str, Any]:
+            def register(obj: Any) -> None:
+                if not open_[0] or not self.enabled(plugin):
+                    return
+                # isinstance with a runtime-checkable Protocol looks for the names only;
+                # missing() also wants the methods callable, and says what is not there.
+                lacks = missing(obj, protocol) if protocol is not None else []
+                if protocol is not None and (lacks or not isinstance(obj, protocol)):
+                    self.disable(plugin, hook_name, TypeError(
+                        f"{type(obj).__name__} registered through {hook_name} is not an "
+                        f"archivist.{protocol.__name__}: it lacks {', '.join(lacks)}"))
+                    return
+                collected.append(Contribution(plugin, obj, protocol))
+
+            return {"register": register}
 
         before = {name for name, record in self.records.items() if not record.enabled}
-        self._call(hook_name, {"register": register, "context": self.context}, caller)
+        try:
+            self._call(hook_name, {"context": self.context}, bind=register_for)
+        finally:
+            open_[0] = False
         failed = {name for name, record in self.records.items() if not record.enabled} - before
         # A plugin that raised while registering contributes nothing, even what it
         # registered before it raised.
@@ -424,9 +485,11 @@ class PluginHost:
 
         An exception, or a call that outlasts its time limit (:meth:`time_limit`: by
         "Protocol.method"), disables the plugin for the session and raises
-        :class:`PluginFailure`. A call that hangs is abandoned on a daemon thread: Python
-        cannot stop it, but nobody waits for it. A call without a limit runs on the
-        caller's thread.
+        :class:`PluginFailure`; for the methods in
+        :data:`archivist.contract.KEPT_ON_FAILURE` (a safety filter's ``screen``) the
+        error is recorded and the plugin stays on, and the caller fails closed. A call
+        that hangs is abandoned on a daemon thread: Python cannot stop it, but nobody
+        waits for it. A call without a limit runs on the caller's thread.
         """
         where = f"{type(contribution.obj).__name__}.{method}"
         if not self.enabled(contribution.plugin):
@@ -443,9 +506,15 @@ class PluginHost:
             # will not load), not a bug in the plugin: the caller handles it.
             raise
         except Exception as exc:
+            key = method_key(contribution.obj, method, contribution.protocol)
+            if key in KEPT_ON_FAILURE:
+                error = self.record_error(contribution.plugin, where, exc)
+                raise PluginFailure(
+                    f"plugin {error.plugin} failed in {where} (it stays on): {error.message}", error
+                ) from exc
             error = self.disable(contribution.plugin, where, exc)
             raise PluginFailure(
-                f"plugin {error.plugin} failed in {where} and was disabled: {error.message}"
+                f"plugin {error.plugin} failed in {where} and was disabled: {error.message}", error
             ) from exc
         finally:
             self._trace(contribution.plugin, where, started)
@@ -503,6 +572,18 @@ def _call_with_timeout(function: Callable[..., Any], args: Any, kwargs: Any, lim
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _hook_step(limit: float | None, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """One piece of a plugin's hook code, under ``limit`` seconds when there is one."""
+    return function(*args, **kwargs) if limit is None else _call_with_timeout(function, args, kwargs, limit)
+
+
+def _started_wrapper(function: Callable[..., Any], args: dict[str, Any]) -> Any:
+    """A hook wrapper's generator, run to its ``yield`` (StopIteration: it never yields)."""
+    teardown = function(**args)
+    next(teardown)
+    return teardown
 
 
 def _entry_points() -> list[metadata.EntryPoint]:

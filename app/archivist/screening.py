@@ -2,8 +2,9 @@
 held back to sentence boundaries so no unscreened text ever reaches the user.
 
 Qt-free. The assistant builds one :class:`Screener` per session from the host's
-``safety_filters()`` contributions; a filter that raises is disabled by the host (its
-plugin is switched off for the session) and the turn goes on with the others.
+``safety_filters()`` contributions. A filter that raises or outlasts its time limit
+fails closed: that text is withheld (:func:`failure_verdict`), the error is recorded
+against its plugin, and the filter stays on for the next text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from archivist.errors import PluginFailure
+from archivist.errors import ArchivistError, PluginFailure
 from archivist.plugins import Contribution, PluginHost
 from archivist.protocols import SafetyFilter
 from archivist.types import Action, Passage, Span, Stage, Verdict
@@ -27,6 +28,50 @@ log = logging.getLogger(__name__)
 # "a@b.com" are never cut in the middle.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
 MAX_HOLD = 400  # characters held without a boundary before cutting at a space
+
+
+@dataclass(frozen=True)
+class PassageVerdict(Verdict):
+    """A verdict on a retrieved passage, as the answer reports and stores it: which file
+    (and page) the passage came from, never the passage's text (``text`` is None)."""
+
+    stage: str = Stage.PASSAGE.value
+    path: str = ""
+    page: int | None = None
+
+
+# What a text is withheld as when a filter could not screen it, per stage.
+_UNSCREENED = {
+    Stage.INPUT: "I can't answer this",
+    Stage.PASSAGE: "A passage from your documents was left out",
+    Stage.OUTPUT: "I stopped this answer",
+}
+UNSCREENED = "unscreened"  # the category of a verdict a failing filter gave
+
+
+def failure_verdict(filter_name: str, stage: Stage, failure: ArchivistError) -> Verdict:
+    """The verdict for a text that filter ``filter_name`` failed to screen at ``stage``:
+    a block, saying which filter and what went wrong (the host's :class:`PluginFailure`,
+    or an ArchivistError the filter raised itself). Its score is 0 so that a filter
+    that did screen the text and blocked it has its own reason shown first."""
+    error = getattr(failure, "error", None)
+    what = error.message if error is not None else f"{type(failure).__name__}: {failure}"
+    reason = f"{_UNSCREENED[Stage(stage)]}: the safety filter {filter_name} could not check it ({what})."
+    return Verdict(Action.BLOCK, (UNSCREENED,), 0.0, (), reason, reason, filter_name)
+
+
+def passage_verdict(passage: Passage, verdict: Verdict) -> PassageVerdict:
+    """``verdict`` on ``passage`` as the answer keeps it: where the passage is from, in
+    the reason and as fields, and neither the passage's text nor its spans."""
+    where = passage.path + (f" (page {passage.locator.page})" if passage.locator.page else "")
+    unscreened = _UNSCREENED[Stage.PASSAGE]
+    if verdict.reason.startswith(unscreened):  # a filter that failed (failure_verdict)
+        reason = f"A passage from {where} was left out{verdict.reason[len(unscreened):]}"
+    else:
+        done = {Action.BLOCK: "left out", Action.REDACT: "partly removed", Action.WARN: "flagged"}
+        reason = f"A passage from {where} was {done.get(verdict.action, 'screened')}. {verdict.reason}".strip()
+    return PassageVerdict(verdict.action, verdict.categories, verdict.score, (), reason, None,
+                          verdict.filter_name, path=passage.path, page=passage.locator.page)
 
 
 @dataclass(frozen=True)
@@ -51,30 +96,48 @@ class Screener:
         self.delays_ms: list[float] = []
 
     def screen(self, text: str, stage: Stage) -> Verdict:
-        """One verdict for ``text`` at ``stage`` from every enabled filter."""
+        """One verdict for ``text`` at ``stage`` from every enabled filter.
+
+        A filter that raises, outlasts its time limit or answers with something that is
+        not a Verdict blocks ``text`` (:func:`failure_verdict`): what was not screened is
+        not shown. Its plugin stays on (the host records the error), so the next text is
+        screened by it again.
+        """
         verdicts: list[Verdict] = []
         for contribution in self.filters:
             if not self.host.enabled(contribution.plugin):
                 continue
+            name = str(getattr(contribution.obj, "name", "") or contribution.plugin)
             try:
                 verdict = self.host.run(contribution, "screen", text, stage)
-            except PluginFailure as exc:
+                if not isinstance(verdict, Verdict):
+                    error = self.host.record_error(contribution.plugin, f"{type(contribution.obj).__name__}.screen",
+                                                   TypeError(f"screen returned {type(verdict).__name__}, not a Verdict"))
+                    raise PluginFailure(error.message, error)
+            except ArchivistError as exc:  # PluginFailure, or one the filter raised itself
                 log.warning("%s", exc)
-                continue
-            if isinstance(verdict, Verdict):
-                verdicts.append(verdict)
+                verdict = failure_verdict(name, stage, exc)
+            verdicts.append(verdict)
         return combine(text, verdicts)
 
     def screen_passages(self, passages: Iterable[Passage]) -> list[Passage]:
         """Passages fit for the prompt: injected instructions neutralised, blocked ones dropped."""
+        return self.check_passages(passages)[0]
+
+    def check_passages(self, passages: Iterable[Passage]) -> tuple[list[Passage], list[PassageVerdict]]:
+        """:meth:`screen_passages`, and the verdicts that were not "allow", each naming
+        the passage's file and page (:func:`passage_verdict`), for the answer to report."""
         kept: list[Passage] = []
+        verdicts: list[PassageVerdict] = []
         for passage in passages:
             verdict = self.screen(passage.text, Stage.PASSAGE)
+            if verdict.action is not Action.ALLOW:
+                verdicts.append(passage_verdict(passage, verdict))
             if verdict.action is Action.BLOCK:
                 continue
             text = verdict.text if verdict.action is Action.REDACT and verdict.text is not None else passage.text
             kept.append(passage if text == passage.text else dataclasses.replace(passage, text=text))
-        return kept
+        return kept, verdicts
 
     def screen_stream(self, chunks: Iterable[str]) -> Iterator[StreamEvent]:
         """Screen streamed model text sentence by sentence at :attr:`Stage.OUTPUT`.

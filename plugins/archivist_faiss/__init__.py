@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archivist import Passage, PluginContext, hookimpl
+from archivist_faiss import catalog, integrity
 
 # Cosine similarity below which a chunk is not offered to the model. Measured with the
 # MiniLM encoder on XQuAD (48 Wikipedia articles): 0.30 keeps the best chunk for 98.3%
@@ -43,20 +44,21 @@ class FaissRetriever:
         if self._index is None:
             from archivist_faiss.index import open_index
 
-            self._index = open_index(self.home)
+            with integrity.reported(catalog.database_path(self.home)):
+                self._index = open_index(self.home)
         return self._index
 
+    @integrity.reports_damage
     def search(self, query: str, k: int = 5) -> list[Passage]:
         hits = self.index.search(query, k, min_similarity=self.min_similarity)
         return [h.to_passage() for h in hits]
 
+    @integrity.reports_damage
     def count(self) -> int:
         """Passages indexed: 0 tells the assistant to answer without documents."""
         if self._index is None:
             # Asked before every question: answer from the file with the standard
             # library, so an empty library costs no SQLAlchemy/FAISS/encoder start-up.
-            from archivist_faiss import catalog
-
             count = catalog.read(catalog.database_path(self.home), catalog.count, 0)
             if count is not None:
                 return count
@@ -77,8 +79,9 @@ def register_retrievers(register: Callable[[Any], None], context: PluginContext)
 @hookimpl
 def register_loaders(register: Callable[[Any], None], context: PluginContext) -> None:
     from archivist_faiss.loading import builtin_loaders
+    from archivist_faiss.reading import Limits
 
-    for loader in builtin_loaders():
+    for loader in builtin_loaders(Limits.from_settings(context.settings).time_s):
         register(loader)
 
 

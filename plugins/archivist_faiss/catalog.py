@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from archivist import LibrarySource, SkippedFile
+from archivist_faiss import integrity
 
 DATABASE = "index.db"
 
@@ -29,13 +30,16 @@ def database_path(home: Path) -> Path:
 
 def read(database: Path, query: Callable[[Any], T], empty: T) -> T | None:
     """``query`` on a read-only connection to ``database``; ``empty`` when there is no
-    database yet; None when it cannot be read this way (the caller asks the index)."""
+    database yet; None when it cannot be read this way (the caller asks the index).
+    Raises :class:`~archivist_faiss.integrity.IndexDamaged` when it is damaged."""
     if not database.exists():
         return empty
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0) as conn:
             return query(conn)
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        if integrity.is_damage(exc):  # not worth opening for writing: say what to run
+            raise integrity.damaged(database) from exc
         return None
 
 
@@ -43,7 +47,7 @@ def sources(conn: Any) -> list[LibrarySource]:
     rows = conn.execute(
         "SELECT s.path, s.added_at,"
         " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status = 'indexed'),"
-        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status = 'skipped'),"
+        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status IN ('skipped', 'failed')),"
         " (SELECT count(*) FROM chunks c JOIN files f ON c.file_id = f.id WHERE f.source_id = s.id)"
         " FROM sources s ORDER BY s.path"
     ).fetchall()
@@ -52,7 +56,8 @@ def sources(conn: Any) -> list[LibrarySource]:
 
 
 def skipped(conn: Any) -> list[SkippedFile]:
-    rows = conn.execute("SELECT path, reason FROM files WHERE status = 'skipped' ORDER BY path").fetchall()
+    rows = conn.execute("SELECT path, reason FROM files WHERE status IN ('skipped', 'failed') ORDER BY path"
+                        ).fetchall()
     return [SkippedFile(path, reason or "skipped") for path, reason in rows]
 
 

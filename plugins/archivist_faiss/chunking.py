@@ -6,6 +6,13 @@ packed greedily up to ``max_tokens`` word-pieces, preferring to end a chunk at a
 paragraph break once it is reasonably full, and each chunk starts with the last
 sentences of the one before, up to ``overlap_tokens``. A sentence longer than a chunk is
 cut at word-piece boundaries using the tokenizer's offsets.
+
+Memory follows the text, not the longest line: a sentence of more than
+:data:`WINDOW_CHARS` characters is first cut into windows of about that size (at a
+space where it has one), and sentences are tokenized in batches of about
+:data:`BATCH_CHARS` characters (a 200 MB line tokenized whole needed over 6 GB). A
+window with no space in it that the encoder knows no word-piece of (``aaaa…``, all
+``[UNK]``) is not text and is left out.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from archivist import Document, Locator
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
+
+WINDOW_CHARS = 10_000
+BATCH_CHARS = 1 << 20
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•]\s)|\n(?=[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -48,6 +58,7 @@ class Chunker:
         self.tokenizer = tokenizer  # a tokenizers.Tokenizer
         self.max_tokens = min(max_tokens, hard_limit)
         self.overlap_tokens = overlap_tokens
+        self.unknown = tokenizer.token_to_id(str(getattr(tokenizer.model, "unk_token", "[UNK]")))
 
     def chunk(self, doc: Document) -> list[Chunk]:
         out: list[Chunk] = []
@@ -79,14 +90,47 @@ class Chunker:
                 trimmed.append((s, e, para))
         return trimmed
 
+    def _windows(self, text: str) -> Iterator[tuple[int, int, bool, bool]]:
+        """Sentence spans (start, end, ends_paragraph, cut_without_a_space), those longer
+        than :data:`WINDOW_CHARS` cut into windows of about that size."""
+        for s, e, para in self._spans(text):
+            hard = False
+            while e - s > WINDOW_CHARS:
+                cut = text.rfind(" ", s + WINDOW_CHARS // 2, s + WINDOW_CHARS)
+                hard = cut < 0
+                cut = s + WINDOW_CHARS if hard else cut
+                yield s, cut, False, hard
+                s = cut
+                while s < e and text[s].isspace():
+                    s += 1
+            if e > s:
+                yield s, e, para, hard and " " not in text[s:e]
+
     def _pieces(self, text: str) -> list[_Piece]:
-        spans = self._spans(text)
-        if not spans:
-            return []
-        encs = self.tokenizer.encode_batch([text[s:e] for s, e, _ in spans], add_special_tokens=False)
         pieces: list[_Piece] = []
-        for (s, e, para), enc in zip(spans, encs):
-            n = len(enc.ids)
+        batch: list[tuple[int, int, bool, bool]] = []
+        size = 0
+        for span in self._windows(text):
+            batch.append(span)
+            size += span[1] - span[0]
+            if size >= BATCH_CHARS:
+                self._tokenize(text, batch, pieces)
+                batch, size = [], 0
+        if batch:
+            self._tokenize(text, batch, pieces)
+        return pieces
+
+    def _tokenize(self, text: str, spans: list[tuple[int, int, bool, bool]], pieces: list[_Piece]) -> None:
+        # a window of letters and digits alone is one "word" thousands of characters long:
+        # [UNK] to the encoder, so not worth tokenizing (a 200 MB line of them took minutes)
+        spans = [(s, e, para, hard) for s, e, para, hard in spans
+                 if not (hard and text[s:e].isascii() and text[s:e].isalnum())]
+        encs = self.tokenizer.encode_batch([text[s:e] for s, e, _, _ in spans], add_special_tokens=False)
+        for (s, e, para, hard), enc in zip(spans, encs):
+            ids = enc.ids
+            n = len(ids)
+            if hard and all(i == self.unknown for i in ids):
+                continue  # no space and no word-piece the encoder knows: not text
             if n <= self.max_tokens:
                 pieces.append(_Piece(s, e, n, para))
                 continue
@@ -104,7 +148,6 @@ class Chunker:
                 cs, ce = s + offsets[i][0], s + offsets[j - 1][1]
                 pieces.append(_Piece(cs, ce, j - i, para and j == n))
                 i = j
-        return pieces
 
     def _split(self, text: str) -> Iterator[tuple[int, int, int]]:
         pieces = self._pieces(text)

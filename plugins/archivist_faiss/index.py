@@ -22,10 +22,12 @@ from archivist_faiss.catalog import DATABASE
 from archivist_faiss.encoder import LazyEncoder
 from archivist_faiss.ingestion import Ingestion, Progress
 from archivist_faiss.loading import LoaderRegistry, builtin_loaders
+from archivist_faiss.reading import Limits, Reader
 from archivist_faiss.records import Fault, Records
 from archivist_faiss.search import Hit, Search
 from archivist_faiss.sources import Sources
 from archivist_faiss.store import open_engine, session_factory
+from archivist_faiss.sync_lock import SyncLock
 from archivist_faiss.vector_cache import VectorCache
 from archivist_faiss.vectors import DEFAULT_APPROX_THRESHOLD, VectorIndex
 
@@ -46,11 +48,14 @@ def open_index(home: Path, **kwargs: Any) -> Index:
 
 class Index:
     """The index under ``<home>/plugins/faiss``; ``embedder`` (or ``embedder_path``)
-    replaces the home's encoder, ``loaders`` add to the built-in ones (a later one wins)."""
+    replaces the home's encoder, ``loaders`` add to the built-in ones (a later one wins).
+    Files are read in a child process under ``limits`` (:mod:`reading`; ``safe_mode``
+    is the app's, for the child's plugins); ``isolate=False`` reads them here."""
 
     def __init__(self, home: Path, *, embedder: Any = None, embedder_path: Path | None = None,
                  loaders: Iterable[Any] = (), approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
-                 max_tokens: int = 200, overlap_tokens: int = 16) -> None:
+                 max_tokens: int = 200, overlap_tokens: int = 16, limits: Limits | None = None,
+                 isolate: bool = True, safe_mode: bool = False) -> None:
         self.home = Path(home)
         self.dir = data_dir(self.home)
         self.engine = open_engine(self.dir / DATABASE)
@@ -60,12 +65,16 @@ class Index:
                                    max_tokens=max_tokens, overlap_tokens=overlap_tokens)
         self.cache = VectorCache(self.engine, self.Session,
                                  VectorIndex(self.dir / "vectors.faiss", DIMENSIONS, approx_threshold))
-        self.registry = LoaderRegistry(builtin_loaders())
+        self.limits = limits or Limits()
+        self.registry = LoaderRegistry(builtin_loaders(self.limits.time_s), time_limit_s=self.limits.time_s)
         for loader in loaders:
             self.registry.register(loader)
+        self.reader: Reader | LoaderRegistry = (
+            Reader(self.registry, self.home, safe_mode=safe_mode, limits=self.limits) if isolate else self.registry)
         records = Records(self.Session, self.cache)
         self.source_list = Sources(self.Session, records, self.cache)
-        self.ingestion = Ingestion(self.source_list, records, self.registry, self.encoder, self.cache)
+        self.ingestion = Ingestion(self.source_list, records, self.reader, self.encoder, self.cache,
+                                   SyncLock(self.dir / "sync.lock"))
         self.searcher = Search(self.engine, self.Session, self.encoder, self.cache)
 
     # ------------------------------------------------------------------ sources
@@ -134,4 +143,7 @@ class Index:
             return self.cache.ensure()
 
     def close(self) -> None:
+        with self.lock:
+            if isinstance(self.reader, Reader):
+                self.reader.close()
         self.engine.dispose()

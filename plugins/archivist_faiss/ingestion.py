@@ -1,31 +1,48 @@
 """Bringing sources up to date: walk, compare, read, chunk, embed, write, one file at a time.
 
 A file is compared by size and modification time, then by content hash (touching a
-file costs a hash, not a re-index); a new or changed one is read by its loader, cut
-into passages and embedded, then written in one transaction (:mod:`records`). A file
-that cannot be read is recorded as skipped with its reason, never raised.
+file costs a hash, not a re-index); a new or changed one is read by its loader (in a
+child process, under limits of memory and time: :mod:`reading`), cut into passages and
+embedded, then written in one transaction (:mod:`records`).
+
+One file never stops the others. A file that cannot be read is recorded as skipped
+with its reason, and so is a failure after reading (cutting it into passages, writing
+it). A reason that may pass (a timeout, memory, a loader that raised, a failed write)
+marks the file "failed" rather than "skipped", and a failed file is read again at the
+next sync even if it did not change. Links and folders that cannot be read are
+recorded with their reason too, never left out without a word (:func:`walk`). Paths are
+stored as valid Unicode (:func:`path_key`): a file name with a byte that is not UTF-8 is
+indexed under its name with that byte spelled ``\\xe9``.
 
 Progress is reported before each file and, in a file of more than
 :data:`BIG_FILE_PASSAGES` passages, between embedding batches. Cancelling is checked at
-the same places: the file being read is then left as it was (nothing of it was written)
-and the next sync redoes it.
+the same places and while a file is read: the file being read is then left as it was
+(nothing of it was written) and the next sync redoes it. One sync runs at a time per
+index, across processes (:mod:`sync_lock`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError, StatementError
 
 from archivist import ArchivistError, SkippedFile, SyncProgress, SyncReport
 from archivist_faiss.encoder import LazyEncoder
-from archivist_faiss.loading import LoaderRegistry, LoadResult
+from archivist_faiss.loading import LoadResult, clean_text, describe
+from archivist_faiss.reading import Stopped
 from archivist_faiss.records import Fault, Records
 from archivist_faiss.sources import Sources
-from archivist_faiss.store import File
+from archivist_faiss.store import FAILED, SKIPPED, File
+from archivist_faiss.sync_lock import SyncLock
 from archivist_faiss.vector_cache import VectorCache
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".cache"}
@@ -35,19 +52,38 @@ BIG_FILE_PASSAGES = 64
 
 Progress = Callable[[SyncProgress], None]
 
+def path_key(path: Path | str) -> str:
+    """How ``path`` is stored and reported: itself, or, when its name holds bytes that
+    are not UTF-8 (a surrogate-escaped ``str``), those bytes spelled ``\\xe9``."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate from a UTF-16 file name (Windows)
+            raw = text.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
-class Stopped(Exception):
-    """Cancel was seen between two embedding batches of a file."""
+
+@dataclass(frozen=True)
+class Entry:
+    """A path a walk found: a file to read, or (``problem``) what is recorded instead."""
+
+    path: Path
+    problem: str | None = None
 
 
 class Ingestion:
-    def __init__(self, sources: Sources, records: Records, registry: LoaderRegistry, encoder: LazyEncoder,
-                 cache: VectorCache) -> None:
+    def __init__(self, sources: Sources, records: Records, reader: Any, encoder: LazyEncoder,
+                 cache: VectorCache, lock: SyncLock) -> None:
         self.sources = sources
         self.records = records
-        self.registry = registry
+        self.reader = reader  # reading.Reader, or a loading.LoaderRegistry (reads in this process)
         self.encoder = encoder
         self.cache = cache
+        self.lock = lock
 
     def sync(self, roots: Sequence[str] | None = None, progress: Progress | None = None,
              cancel: threading.Event | None = None, fault: Fault | None = None) -> SyncReport:
@@ -55,131 +91,249 @@ class Ingestion:
         drop deleted ones; see the module's docstring for progress and cancelling."""
         t0 = time.monotonic()
         report = SyncReport()
-        ids = self.sources.ids()
-        self.cache.ensure()
-        try:
-            for root in (list(roots) if roots is not None else sorted(ids)):
-                if root not in ids:
-                    raise ArchivistError(f"{root} is not a source")
-                self._sync_root(root, ids[root], report, progress, cancel, fault)
-                if report.cancelled:
-                    break
-        finally:
-            self.cache.save()
+        with self.lock.held(cancel) as holding:
+            if not holding:
+                report.cancelled = True
+                return report
+            ids = self.sources.ids()
+            self.cache.ensure()
+            try:
+                for root in (list(roots) if roots is not None else sorted(ids)):
+                    if root not in ids:
+                        raise ArchivistError(f"{root} is not a source")
+                    self._sync_root(root, ids[root], report, progress, cancel, fault)
+                    if report.cancelled:
+                        break
+            finally:
+                self.cache.save()
         report.seconds = time.monotonic() - t0
         return report
 
     def _sync_root(self, root: str, source_id: int, report: SyncReport, progress: Progress | None,
                    cancel: threading.Event | None, fault: Fault | None) -> None:
-        files = list(walk(Path(root)))
+        entries = list(walk(Path(root)))
         known = self.sources.known_files(source_id)
-        on_disk = {str(p) for p in files}
+        on_disk = {path_key(e.path) for e in entries}
         gone = [p for p in known if p not in on_disk]
         if gone:
             report.removed += gone
             self.records.delete_files([known[p].id for p in gone])
-        for n, path in enumerate(files):
+        for n, entry in enumerate(entries):
             if progress:
-                progress(SyncProgress(root, n, len(files), str(path)))
+                progress(SyncProgress(root, n, len(entries), path_key(entry.path)))
             if cancel is not None and cancel.is_set():  # checked after progress, which may have set it
                 report.cancelled = True
                 return
 
-            def part(done: int, total: int, n: int = n, path: Path = path) -> None:
+            def part(done: int, total: int, n: int = n, entry: Entry = entry) -> None:
                 if cancel is not None and cancel.is_set():
                     raise Stopped()
                 if progress and total > BIG_FILE_PASSAGES:
-                    progress(SyncProgress(root, n, len(files), str(path), done, total))
+                    progress(SyncProgress(root, n, len(entries), path_key(entry.path), done, total))
 
             listened = progress is not None or cancel is not None
             try:
-                self._sync_file(source_id, path, known.get(str(path)), report, part if listened else None, fault)
+                self._sync_entry(source_id, entry, known.get(path_key(entry.path)), report,
+                                 part if listened else None, fault, cancel)
             except Stopped:
                 report.cancelled = True
                 return
         if progress:
-            progress(SyncProgress(root, len(files), len(files)))
+            progress(SyncProgress(root, len(entries), len(entries)))
 
     def sync_paths(self, paths: Iterable[Path]) -> SyncReport:
         """Re-check single files (the folder watcher's entry point)."""
         report = SyncReport()
-        self.cache.ensure()
-        ids = self.sources.ids()
-        for path in paths:
-            path = Path(path).resolve()
-            source_id = self.sources.owner(path, ids)
-            if source_id is None:
-                continue
-            record = self.sources.file(path)
-            if not path.is_file():
-                if record is not None:
-                    report.removed.append(str(path))
-                    self.records.delete_files([record.id])
-                continue
-            self._sync_file(source_id, path, record, report, None, None)
-        self.cache.save()
+        with self.lock.held():
+            self.cache.ensure()
+            ids = self.sources.ids()
+            for path in paths:
+                path = Path(path)
+                path = path.parent.resolve() / path.name  # the link itself, not where it points
+                source_id = self.sources.owner(path, ids)
+                if source_id is None:
+                    continue
+                record = self.sources.file(path_key(path))
+                entry = _entry(path, next(Path(r) for r, i in ids.items() if i == source_id))
+                if entry is None:
+                    if record is not None:
+                        report.removed.append(record.path)
+                        self.records.delete_files([record.id])
+                    continue
+                self._sync_entry(source_id, entry, record, report, None, None, None)
+            self.cache.save()
         return report
 
-    def _sync_file(self, source_id: int, path: Path, record: File | None, report: SyncReport,
-                   part: Callable[[int, int], None] | None, fault: Fault | None) -> None:
+    def _sync_entry(self, source_id: int, entry: Entry, record: File | None, report: SyncReport,
+                    part: Callable[[int, int], None] | None, fault: Fault | None,
+                    cancel: threading.Event | None) -> None:
+        path, key = entry.path, path_key(entry.path)
+        if entry.problem is not None:
+            self._record_problem(source_id, path, key, entry.problem, record, report)
+            return
         try:
             st = path.stat()
         except OSError as exc:
-            report.skipped.append(SkippedFile(str(path), f"cannot read: {exc.strerror or exc}"))
+            report.skipped.append(SkippedFile(key, f"cannot read: {exc.strerror or exc}"))
             return
-        if record is not None and record.size == st.st_size and record.mtime == st.st_mtime:
+        retry = record is not None and record.status == FAILED
+        if record is not None and not retry and record.size == st.st_size and record.mtime == st.st_mtime:
             _unchanged(record, report)
             return
         try:
             digest = file_sha256(path)
         except OSError as exc:
-            report.skipped.append(SkippedFile(str(path), f"cannot read: {exc.strerror or exc}"))
+            report.skipped.append(SkippedFile(key, f"cannot read: {exc.strerror or exc}"))
             return
-        if record is not None and record.sha256 == digest:
+        if record is not None and not retry and record.sha256 == digest:
             self.records.touch(record.id, st)
             _unchanged(record, report)
             return
-        result = self.registry.load(path)
-        chunks, vectors = [], None
+        result = self.reader.load(path, cancel)
+        chunks: list[Any] = []
+        vectors = None
         if result.document is not None:
-            chunks = self.encoder.chunker.chunk(result.document)
-            if not chunks:
-                result = LoadResult(path, reason="no text found", loader=result.loader)
+            try:
+                chunks = self.encoder.chunker.chunk(result.document)
+            except MemoryError:
+                result = _failed(result, "ran out of memory cutting it into passages")
+            except Exception as exc:  # noqa: BLE001 - one file's text must not stop the others
+                result = _failed(result, f"could not be cut into passages ({describe(exc)})")
             else:
-                texts = [c.text for c in chunks]
-                embed = self.encoder.embedder.embed
-                vectors = embed(texts) if part is None else embed(texts, progress=part)
+                if not chunks:
+                    result = LoadResult(path, reason="no text found", loader=result.loader)
+                else:
+                    texts = [c.text for c in chunks]
+                    embed = self.encoder.embedder.embed
+                    try:
+                        vectors = embed(texts) if part is None else embed(texts, progress=part)
+                    except MemoryError:
+                        chunks, result = [], _failed(result, "ran out of memory embedding it")
         if fault:
             fault("before_commit", path)
-        self.records.write_file(source_id, path, st, digest, result, chunks, vectors, record, fault)
+        result = self._write(source_id, Path(key), st, digest, result, chunks, vectors, record, fault)
         if result.document is None:
-            report.skipped.append(SkippedFile(str(path), result.reason or "skipped"))
+            report.skipped.append(SkippedFile(key, result.reason or "skipped"))
         else:
-            report.indexed.append(str(path))
+            report.indexed.append(key)
             report.passages += len(chunks)
             report.pages += len(result.document.parts)
+
+    def _write(self, source_id: int, path: Path, st: os.stat_result, digest: str, result: LoadResult,
+               chunks: list[Any], vectors: Any, record: File | None, fault: Fault | None) -> LoadResult:
+        """Write the file's rows; when that fails for this file's sake, record it as
+        failed instead (and say so in the result)."""
+        if result.reason is not None:
+            result.reason = clean_text(result.reason)
+        try:
+            self.records.write_file(source_id, path, st, digest, result, chunks, vectors, record, fault)
+            return result
+        except StatementError as exc:
+            cause = exc.orig if exc.orig is not None else exc
+            if isinstance(exc, OperationalError) and "locked" not in str(cause):
+                raise ArchivistError(f"the index could not be written ({describe(cause)})") from exc
+            failed = _failed(result, f"could not be saved in the index ({describe(cause)})")
+        try:
+            self.records.write_file(source_id, path, st, digest, failed, [], None, record, None)
+        except StatementError:
+            pass  # reported in this sync's report; tried again at the next one
+        return failed
+
+    def _record_problem(self, source_id: int, path: Path, key: str, problem: str, record: File | None,
+                        report: SyncReport) -> None:
+        """A link or an unreadable folder: recorded as skipped with why, not read."""
+        if record is not None and record.status == SKIPPED and record.reason == problem:
+            _unchanged(record, report)
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = os.stat_result((0,) * 10)
+        self._write(source_id, Path(key), st, "", LoadResult(path, reason=problem), [], None, record, None)
+        report.skipped.append(SkippedFile(key, problem))
+
+
+def _failed(result: LoadResult, reason: str) -> LoadResult:
+    return LoadResult(result.path, reason=reason, loader=result.loader, seconds=result.seconds, transient=True)
 
 
 def _unchanged(record: File, report: SyncReport) -> None:
     report.unchanged += 1
-    if record.status == "skipped":
+    if record.status in (SKIPPED, FAILED):
         report.skipped.append(SkippedFile(record.path, record.reason or "skipped"))
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` (or ``root`` itself), sorted, skipping hidden and tool folders."""
+def walk(root: Path) -> Iterator[Entry]:
+    """What is under ``root`` (or ``root`` itself), sorted, skipping hidden and tool
+    folders: the files to read, and, with the reason, what is left out and why (links,
+    folders that cannot be listed, pipes and devices)."""
     root = Path(root)
-    if root.is_file():
-        yield root.resolve()
+    if not root.is_dir():
+        entry = _entry(root.parent.resolve() / root.name, root.parent.resolve())
+        if entry is not None:
+            yield entry
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            if name.startswith(".") or name.endswith((".tmp", "~")):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+        while unreadable:
+            yield _unreadable(unreadable.pop(0))
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or d in SKIP_DIRS:
                 continue
-            p = Path(dirpath) / name
-            if p.is_file() and not p.is_symlink():
-                yield p.resolve()
+            p = Path(dirpath) / d
+            if p.is_symlink():
+                yield Entry(p, _link_problem(p, root))
+            else:
+                kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            entry = _entry(Path(dirpath) / name, root)
+            if entry is not None:
+                yield entry
+    while unreadable:
+        yield _unreadable(unreadable.pop(0))
+
+
+def _unreadable(error: OSError) -> Entry:
+    return Entry(Path(error.filename or "."), f"cannot read this folder: {error.strerror or error}")
+
+
+def _entry(path: Path, root: Path) -> Entry | None:
+    """What ``path`` is for a sync: a file to read, something recorded with the reason
+    it is not read, or None (hidden, temporary, gone)."""
+    name = path.name
+    if name.startswith(".") or name.endswith((".tmp", "~")):
+        return None
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISLNK(mode):
+        return Entry(path, _link_problem(path, root))
+    if stat.S_ISDIR(mode):
+        return None
+    if not stat.S_ISREG(mode):
+        return Entry(path, "not a regular file (a pipe, socket or device): not read")
+    return Entry(path.resolve())
+
+
+def _link_problem(link: Path, root: Path) -> str:
+    """Why a symbolic link is not read. A link to a file the walk reaches is that file
+    indexed twice; a link out of the source would index what the user did not add (a
+    link to ~/.ssh, a network drive); so links are recorded, with where they point."""
+    target = link.resolve()
+    kind = "folder" if target.is_dir() else "file"
+    if not target.exists():
+        return f"a broken link (to {path_key(target)})"
+    try:
+        inside = target.relative_to(Path(root).resolve())
+    except ValueError:
+        inside = None
+    if inside is not None and not any(p.startswith(".") or p in SKIP_DIRS for p in inside.parts):
+        return f"a link to {path_key(target)}: not read twice, the {kind} is indexed under its own name"
+    return (f"a link to a {kind} outside what is indexed ({path_key(target)}): links are not followed; "
+            f"add the {kind} itself to index it")
 
 
 def file_sha256(path: Path) -> str:

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from archivist import LibrarySource, PluginContext, SkippedFile, SyncProgress, SyncReport
-from archivist_faiss import catalog
+from archivist_faiss import catalog, integrity
+from archivist_faiss.integrity import reports_damage
 
 T = TypeVar("T")
 
 
 class FaissLibrary:
-    """The library over the index in ``<home>/plugins/faiss`` (also ``archivist.WatchesSources``
-    and ``archivist.Closable``)."""
+    """The library over the index in ``<home>/plugins/faiss`` (also ``archivist.WatchesSources``,
+    ``archivist.Closable`` and ``archivist.Repairable``). A damaged index is one line saying
+    to run ``archivist doctor --repair`` (:mod:`integrity`)."""
 
     name = "faiss"
 
@@ -34,12 +36,15 @@ class FaissLibrary:
         self._opening = threading.Lock()
 
     @property
+    @reports_damage
     def index(self) -> Any:
         with self._opening:
             if self._index is None:
                 from archivist_faiss.index import open_index
+                from archivist_faiss.reading import Limits
 
-                self._index = open_index(self.home, loaders=self._other_loaders())
+                self._index = open_index(self.home, loaders=self._other_loaders(), safe_mode=self.context.safe_mode,
+                                         limits=Limits.from_settings(self.context.settings))
             return self._index
 
     def _other_loaders(self) -> list[Any]:
@@ -49,6 +54,7 @@ class FaissLibrary:
         own = {type(loader) for loader in builtin_loaders()}
         return [loader for loader in self.context.loaders() if type(loader) not in own]
 
+    @reports_damage
     def _read(self, query: Callable[[Any], T], empty: T) -> T:
         found = catalog.read(self.database, query, empty)
         if found is not None:
@@ -65,14 +71,17 @@ class FaissLibrary:
     def count(self) -> int:
         return self._read(catalog.count, 0)
 
+    @reports_damage
     def add_source(self, path: Path) -> str:
         key: str = self.index.add_source(path)
         return key
 
+    @reports_damage
     def remove_source(self, path: str) -> int:
         removed: int = self.index.remove_source(path)
         return removed
 
+    @reports_damage
     def sync(self, roots: Sequence[str] | None = None, progress: Callable[[SyncProgress], None] | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
         report: SyncReport = self.index.sync(roots, progress, cancel)
@@ -88,3 +97,12 @@ class FaissLibrary:
             if self._index is not None:
                 self._index.close()
                 self._index = None
+
+    def check(self) -> list[str]:
+        """Damage to the index's files, one line each (``archivist doctor``)."""
+        return integrity.check(self.database)
+
+    def repair(self) -> list[str]:
+        """Move a damaged index aside and start a new one (``archivist doctor --repair``)."""
+        self.close()
+        return integrity.repair(self.database)

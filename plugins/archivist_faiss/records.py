@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 
 from archivist import Document
 from archivist_faiss.loading import LoadResult
-from archivist_faiss.store import ChunkRow, File, now
+from archivist_faiss.store import FAILED, INDEXED, SKIPPED, ChunkRow, File, now
 from archivist_faiss.vector_cache import VectorCache
 
 # (point, path): a test's way to fail at "before_commit" or "in_transaction"
@@ -42,7 +42,7 @@ class Records:
         new_ids = np.zeros(0, dtype=np.int64)
         with self.Session.begin() as s:
             values = dict(source_id=source_id, path=str(path), size=st.st_size, mtime=st.st_mtime,
-                          sha256=digest, status="indexed" if doc is not None else "skipped",
+                          sha256=digest, status=_status(result),
                           reason=result.reason, title=doc.title if doc is not None else None,
                           loader=result.loader, parts=len(doc.parts) if doc is not None else 0,
                           indexed_at=now())
@@ -91,6 +91,12 @@ class Records:
         if self.cache.follow(gen):
             self.cache.vectors.remove(chunk_ids)
         return len(file_ids)
+
+
+def _status(result: LoadResult) -> str:
+    if result.document is not None:
+        return INDEXED
+    return FAILED if result.transient else SKIPPED
 
 
 def _delete_chunk_rows(s: Any, ids: list[int]) -> None:

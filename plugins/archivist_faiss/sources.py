@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from archivist import ArchivistError
 from archivist_faiss.records import Records
@@ -34,9 +35,13 @@ class Sources:
         key = source_key(path)
         if not Path(key).exists():
             raise ArchivistError(f"{key} does not exist")
-        with self.Session.begin() as s:
-            if s.scalar(select(Source).where(Source.path == key)) is None:
-                s.add(Source(path=key, added_at=now()))
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ArchivistError(f"{key.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')}: "
+                                 "its name is not valid UTF-8; add the folder it is in, or rename it") from None
+        with self.Session.begin() as s:  # two processes may add it at once: the second changes nothing
+            s.execute(sqlite_insert(Source).values(path=key, added_at=now()).on_conflict_do_nothing())
         return key
 
     def remove(self, path: Path | str) -> int:
@@ -68,9 +73,10 @@ class Sources:
         with self.Session() as s:
             return {f.path: f for f in s.scalars(select(File).where(File.source_id == source_id))}
 
-    def file(self, path: Path) -> File | None:
+    def file(self, key: str) -> File | None:
+        """The file stored under ``key`` (its path as :func:`~archivist_faiss.ingestion.path_key` writes it)."""
         with self.Session() as s:
-            found: File | None = s.scalar(select(File).where(File.path == str(path)))
+            found: File | None = s.scalar(select(File).where(File.path == key))
             return found
 
     def files(self) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ of a file or the new one, never half of it.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,9 +24,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 SCHEMA_VERSION = 1
+
+# A file's status. "failed": skipped for a reason that may pass (a timeout, memory, a
+# loader that raised, a failed write), so it is read again at the next sync; "skipped":
+# for one that lasts as long as the file (unsupported, encrypted, no text, a link).
+INDEXED, SKIPPED, FAILED = "indexed", "skipped", "failed"
 
 
 class Base(DeclarativeBase):
@@ -50,7 +57,7 @@ class File(Base):
     size: Mapped[int] = mapped_column(Integer)
     mtime: Mapped[float] = mapped_column(Float)
     sha256: Mapped[str] = mapped_column(String)
-    status: Mapped[str] = mapped_column(String)  # "indexed" or "skipped"
+    status: Mapped[str] = mapped_column(String)  # INDEXED, SKIPPED or FAILED
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     title: Mapped[str | None] = mapped_column(String, nullable=True)
     loader: Mapped[str | None] = mapped_column(String, nullable=True)
@@ -101,13 +108,30 @@ def open_engine(db_path: Path) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            _create(engine)
+            break
+        except OperationalError as exc:
+            # Two processes opening a new index at once (two `archivist index` runs, the
+            # window and the command line) both see no table and both create it: the
+            # second is told the table exists. Once the first is done, nothing is left to do.
+            if attempt == CREATE_ATTEMPTS - 1 or not ("already exists" in str(exc) or "locked" in str(exc)):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    return engine
+
+
+CREATE_ATTEMPTS = 5
+
+
+def _create(engine: Engine) -> None:
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(text(FTS_DDL))
         conn.execute(text("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', :v)"),
                      {"v": str(SCHEMA_VERSION)})
         conn.execute(text("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')"))
-    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -107,10 +107,15 @@ class Watcher:
                     log.exception("re-indexing changed files failed")
 
     def _sync(self, ready: list[str]) -> None:
+        from archivist_faiss.ingestion import walk
+
         expanded: list[Path] = []
         for p in ready:
             path = Path(p)
-            expanded.extend(sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir() else [path])
+            if path.is_dir() and not path.is_symlink():  # a folder moved in: what a sync would read of it
+                expanded.extend(entry.path for entry in walk(path))
+            else:
+                expanded.append(path)
         report = self.index.sync_paths(expanded)
         if self.on_sync and (report.indexed or report.removed):
             self.on_sync(report)

@@ -13,8 +13,10 @@ never on a benchmark). Weights: ``safety_head.npz``, rebuilt by
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,32 @@ CATEGORY = {
     "privacy": PERSONAL_DATA,
 }
 
+
+# Seconds the process waits at exit for an encoder still loading (see _before_exit).
+EXIT_WAIT_S = 30.0
+_loading: set[LearnedLayer] = set()
+_exit_lock = threading.Lock()
+_exiting = [False]
+
+
+def _before_exit() -> None:
+    """At exit: start no encoder load, and let one under way finish first.
+
+    The encoder loads on a daemon thread, inside onnxruntime for most of that time. A
+    process that exited meanwhile (a short command right after the filter registered,
+    `archivist plugins list`) was torn down under that thread and ended with SIGABRT or
+    SIGSEGV instead of its own exit code. Waiting costs that command the rest of the load
+    (under a second once the encoder is built).
+    """
+    with _exit_lock:
+        _exiting[0] = True
+        loading = list(_loading)
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for layer in loading:
+        layer._ready.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_before_exit)
 
 RULE_CATEGORIES = (HATE, VIOLENCE, SELF_HARM, SEXUAL, DANGEROUS, PERSONAL_DATA)
 N_LEXICAL = 6 + len(RULE_CATEGORIES)
@@ -164,6 +192,12 @@ class LearnedLayer:
         return self.encoder is not None
 
     def _load(self) -> None:
+        with _exit_lock:
+            if _exiting[0]:
+                self.error = "the process is exiting"
+                self._ready.set()
+                return
+            _loading.add(self)
         try:
             from archivist_safety.encoder import Encoder
 
@@ -184,6 +218,8 @@ class LearnedLayer:
             self.error = f"{type(exc).__name__}: {exc}"
             log.warning("safety filter: learned layer off, screening with rules only (%s)", self.error)
         finally:
+            with _exit_lock:
+                _loading.discard(self)
             self._ready.set()
 
     def score(self, text: str, intent: Iterable[Finding] | None = None,

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +48,16 @@ RETIRED_TAGS = ("", "q", "qa")
 MAX_TOKENS = 128  # a screened sentence is short; longer text is read on its first 128 tokens
 LAYERS = 4  # transformer layers read (of the encoder's 6)
 DEEP_LAYERS = 6  # read too when the 4-layer head is unsure (classifier.py)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate (from bytes decoded with "surrogateescape", a
+    JSON ``"\\udcff"``) replaced by U+FFFD, one character for one, so spans still fit.
+    The tokenizer cannot take them ("TextInputSequence must be str")."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 class EncoderUnavailable(RuntimeError):
@@ -227,7 +238,7 @@ class Encoder:
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(the pooled unit vector, the hidden states it was pooled from), the second
         for :meth:`deepen`."""
-        ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
+        ids = np.array([self.tokenizer.encode(well_formed(text)).ids], dtype=np.int64)
         with self._lock:
             hidden = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
         return _pooled(hidden[0]), hidden

@@ -8,6 +8,7 @@ from typing import Any
 from archivist import Action, Span, Stage, Verdict
 from archivist_safety.classifier import LearnedLayer
 from archivist_safety.destructive import find_destructive_commands
+from archivist_safety.encoder import well_formed
 from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.injection import find_injection
 from archivist_safety.intent import find_harmful_intent
@@ -15,6 +16,10 @@ from archivist_safety.judge import Judge
 from archivist_safety.personal_data import find_personal_data
 from archivist_safety.policy import REASONS, Policy, block_message
 from archivist_safety.toxicity import SLURS, ProfanityModel, find_toxicity
+
+# The category of a text blocked without being screened (too long to check); the core
+# calls what a failing filter could not screen the same.
+UNSCREENED = "unscreened"
 
 
 class ArchivistSafetyFilter:
@@ -46,6 +51,7 @@ class ArchivistSafetyFilter:
             self.learned.load_now()
 
     def findings(self, text: str, stage: Stage | None = None) -> list[Finding]:
+        text = well_formed(text)
         found: list[Finding] = []
         found.extend(find_personal_data(text))
         found.extend(find_injection(text))
@@ -89,6 +95,9 @@ class ArchivistSafetyFilter:
 
     def screen(self, text: str, stage: Stage) -> Verdict:
         stage = Stage(stage)
+        text = well_formed(text)
+        if len(text) > self.policy.max_chars:
+            return self.too_long(text, stage)
         found = self.findings(text, stage)
         if not found:
             return Verdict.allow(text, self.name)
@@ -122,6 +131,26 @@ class ArchivistSafetyFilter:
         if any(f.kind == "judge" and f.category in flagged for f in found):
             reason += " The chat model was asked and judged it unsafe."
         return Verdict(action, categories, round(score, 3), spans, reason, out, self.name)
+
+
+    def too_long(self, text: str, stage: Stage) -> Verdict:
+        """The verdict on a text longer than ``policy.max_chars``: blocked, unscreened.
+
+        Why not screen it anyway, or its first part: the detectors take time in
+        proportion to the text (about 1 s for 100 KB here, more on a slower machine), so
+        past some length a screen outlasts the host's limit, and then whether a text is
+        screened would depend on the machine's speed. A text the filter did not read
+        whole is not let through.
+        """
+        what = {
+            Stage.INPUT: "I can't answer this",
+            Stage.PASSAGE: "A passage from your documents was left out",
+            Stage.OUTPUT: "I stopped this answer",
+        }[stage]
+        size = f"{len(text):,} characters; the safety filter checks at most {self.policy.max_chars:,}"
+        reason = f"Blocked because it is too long to check ({size}, `max_chars` in [safety])."
+        return Verdict(Action.BLOCK, (UNSCREENED,), 1.0, (), reason,
+                       f"{what} because it is too long for the safety filter to check ({size}).", self.name)
 
 
 def redact(text: str, findings: list[Finding]) -> str:

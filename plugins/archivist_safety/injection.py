@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from archivist_safety.findings import PROMPT_INJECTION, Finding
@@ -59,13 +60,16 @@ MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "chat_template",
-        re.compile(r"(?i)<\|(?:im_start|im_end|system|user|assistant|endoftext|end)\|>|\[/?INST\]|<</?SYS>>|^\s*#{2,}\s*(?:system|instruction)s?\s*:?\s*$", re.M),
+        re.compile(r"(?i)<\|(?:im_start|im_end|system|user|assistant|endoftext|end)\|>|\[/?INST\]|<</?SYS>>|^[^\S\n]*#{2,}[^\S\n]*(?:system|instruction)s?[^\S\n]*:?[^\S\n]*$", re.M),
     ),
     (
         "exfiltration",
         re.compile(
             r"(?i)\b(?:send|post|upload|forward|email|transmit|exfiltrate)\b[^.\n]{0,60}\b(?:to|at)\s+(?:https?://|www\.|[\w.-]+@[\w.-]+\.\w+)"
-            r"|!\[[^\]]*\]\(https?://[^)\s]*\?[^)\s]*=[^)\s]*\)"
+            # A markdown image whose URL carries a query (data sent as it loads). Each
+            # part stops at the character that ends it, and is bounded, so a long text of
+            # unclosed links is read once, not once per "?" (that took minutes).
+            r"|!\[[^\]]{0,500}\]\(https?://[^)\s?]{0,2000}\?[^)\s=]{0,2000}=[^)\s]{0,2000}\)"
         ),
     ),
     (
@@ -97,15 +101,13 @@ SQUEEZED: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 HIDDEN_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]+")
-HIDDEN_MARKUP: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("html_comment", re.compile(r"<!--.*?-->", re.S)),
-    (
-        "invisible_css",
-        re.compile(
-            r"(?is)<(\w+)[^>]*style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em)?\s*[;\"']"
-            r"|color\s*:\s*(?:white|#fff(?:fff)?)\b|opacity\s*:\s*0(?:\.0+)?\s*[;\"'])[^>]*>.*?</\1>"
-        ),
-    ),
+# An element styled invisible, up to the end of its opening tag (bounded: an opening tag
+# that never ends must not be read to the end of the text from every "<"); its closing
+# tag is found by invisible_elements (a ".*?</\1>" here read to the end of the text again
+# from every unclosed one).
+INVISIBLE_TAG = re.compile(
+    r"(?is)<(\w+)[^>]{0,2000}style\s*=\s*[\"'][^\"']{0,2000}(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em)?\s*[;\"']"
+    r"|color\s*:\s*(?:white|#fff(?:fff)?)\b|opacity\s*:\s*0(?:\.0+)?\s*[;\"'])[^>]{0,2000}>"
 )
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
@@ -115,19 +117,21 @@ def find_injection(text: str) -> Iterator[Finding]:
     """Spans of ``text`` that carry instructions aimed at the model or hide text."""
     for m in HIDDEN_CHARS.finditer(text):
         yield Finding(PROMPT_INJECTION, m.start(), m.end(), 0.9, "hidden_text", "")
-    for kind, pattern in HIDDEN_MARKUP:
-        for m in pattern.finditer(text):
-            yield Finding(PROMPT_INJECTION, m.start(), m.end(), 0.9, kind, LABEL)
+    for start, end in html_comments(text):
+        yield Finding(PROMPT_INJECTION, start, end, 0.9, "html_comment", LABEL)
+    for start, end in invisible_elements(text):
+        yield Finding(PROMPT_INJECTION, start, end, 0.9, "invisible_css", LABEL)
     found: list[tuple[int, int]] = []
+    sentences = _Sentences(text)
     for kind, pattern in MARKERS:
         for m in pattern.finditer(text):
-            start, end = _sentence_around(text, m.start(), m.end())
+            start, end = sentences.around(m.start(), m.end())
             found.append((start, end))
             yield Finding(PROMPT_INJECTION, start, end, 0.95, kind, LABEL)
     letters, origin = letters_only(text)
     for kind, pattern in SQUEEZED:
         for m in pattern.finditer(letters):
-            start, end = _sentence_around(text, origin[m.start()], origin[m.end() - 1] + 1)
+            start, end = sentences.around(origin[m.start()], origin[m.end() - 1] + 1)
             if not any(s <= start and end <= e for s, e in found):  # not already marked as written
                 found.append((start, end))
                 yield Finding(PROMPT_INJECTION, start, end, 0.9, kind, LABEL)
@@ -151,15 +155,63 @@ def letters_only(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
-def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen a marker to its sentence, so the whole injected instruction is removed."""
-    left = 0
-    for m in _SENTENCE_END.finditer(text, 0, start):
-        left = m.end()
-    while left < start and text[left].isspace():
-        left += 1
-    stop = _SENTENCE_END.search(text, end)
-    right = stop.end() if stop else len(text)
-    if stop and text[stop.start()] == "\n":
-        right = stop.start()
-    return left, right
+def html_comments(text: str) -> Iterator[tuple[int, int]]:
+    """Where ``<!-- ... -->`` comments are, as ``<!--.*?-->`` (DOTALL) finds them, in one
+    pass: the regex looked for an end from every unclosed ``<!--`` again, which took
+    seconds on a long text of them."""
+    start = text.find("<!--")
+    while start != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            return
+        yield start, end + 3
+        start = text.find("<!--", end + 3)
+
+
+def invisible_elements(text: str) -> Iterator[tuple[int, int]]:
+    """Elements styled invisible, from their opening tag to their closing one (the first
+    after it, of any case), as ``<(\\w+)...style=...>.*?</\\1>`` finds them. Where each
+    tag name closes next is remembered, so the text is read once per tag name."""
+    closes: dict[str, tuple[int, int, int]] = {}  # tag -> (searched from, found at, end), -1: none
+    pos = 0
+    while (m := INVISIBLE_TAG.search(text, pos)) is not None:
+        tag = m.group(1).lower()
+        known = closes.get(tag)
+        if known is None or known[0] > m.end() or (known[1] != -1 and known[1] < m.end()):
+            close = re.compile(rf"</{re.escape(tag)}>", re.I).search(text, m.end())
+            known = closes[tag] = (m.end(), close.start(), close.end()) if close else (m.end(), -1, -1)
+        if known[1] == -1:
+            pos = m.start() + 1
+            continue
+        yield m.start(), known[2]
+        pos = known[2]
+
+
+class _Sentences:
+    """Sentence ends of one text, found once (on the first marker), so that widening each
+    marker to its sentence does not read the text from its start again: with many
+    markers in a long text that took seconds."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ends: list[int] | None = None
+
+    def around(self, start: int, end: int) -> tuple[int, int]:
+        """Widen a marker to its sentence, so the whole injected instruction is removed."""
+        text = self.text
+        if self.ends is None:
+            self.ends = [m.start() for m in _SENTENCE_END.finditer(text)]
+        ends = self.ends
+        # The last sentence end wholly before ``start``: a "." whose following space is
+        # the marker's first character does not count (as when only text[:start] is read).
+        i = bisect_left(ends, start) - 1
+        if i >= 0 and ends[i] == start - 1 and text[ends[i]] != "\n":
+            i -= 1
+        left = ends[i] + 1 if i >= 0 else 0
+        while left < start and text[left].isspace():
+            left += 1
+        j = bisect_left(ends, end)
+        if j == len(ends):
+            return left, len(text)
+        stop = ends[j]
+        return left, stop if text[stop] == "\n" else stop + 1

@@ -7,6 +7,7 @@ Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md):
                                # or a table per stage: threshold = {input = 0.5, output = 0.7}
     learned = true             # use the learned head (false: rules and lexicons only)
     judge = false              # ask the chat model about what the head is unsure of
+    max_chars = 32768          # longer texts are blocked unscreened (see filter.py)
     [safety.actions.personal_data]
     input = "allow"            # one stage ...
     [safety.actions]
@@ -91,6 +92,10 @@ class Policy:
     judge: bool = False  # ask the chat model about texts the head is unsure of (judge.py)
     judge_margin: float = 0.2  # "unsure": the head's score within this of its threshold
     judge_timeout_s: float = 2.0  # under the host's 5 s screen limit, with room for the rest
+    # The longest text screened; a longer one is blocked as too long to check. Measured on
+    # 2 busy cores, the slowest text of this length we could write takes 1.3 s to screen,
+    # a quarter of the host's 5 s limit (docs/safety.md, "Fail closed").
+    max_chars: int = 32768
 
     def threshold_for(self, stage: Stage | None) -> float | None:
         """The threshold set for ``stage`` (a table entry, else the single value), or None."""
@@ -121,6 +126,9 @@ class Policy:
         policy.judge_timeout_s = float(settings.get("judge_timeout_s", policy.judge_timeout_s))
         if policy.judge_timeout_s <= 0:
             raise ValueError(f"safety.judge_timeout_s must be above 0, not {policy.judge_timeout_s}")
+        policy.max_chars = int(settings.get("max_chars", policy.max_chars))
+        if policy.max_chars < 1:
+            raise ValueError(f"safety.max_chars must be at least 1, not {policy.max_chars}")
         for category, value in (settings.get("actions") or {}).items():
             if category not in CATEGORIES:
                 raise ValueError(f"unknown safety category {category!r} (known: {', '.join(CATEGORIES)})")

@@ -295,7 +295,8 @@ def test_an_answer_is_stopped_at_the_sentence_that_is_blocked(scripted_app, scri
 
 
 class RaisesEverywhere:
-    """A plugin whose retriever and filter both raise mid-turn."""
+    """A plugin whose retriever and filter both raise mid-turn (the filter's failure
+    withholds what it could not screen: tests/core/test_fail_closed.py)."""
 
     name = "broken"
 
@@ -324,13 +325,18 @@ def test_a_broken_plugin_costs_the_user_nothing_they_had(scripted_app, scripted)
     scripted.reply("Hello.")
     earlier = scripted_app.assistant().ask("Remember the number 42.", options=SHORT, use_documents=False)
     scripted_app.host.add("broken", BrokenPlugin())
+    # Its filter fails closed: the question it could not screen is not answered.
+    withheld = scripted_app.assistant().ask("Say hello.", options=SHORT)
+    assert withheld.text == "I can't answer this: the safety filter broken could not check it (RuntimeError: filter bug)."
+    assert scripted_app.host.enabled("broken") and scripted.prompts == [scripted.prompts[0]]
+    # Its retriever, once the user switches the filter's plugin off for the session, is.
+    scripted_app.host.disable("broken", "test", RuntimeError("switched off"))
     answer = scripted_app.assistant().ask("Say hello.", options=SHORT)
     assert answer.text == "Hello."
-    assert not scripted_app.host.enabled("broken")
     conversations = Conversations(scripted_app.database)
     assert [m.text for m in conversations.messages(earlier.conversation_id)] == [
         "Remember the number 42.", "I will remember 42."]
-    assert len(conversations.list_conversations()) == 2
+    assert len(conversations.list_conversations()) == 3
 
 
 

@@ -64,9 +64,11 @@ def test_builtins_arrive_through_the_entry_point_group(tmp_path: Path) -> None:
     h = host(tmp_path)
     assert h.records["faiss"].origin == "built-in"
     assert h.records["safety"].origin == "built-in"
+    assert h.records["remote"].origin == "built-in"
     assert h.records["archivist.engine.backend"].origin == "core"
     backends = h.model_backends()
-    assert [b.obj.name for b in backends] == ["onnxruntime-genai"]
+    # The remote backend (models served elsewhere) is a built-in plugin, registered after the core.
+    assert [b.obj.name for b in backends] == ["remote", "onnxruntime-genai"]
 
 
 def test_third_party_plugin_loads_and_contributes(tmp_path: Path, third_party: Path) -> None:
@@ -144,19 +146,52 @@ def test_a_hook_that_raises_disables_only_its_plugin(tmp_path: Path) -> None:
     assert "boom in the hook" in h.errors[0].message
 
 
+class RaisesInSearch:
+    name = "flaky-search"
+
+    def search(self, query: str, k: int = 5) -> list:
+        raise RuntimeError("boom in search")
+
+
+class ContributesFlakyRetriever:
+    @hookimpl
+    def register_retrievers(self, register):
+        register(RaisesInSearch())
+
+
 def test_a_contribution_that_raises_disables_its_plugin_and_tells_listeners(tmp_path: Path) -> None:
     h = host(tmp_path, load_entry_points=False)
-    h.add("flaky", ContributesFlaky())
+    h.add("flaky", ContributesFlakyRetriever())
     h.add("good", ContributesGood())
     seen = []
     h.listeners.append(seen.append)
-    flaky = next(c for c in h.safety_filters() if c.plugin == "flaky")
+    (flaky,) = h.retrievers()
     with pytest.raises(PluginFailure, match="flaky"):
-        h.run(flaky, "screen", "hello", Stage.INPUT)
+        h.run(flaky, "search", "hello", 3)
     assert [e.plugin for e in seen] == ["flaky"]
-    assert [c.plugin for c in h.safety_filters()] == ["good"]
+    assert not h.enabled("flaky") and h.retrievers() == []
     good = h.safety_filters()[0]
     assert h.run(good, "screen", "hello", Stage.INPUT).action is Action.WARN
+
+
+def test_a_safety_filter_that_raises_is_recorded_but_stays_on(tmp_path: Path) -> None:
+    """A screen that fails is answered by failing closed (archivist.screening), not by
+    switching the filter off: everything after one bad text would go unscreened."""
+    h = host(tmp_path, load_entry_points=False)
+    h.add("flaky", ContributesFlaky())
+    seen = []
+    h.listeners.append(seen.append)
+    flaky = next(c for c in h.safety_filters() if c.plugin == "flaky")
+    with pytest.raises(PluginFailure, match="stays on") as failure:
+        h.run(flaky, "screen", "hello", Stage.INPUT)
+    assert failure.value.error.message == "RuntimeError: boom in screen"
+    assert [e.plugin for e in seen] == ["flaky"]
+    assert h.enabled("flaky") and [c.plugin for c in h.safety_filters()] == ["flaky"]
+    assert h.records["flaky"].errors[-1].where == "RaisesInScreen.screen"
+    for _ in range(30):  # a filter failing on every text keeps its last errors only
+        with pytest.raises(PluginFailure):
+            h.run(flaky, "screen", "hello", Stage.INPUT)
+    assert len(h.records["flaky"].errors) == 20 and h.enabled("flaky")
 
 
 def test_registered_contributions_satisfy_their_protocols(tmp_path: Path) -> None:

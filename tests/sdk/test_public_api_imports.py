@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = {
     "archivist_faiss": ROOT / "plugins" / "archivist_faiss",
     "archivist_safety": ROOT / "plugins" / "archivist_safety",
+    "archivist_remote": ROOT / "plugins" / "archivist_remote",
     "template": ROOT / "plugins" / "template",
 }
 PUBLIC = set(archivist.__all__)

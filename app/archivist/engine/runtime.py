@@ -48,6 +48,11 @@ def read_model_info(folder: Path) -> ModelInfo:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{config_path} cannot be read: {exc}") from exc
+    model = config.get("model") if isinstance(config, dict) else None
+    context = model.get("context_length") if isinstance(model, dict) else None
+    if not isinstance(model, dict) or not isinstance(context, (int, type(None))) or isinstance(context, bool):
+        raise ModelLoadError(f"{config_path} is not a model configuration "
+                             "(onnxruntime-genai's JSON object with a \"model\" section)")
     extra: dict[str, Any] = {}
     meta_path = folder / "archivist.json"
     if meta_path.is_file():
@@ -55,12 +60,13 @@ def read_model_info(folder: Path) -> ModelInfo:
             extra = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             extra = {}
-    model = config.get("model", {})
+        if not isinstance(extra, dict):
+            extra = {}  # our own notes about the folder; the model runs without them
     return ModelInfo(
         id=str(extra.get("id") or folder.name),
         path=str(folder),
         name=str(extra.get("name") or folder.name),
-        context_length=int(model.get("context_length") or 2048),
+        context_length=int(context or 2048),
         description=str(extra.get("description", "")),
         metadata=extra,
     )

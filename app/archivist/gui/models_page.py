@@ -177,6 +177,14 @@ class ModelsPage(QWidget):
         row.addStretch(1)
         layout.addLayout(row)
 
+        # Models served elsewhere (archivist models add-server): the core's server service.
+        from archivist.gui.servers_box import ServersBox
+
+        self.servers = ServersBox(app, self._show_error)
+        self.servers.model_chosen.connect(self.model_chosen)
+        self.servers.changed.connect(self.refresh)
+        layout.addWidget(self.servers)
+
         heading = QLabel("Catalog")
         heading.setObjectName("sectionTitle")
         layout.addWidget(heading)

@@ -33,7 +33,8 @@ class SettingsPage(QWidget):
 
     changed = Signal(object)  # Preferences
 
-    def __init__(self, prefs: Preferences, settings: object, home: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, prefs: Preferences, settings: object, home: Path, parent: QWidget | None = None,
+                 app: object | None = None) -> None:
         super().__init__(parent)
         self.prefs = prefs
         self.settings = settings
@@ -100,6 +101,16 @@ class SettingsPage(QWidget):
         hint.setWordWrap(True)
         hint.setObjectName("hint")
         form.addRow("", hint)
+
+        # The OpenAI-compatible API (archivist serve), over the window's application: the one
+        # given, else the window's (found when the box is used: the page is made before it).
+        from archivist.gui.api_server_box import ApiServerBox
+
+        api_title = QLabel("Local API")
+        api_title.setObjectName("sectionTitle")
+        form.addRow(api_title)
+        self.api_server = ApiServerBox(lambda: app if app is not None else getattr(self.window(), "app", None))
+        form.addRow(self.api_server)
         outer.addStretch(1)
 
         for spin in (self.context_budget, self.sources, self.font_size):

@@ -280,8 +280,10 @@ class MainWindow(QMainWindow):
     # -- plugins ------------------------------------------------------------------
 
     def _show_plugin_error(self, error: Any) -> None:
+        # A safety filter that fails stays on (what it could not screen is withheld).
+        state = "it stays on" if self.app.host.enabled(error.plugin) else "it is off for this session"
         self.plugin_banner_text.setText(
-            f"Plugin “{error.plugin}” failed in {error.where} and is off for this session: {error.message}"
+            f"Plugin “{error.plugin}” failed in {error.where} ({state}): {error.message}"
         )
         self.plugin_banner.setVisible(True)
         self.plugins_page.refresh()

@@ -7,6 +7,7 @@ back. Each method is one transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,14 @@ from archivist.store.models import Conversation, Message, utcnow
 from archivist.types import ChatMessage, Role
 
 _ROLES: frozenset[str] = frozenset(get_args(Role))
+# Lone surrogates (from bytes decoded with "surrogateescape", a JSON "\udcff"): they have
+# no UTF-8 form, so SQLite cannot store them; each is kept as U+FFFD.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with any lone surrogate replaced by U+FFFD, so it can be stored and printed."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 class ConversationNotFound(ArchivistError, LookupError):
@@ -73,7 +82,7 @@ class Conversations:
 
     def create_conversation(self, title: str) -> int:
         with self.db.session() as s:
-            conversation = Conversation(title=title)
+            conversation = Conversation(title=storable(title))
             s.add(conversation)
             s.flush()
             return conversation.id
@@ -99,7 +108,7 @@ class Conversations:
             message = Message(
                 conversation_id=conversation_id,
                 role=role,
-                text=text,
+                text=storable(text),
                 model=model,
                 provider=provider,
                 citations=_json_list(citations),
@@ -110,6 +119,72 @@ class Conversations:
             conversation.updated_at = utcnow()
             s.flush()
             return message.id
+
+    def save_turn(
+        self,
+        conversation_id: int | None,
+        question: str,
+        answer: str,
+        *,
+        title: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        citations: Sequence[JSONItem] | None = None,
+        stats: Mapping[str, Any] | None = None,
+        safety: Sequence[JSONItem] | None = None,
+    ) -> tuple[int, int]:
+        """Store one chat turn in one transaction: the conversation (a new one, titled
+        ``title`` or the question, when ``conversation_id`` is None), the question and
+        its answer. A process killed midway leaves all of it or none of it: never a
+        conversation without messages, nor a question without its answer.
+
+        Returns the conversation's id and the answer's message id.
+        """
+        with self.db.session() as s:
+            if conversation_id is None:
+                conversation = Conversation(title=storable(title if title is not None else question))
+                s.add(conversation)
+                s.flush()
+            else:
+                found = s.get(Conversation, conversation_id)
+                if found is None:
+                    raise ConversationNotFound(f"no conversation with id {conversation_id}")
+                conversation = found
+            s.add(Message(conversation_id=conversation.id, role="user", text=storable(question),
+                          citations=[], stats={}, safety=[]))
+            reply = Message(
+                conversation_id=conversation.id,
+                role="assistant",
+                text=storable(answer),
+                model=model,
+                provider=provider,
+                citations=_json_list(citations),
+                stats=dict(stats or {}),
+                safety=_json_list(safety),
+            )
+            s.add(reply)
+            conversation.updated_at = utcnow()
+            s.flush()
+            return conversation.id, reply.id
+
+    def history(self, conversation_id: int) -> list[ChatMessage]:
+        """The conversation as prompt history: each question followed by its answer.
+
+        A question stored without an answer is left out, as is an answer with no
+        question before it: chat templates want the roles to alternate. (Archivist once
+        stored a turn in three transactions, so a process killed between them left a
+        question without its answer, and continuing that conversation stored a second
+        question right after it.)
+        """
+        turns: list[ChatMessage] = []
+        question: MessageRecord | None = None
+        for m in self.messages(conversation_id):
+            if m.role == "user":
+                question = m
+            elif m.role == "assistant" and question is not None:
+                turns += [question.to_chat_message(), m.to_chat_message()]
+                question = None
+        return turns
 
     def list_conversations(self, search: str | None = None) -> list[ConversationRecord]:
         """Most recently updated first; ``search`` matches titles and message text.
@@ -186,7 +261,7 @@ class Conversations:
             message = s.get(Message, message_id)
             if message is None:
                 raise ConversationNotFound(f"no message with id {message_id}")
-            message.text = text
+            message.text = storable(text)
             if model is not None:
                 message.model = model
             if provider is not None:

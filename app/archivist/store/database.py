@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from archivist.config import database_damaged, is_damaged_sqlite
 from archivist.errors import ArchivistError
 
 #: The newest migration in ``migrations/versions``; a test keeps it equal to Alembic's head.
@@ -53,8 +54,13 @@ class Database:
         (WAL readers see the last commit); use it for reads only.
         """
         factory = self._writer if write else self._reader
-        with factory() as session, session.begin():
-            yield session
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            if is_damaged_sqlite(exc):  # one line with the way out, not a driver's traceback
+                raise database_damaged(self.path) from exc
+            raise
 
     def revision(self) -> str | None:
         """The schema revision recorded in the file (``None`` for an empty file)."""
@@ -85,6 +91,8 @@ def open_database(path: Path) -> Database:
         with engine.connect() as conn:
             current = _read_revision(conn)
     except (OSError, SQLAlchemyError) as exc:
+        if is_damaged_sqlite(exc):
+            raise database_damaged(path) from exc
         raise ArchivistError(f"cannot open the database {path}: {exc}") from exc
     if current != HEAD_REVISION:
         try:
@@ -190,6 +198,8 @@ def _upgrade(path: Path, current: str | None) -> None:
     except ArchivistError:
         raise
     except Exception as exc:
+        if is_damaged_sqlite(exc):
+            raise database_damaged(path) from exc
         raise ArchivistError(
             f"cannot upgrade the database {path} from schema revision {current!r}: {exc}"
         ) from exc
