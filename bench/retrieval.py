@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,8 +90,10 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
     depth = 50
     qvecs = ix.embedder.embed([q["q"] for q in questions])
     vectors = ix.ensure_vectors()
-    dense = [[i for i, _ in vectors.search(v, depth)] for v in qvecs]
-    keyword = [[i for i, _ in ix.keyword(q["q"], depth)] for q in questions]
+    dense_scored = [vectors.search(v, depth) for v in qvecs]
+    keyword_scored = [ix.keyword(q["q"], depth) for q in questions]
+    dense = [[i for i, _ in r] for r in dense_scored]
+    keyword = [[i for i, _ in r] for r in keyword_scored]
 
     def as_texts(rankings):
         return [[texts[i] for i in r[:10]] for r in rankings]
@@ -100,8 +104,7 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
         for kw in (0.5, 1.0, 1.5):
             fused = [[i for i, _ in fusion.rrf([(d, 1.0), (k, kw)], k=rrf_k)] for d, k in zip(dense, keyword)]
             grid[f"rrf k={rrf_k} d=1 kw={kw}"] = metrics(as_texts(fused), questions)
-    fused = [[i for i, _ in fusion.rrf([(d, fusion.DENSE_WEIGHT), (k, fusion.KEYWORD_WEIGHT)], k=fusion.RRF_K)]
-             for d, k in zip(dense, keyword)]
+    fused = [[i for i, _ in fusion.fuse(d, k)] for d, k in zip(dense_scored, keyword_scored)]
     results["hybrid"] = metrics(as_texts(fused), questions)
     # end-to-end latency of Index.search (query embedding + FAISS + FTS5 + fusion + rows)
     lat = []
@@ -109,13 +112,13 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
         t = time.perf_counter()
         ix.search(q["q"], 5)
         lat.append((time.perf_counter() - t) * 1000)
-    # The index ran the recipe's default encoder (fp32); re-embed the same chunks with
-    # the quantized ones, dense only, to compare.
+    # The index ran the recipe's default encoder (fp32) on passages with their headers;
+    # re-embed the passage texts alone with fp32 and the quantized encoders, dense only,
+    # to compare the encoders on equal terms.
     import faiss
 
     ids = sorted(texts)
-    results["dense_fp32"] = results["dense"]
-    for variant in ("mixed", "int8"):
+    for variant in ("fp32", "mixed", "int8"):
         other = Embedder(enc, variant=variant)
         flat = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
         flat.add_with_ids(other.embed([texts[i] for i in ids]), np.array(ids, dtype=np.int64))
@@ -131,8 +134,8 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
         checks[name] = {"points_vs_fp32": points, "passes": all(v >= -0.5 for v in points.values())}
     return {"questions": len(questions), "documents": len(report.indexed), "chunks": n_chunks,
             "overlap_tokens": ix.overlap_tokens,
-            "index_seconds": round(index_s, 1), "weights": {"dense": fusion.DENSE_WEIGHT,
-                                                             "keyword": fusion.KEYWORD_WEIGHT, "rrf_k": fusion.RRF_K},
+            "index_seconds": round(index_s, 1), "weights": {"dense_share": fusion.DENSE_SHARE,
+                                                             "meta_weight": fusion.META_WEIGHT},
             "results": results, "fusion_grid": grid,
             "encoder": ix.embedder.variant, "recall_checks": checks,
             "search_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95))}}
@@ -202,6 +205,128 @@ def latency(sizes: list[int], queries: int = 200) -> list[dict]:
     return rows
 
 
+# -- near-identical documents: contextual headers and fusion (issue #13) ---------------------
+
+REPORTS = ROOT.parent / "shared" / "data" / "reports"
+REPORT_QUESTIONS = ROOT / "bench" / "reports_questions.json"
+CACHE = ROOT / ".cache" / "bench-retrieval"
+DEPTH = 50
+
+
+def cached_index(name: str, docs: Path, headers: bool) -> Any:
+    """The index of ``docs`` built with or without passage headers, kept under
+    ``.cache/bench-retrieval/`` between runs (40 long PDFs take minutes on two cores)."""
+    from archivist_faiss.index import open_index
+    from archivist_models.embedder import build_embedder
+
+    home = CACHE / f"{name}-{'headers' if headers else 'plain'}"
+    build_embedder(home / "models" / "embedder-minilm-l6-v2", WHEELS)
+    done = home / "indexed.json"
+    ix = open_index(home, chunk_headers=headers, isolate=False)
+    if not done.exists():
+        t0 = time.perf_counter()
+        report = ix.index([docs])
+        done.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "files": len(report.indexed),
+                                    "skipped": [s.to_dict() for s in report.skipped]}))
+    return ix
+
+
+def fusions(dense: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> dict[str, list[int]]:
+    """Every fusion measured, each a ranking of ids."""
+    from archivist_faiss import fusion
+
+    d_ids, k_ids = [i for i, _ in dense], [i for i, _ in keyword]
+    out = {"dense": d_ids, "keyword": k_ids}
+    for k in (5, 60):
+        out[f"rrf k={k}"] = [i for i, _ in fusion.rrf([(d_ids, 1.0), (k_ids, 1.0)], k=k)]
+    for alpha in (0.3, 0.5, 0.7):
+        out[f"minmax a={alpha}"] = [i for i, _ in fusion.convex([(dense, alpha), (keyword, 1 - alpha)], "minmax")]
+    out["dbsf"] = [i for i, _ in fusion.convex([(dense, 0.5), (keyword, 0.5)], "dbsf")]
+    out["shipped"] = [i for i, _ in fusion.fuse(dense, keyword)]
+    return out
+
+
+def recall(ranked: list[list[int]], good: Callable[[int, int], bool]) -> dict[str, float]:
+    r1 = r5 = r10 = 0
+    for n, ids in enumerate(ranked):
+        rank = next((r for r, i in enumerate(ids[:10], 1) if good(n, i)), None)
+        if rank is not None:
+            r1 += rank <= 1
+            r5 += rank <= 5
+            r10 += rank <= 10
+    total = len(ranked)
+    return {"recall@1": r1 / total, "recall@5": r5 / total, "recall@10": r10 / total}
+
+
+def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[int, tuple[str, str]]],
+            Callable[[int, int], bool]]) -> dict:
+    """Dense, keyword and every fusion, with passage headers off and on."""
+    from sqlalchemy import select
+
+    from archivist_faiss.store import ChunkRow, File
+
+    out: dict = {}
+    for headers in (False, True):
+        ix = cached_index(name, docs, headers)
+        with ix.Session() as s:
+            rows = {i: (p, t) for i, p, t in s.execute(
+                select(ChunkRow.id, File.path, ChunkRow.text).join(File, ChunkRow.file_id == File.id)).all()}
+        qvecs = ix.embedder.embed(queries)
+        vectors = ix.ensure_vectors()
+        runs: dict[str, list[list[int]]] = {}
+        for q, v in zip(queries, qvecs):
+            for method, ids in fusions(vectors.search(v, DEPTH), ix.keyword(q, DEPTH)).items():
+                runs.setdefault(method, []).append(ids)
+        good = good_for(rows)
+        out["headers" if headers else "plain"] = {
+            "chunks": len(rows), "index": json.loads((CACHE / f"{name}-{'headers' if headers else 'plain'}"
+                                                      / "indexed.json").read_text()),
+            "results": {method: recall(ranked, good) for method, ranked in runs.items()}}
+        ix.close()
+    return out
+
+
+def reports_quality() -> dict:
+    data = json.loads(REPORT_QUESTIONS.read_text("utf-8"))
+    questions = data["questions"]
+
+    def good_for(rows: dict[int, tuple[str, str]]) -> Callable[[int, int], bool]:
+        def good(n: int, i: int) -> bool:
+            q = questions[n]
+            path, text = rows[i]
+            return Path(path).name in q["files"] and re.search(q["pattern"], text, re.I) is not None
+        return good
+
+    result = compare("reports", REPORTS, [q["q"] for q in questions], good_for)
+    result["questions"] = len(questions)
+    result["by_family"] = {f: sum(q["family"] == f for q in questions) for f in ("ntsb", "nih")}
+    return result
+
+
+def xquad_quality() -> dict:
+    docs = CACHE / "xquad-docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    questions = load_xquad(docs)
+
+    def good_for(rows: dict[int, tuple[str, str]]) -> Callable[[int, int], bool]:
+        def good(n: int, i: int) -> bool:
+            return any(a in rows[i][1] for a in questions[n]["answers"])
+        return good
+
+    result = compare("xquad", docs, [q["q"] for q in questions], good_for)
+    result["questions"] = len(questions)
+    return result
+
+
+def print_comparison(title: str, result: dict) -> None:
+    print(f"\n{title}: {result['questions']} questions")
+    print(f"{'method':<16}{'plain R@1':>10}{'R@5':>7}{'R@10':>7}{'headers R@1':>13}{'R@5':>7}{'R@10':>7}")
+    for method in result["plain"]["results"]:
+        p, h = result["plain"]["results"][method], result["headers"]["results"][method]
+        print(f"{method:<16}{p['recall@1']:>10.3f}{p['recall@5']:>7.3f}{p['recall@10']:>7.3f}"
+              f"{h['recall@1']:>13.3f}{h['recall@5']:>7.3f}{h['recall@10']:>7.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
@@ -210,6 +335,8 @@ def main() -> int:
     ap.add_argument("--overlap", type=int, default=None,
                     help="chunk overlap in word-pieces (default: the index's, 16)")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--compare", action="store_true",
+                    help="headers off/on x dense, keyword and fusions, on the reports and XQuAD (cached indexes)")
     args = ap.parse_args()
     out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}}
     if not args.skip_quality:
@@ -225,12 +352,18 @@ def main() -> int:
         print(f"{'mode':<28}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR@10':>8}")
         for name, m in list(qd["results"].items()) + [(k, v) for k, v in qd["fusion_grid"].items()]:
             print(f"{name:<28}{m['recall@1']:>8.3f}{m['recall@5']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}")
-        print(f"(dense and hybrid ran the index's encoder, {qd['encoder']}; dense_mixed and dense_int8 re-embedded)")
+        print(f"(dense and hybrid ran the index's encoder, {qd['encoder']}, on passages with their headers; "
+              "dense_fp32, dense_mixed and dense_int8 re-embedded the passages alone)")
         for name, c in qd["recall_checks"].items():
             print(f"{name} encoder, dense recall vs fp32 (points): "
                   + ", ".join(f"{k} {v:+.2f}" for k, v in c["points_vs_fp32"].items())
                   + f" -> {'within' if c['passes'] else 'NOT within'} half a point")
         print(f"Index.search end to end (k=5): p50 {qd['search_ms']['p50']:.1f} ms, p95 {qd['search_ms']['p95']:.1f} ms")
+    if args.compare:
+        out["reports"] = reports_quality()
+        print_comparison("Reports (NTSB + NIH, near-identical documents)", out["reports"])
+        out["xquad_compare"] = xquad_quality()
+        print_comparison("XQuAD en", out["xquad_compare"])
     if not args.skip_latency:
         sizes = [int(s) for s in args.sizes.split(",") if s]
         out["latency"] = latency(sizes)

@@ -58,6 +58,7 @@ LAZY_IMPORTS: dict[str, str] = {
     "pypdfium2": "pypdfium2",
     "charset_normalizer": "charset-normalizer",
     "striprtf": "striprtf",
+    "python_calamine": "python-calamine",  # spreadsheets (archivist_faiss.tables)
     "watchdog": "watchdog",
     "huggingface_hub": "huggingface_hub",
     "tqdm": "tqdm",

@@ -190,7 +190,11 @@ class ChildProcess:
     ``channel.cancelled`` and ``clear_cancel`` resets it for the next request.
     """
 
-    def __init__(self, target: Callable[..., None], args: tuple[Any, ...] = (), *, name: str) -> None:
+    def __init__(self, target: Callable[..., None], args: tuple[Any, ...] = (), *, name: str,
+                 starts_children: bool = False) -> None:
+        """``starts_children``: the child starts children of its own (the library's child
+        reads files in a reader child). Python forbids that to a daemonic process, so such
+        a child is not daemonic, and is closed when this process exits instead."""
         ctx = multiprocessing.get_context("spawn")  # no fork: the parent holds threads and Qt
         self.name = name
         self._conn, child_end = ctx.Pipe()
@@ -198,11 +202,13 @@ class ChildProcess:
         self._send_lock = threading.Lock()
         self._receive_lock = threading.Lock()
         self._process = ctx.Process(target=_main, args=(target, child_end, self._cancel, args), name=name,
-                                    daemon=True)
+                                    daemon=not starts_children)
         with _STARTING:
             self._process.start()
         child_end.close()
         self.closed = False
+        if starts_children:  # before multiprocessing's own exit handler, which would wait for it
+            atexit.register(self.close)
 
     def send(self, message: object) -> None:
         """Send ``message``; raises :class:`ChildEnded` when the child is gone."""
@@ -246,6 +252,7 @@ class ChildProcess:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)
         self._cancel.set()
         if self._process.is_alive():
             if goodbye is not None:

@@ -117,6 +117,14 @@ class LibraryService:
         """Forget the source ``path`` and what was indexed from it; the files removed."""
         return int(self._run("remove_source", path))
 
+    def prune(self) -> list[LibrarySource]:
+        """Forget every source whose folder or file is gone (``archivist sources prune``);
+        the sources removed."""
+        gone = [source for source in self.sources() if source.missing]
+        for source in gone:
+            self.remove(source.path)
+        return gone
+
     def watch(self, roots: Sequence[str], on_change: Callable[[SyncReport], None]) -> Watching | None:
         """Keep ``roots`` up to date as files change; None when the library cannot watch."""
         contribution = self.contribution()

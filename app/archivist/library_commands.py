@@ -171,7 +171,9 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no sources yet: `archivist index PATH` adds one")
     for r in rows:
-        click.echo(f"{printable(r.path)}  {r.files} files, {r.passages} passages, {r.skipped} skipped (added {r.added_at})")
+        gone = "  MISSING: gone from the disk, not cited (`archivist sources prune` removes it)" if r.missing else ""
+        click.echo(f"{printable(r.path)}  {r.files} files, {r.passages} passages, {r.skipped} skipped "
+                   f"(added {r.added_at}){gone}")
 
 
 @sources.command("remove")
@@ -190,6 +192,26 @@ def sources_remove(ctx: click.Context, path: Path, as_json: bool) -> None:
         click.echo(json.dumps({"removed": key, "files": removed}))
     else:
         click.echo(f"removed {key} ({removed} files)")
+
+
+@sources.command("prune")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sources_prune(ctx: click.Context, as_json: bool) -> None:
+    """Remove every source whose folder or file is gone, with what was indexed from it."""
+    library = _library(ctx)
+    try:
+        gone = library.prune()
+    finally:
+        library.close()
+    if as_json:
+        click.echo(json.dumps({"removed": [{"path": s.path, "files": s.files + s.skipped} for s in gone]},
+                              ensure_ascii=False))
+        return
+    if not gone:
+        click.echo("no missing sources: every folder and file added is still there")
+    for s in gone:
+        click.echo(printable(f"removed {s.path} (gone from the disk; {s.files + s.skipped} files forgotten)"))
 
 
 # -- search -----------------------------------------------------------------------------

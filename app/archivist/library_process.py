@@ -149,7 +149,8 @@ class LibraryProcess:
     """The parent's end: send requests, read replies (blocking; use a thread)."""
 
     def __init__(self, home: Path, *, safe_mode: bool = False, watch: bool = True) -> None:
-        self.child = ChildProcess(serve, (str(home), safe_mode, watch), name="archivist-library")
+        self.child = ChildProcess(serve, (str(home), safe_mode, watch), name="archivist-library",
+                                  starts_children=True)  # the index's reader
 
     def send(self, request: Request) -> None:
         if isinstance(request, (IndexPaths, SyncSources)):

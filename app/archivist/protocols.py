@@ -128,8 +128,9 @@ class Library(Protocol):
     name: str
 
     def sources(self) -> list[LibrarySource]:
-        """The folders and files added, with what each holds. Cheap enough to call at
-        start-up: do not load an encoder or a big index for it."""
+        """The folders and files added, with what each holds, ``missing`` set for one
+        gone from the disk. Cheap enough to call at start-up: do not load an encoder or a
+        big index for it."""
 
     def add_source(self, path: Path) -> str:
         """Add ``path`` (a folder or a file) without indexing it yet; return its key (the

@@ -228,6 +228,8 @@ class LibrarySource:
     ``path`` is the source's key (absolute, as :meth:`archivist.Library.add_source`
     returned it); ``files`` were indexed, ``skipped`` could not be read (see
     :meth:`archivist.Library.skipped`), ``passages`` are searchable from it.
+    ``missing``: the folder or file is gone from the disk (``archivist sources prune``
+    removes it; its passages are not cited meanwhile).
     """
 
     path: str
@@ -235,6 +237,7 @@ class LibrarySource:
     files: int = 0
     skipped: int = 0
     passages: int = 0
+    missing: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)

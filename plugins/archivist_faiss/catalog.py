@@ -10,6 +10,8 @@ connection when the read-only one cannot be had (:func:`read` answers None then)
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -51,8 +53,23 @@ def sources(conn: Any) -> list[LibrarySource]:
         " (SELECT count(*) FROM chunks c JOIN files f ON c.file_id = f.id WHERE f.source_id = s.id)"
         " FROM sources s ORDER BY s.path"
     ).fetchall()
-    return [LibrarySource(path, added_at or "", int(files), int(skipped), int(passages))
+    return [LibrarySource(path, added_at or "", int(files), int(skipped), int(passages), not on_disk(path))
             for path, added_at, files, skipped, passages in rows]
+
+
+def on_disk(key: str) -> bool:
+    """Whether the source or file stored under ``key`` is still there: one ``stat``. A
+    name that is not UTF-8 is stored with its odd bytes spelled ``\\xe9``
+    (:func:`~archivist_faiss.ingestion.path_key`): such a key is spelled back."""
+    if os.path.exists(key):
+        return True
+    if "\\x" not in key:
+        return False
+    raw = _ESCAPED_BYTE.sub(lambda m: chr(int(m.group(1), 16) + 0xDC00), key)
+    return os.path.exists(raw)
+
+
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
 
 
 def skipped(conn: Any) -> list[SkippedFile]:

@@ -50,12 +50,14 @@ class Index:
     """The index under ``<home>/plugins/faiss``; ``embedder`` (or ``embedder_path``)
     replaces the home's encoder, ``loaders`` add to the built-in ones (a later one wins).
     Files are read in a child process under ``limits`` (:mod:`reading`; ``safe_mode``
-    is the app's, for the child's plugins); ``isolate=False`` reads them here."""
+    is the app's, for the child's plugins); ``isolate=False`` reads them here.
+    ``chunk_headers``: index each passage with its document's header (:mod:`headers`;
+    off only to measure what they bring, ``bench/retrieval.py``)."""
 
     def __init__(self, home: Path, *, embedder: Any = None, embedder_path: Path | None = None,
                  loaders: Iterable[Any] = (), approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
                  max_tokens: int = 200, overlap_tokens: int = 16, limits: Limits | None = None,
-                 isolate: bool = True, safe_mode: bool = False) -> None:
+                 isolate: bool = True, safe_mode: bool = False, chunk_headers: bool = True) -> None:
         self.home = Path(home)
         self.dir = data_dir(self.home)
         self.engine = open_engine(self.dir / DATABASE)
@@ -71,10 +73,10 @@ class Index:
             self.registry.register(loader)
         self.reader: Reader | LoaderRegistry = (
             Reader(self.registry, self.home, safe_mode=safe_mode, limits=self.limits) if isolate else self.registry)
-        records = Records(self.Session, self.cache)
+        records = Records(self.Session, self.cache, chunk_headers=chunk_headers)
         self.source_list = Sources(self.Session, records, self.cache)
         self.ingestion = Ingestion(self.source_list, records, self.reader, self.encoder, self.cache,
-                                   SyncLock(self.dir / "sync.lock"))
+                                   SyncLock(self.dir / "sync.lock"), chunk_headers=chunk_headers)
         self.searcher = Search(self.engine, self.Session, self.encoder, self.cache)
 
     # ------------------------------------------------------------------ sources

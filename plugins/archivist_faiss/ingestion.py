@@ -37,6 +37,7 @@ from sqlalchemy.exc import OperationalError, StatementError
 
 from archivist import ArchivistError, SkippedFile, SyncProgress, SyncReport
 from archivist_faiss.encoder import LazyEncoder
+from archivist_faiss.headers import capped, header_text, with_header
 from archivist_faiss.loading import LoadResult, clean_text, describe
 from archivist_faiss.reading import Stopped
 from archivist_faiss.records import Fault, Records
@@ -77,8 +78,9 @@ class Entry:
 
 class Ingestion:
     def __init__(self, sources: Sources, records: Records, reader: Any, encoder: LazyEncoder,
-                 cache: VectorCache, lock: SyncLock) -> None:
+                 cache: VectorCache, lock: SyncLock, chunk_headers: bool = True) -> None:
         self.sources = sources
+        self.chunk_headers = chunk_headers
         self.records = records
         self.reader = reader  # reading.Reader, or a loading.LoaderRegistry (reads in this process)
         self.encoder = encoder
@@ -197,6 +199,8 @@ class Ingestion:
                 chunks = self.encoder.chunker.chunk(result.document)
             except MemoryError:
                 result = _failed(result, "ran out of memory cutting it into passages")
+            except ArchivistError:
+                raise  # not this file's fault (the encoder is not installed): stop the sync, say why once
             except Exception as exc:  # noqa: BLE001 - one file's text must not stop the others
                 result = _failed(result, f"could not be cut into passages ({describe(exc)})")
             else:
@@ -204,6 +208,9 @@ class Ingestion:
                     result = LoadResult(path, reason="no text found", loader=result.loader)
                 else:
                     texts = [c.text for c in chunks]
+                    if self.chunk_headers:  # embedded with the passage, never shown (headers.py)
+                        header = capped(header_text(key, result.document), self.encoder.chunker.tokenizer)
+                        texts = with_header(header, texts)
                     embed = self.encoder.embedder.embed
                     try:
                         vectors = embed(texts) if part is None else embed(texts, progress=part)

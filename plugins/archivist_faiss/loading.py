@@ -34,10 +34,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def builtin_loaders(time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> list[DocumentLoader]:
     from archivist_faiss.officefiles import DocxLoader, EpubLoader, OdtLoader, PptxLoader
     from archivist_faiss.pdf import PdfLoader
+    from archivist_faiss.tables import CsvLoader, SpreadsheetLoader
     from archivist_faiss.textfiles import EmailLoader, HtmlLoader, MarkdownLoader, RtfLoader, TextLoader
 
     return [TextLoader(), MarkdownLoader(), HtmlLoader(), RtfLoader(), EmailLoader(),
-            PdfLoader(time_limit_s=time_limit_s), DocxLoader(), PptxLoader(), OdtLoader(), EpubLoader()]
+            PdfLoader(time_limit_s=time_limit_s), DocxLoader(), PptxLoader(), OdtLoader(), EpubLoader(),
+            SpreadsheetLoader(), CsvLoader()]
 
 
 @dataclass

@@ -200,7 +200,7 @@ class Reader:
             ready = process.receive(timeout=STARTUP_S)
             if not isinstance(ready, Ready):
                 raise ChildEnded("archivist-reader", process.exitcode)
-        except (ChildEnded, OSError) as exc:
+        except (ChildEnded, OSError, AssertionError) as exc:  # AssertionError: we are a daemonic process
             self._failed_starts += 1
             log.warning("files are read in this process, without limits on memory and time: "
                         "the reading process did not start (%s)", exc)

@@ -28,16 +28,17 @@ Fault = Callable[[str, Path], None]
 
 
 class Records:
-    def __init__(self, session_factory: Any, cache: VectorCache) -> None:
+    def __init__(self, session_factory: Any, cache: VectorCache, chunk_headers: bool = True) -> None:
         self.Session = session_factory
         self.cache = cache
+        self.chunk_headers = chunk_headers
 
     def write_file(self, source_id: int, path: Path, st: os.stat_result, digest: str, result: LoadResult,
                    chunks: list[Any], vectors: np.ndarray | None, record: File | None,
                    fault: Fault | None = None) -> None:
         """One transaction: the file's new state, its passages and keyword rows, a new generation."""
         doc = result.document
-        meta = metadata_text(path, doc, st.st_mtime)
+        meta = metadata_text(path, doc, st.st_mtime, lead=self.chunk_headers)
         old_ids: list[int] = []
         new_ids = np.zeros(0, dtype=np.int64)
         with self.Session.begin() as s:
@@ -106,8 +107,10 @@ def _delete_chunk_rows(s: Any, ids: list[int]) -> None:
         s.execute(delete(ChunkRow).where(ChunkRow.id.in_(part)))
 
 
-def metadata_text(path: Path, doc: Document | None, mtime: float) -> str:
-    """What people search files by: name, title, folders, dates (the FTS ``meta`` column)."""
+def metadata_text(path: Path, doc: Document | None, mtime: float, lead: bool = True) -> str:
+    """What people search files by: name, title, folders, dates (the FTS ``meta`` column);
+    with ``lead``, the rest of the passages' header too (metadata, the first page's start:
+    :func:`~archivist_faiss.headers.header_text`)."""
     date = datetime.fromtimestamp(mtime)
     words = [path.name, path.stem.replace("_", " ").replace("-", " "), doc.title if doc and doc.title else "",
              " ".join(path.parent.parts[-3:]), date.strftime("%Y-%m-%d %B %Y %b")]
@@ -115,4 +118,8 @@ def metadata_text(path: Path, doc: Document | None, mtime: float) -> str:
         for key in ("from", "date", "author"):
             if doc.metadata.get(key):
                 words.append(str(doc.metadata[key]))
+        if lead:
+            from archivist_faiss.headers import header_text
+
+            words.append(header_text(path, doc))
     return " ".join(w for w in words if w)

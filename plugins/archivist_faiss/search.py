@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from archivist import Locator, Passage
 from archivist_faiss import fusion
+from archivist_faiss.catalog import on_disk
 from archivist_faiss.encoder import LazyEncoder
 from archivist_faiss.store import ChunkRow, File
 from archivist_faiss.vector_cache import VectorCache
@@ -48,8 +49,6 @@ class Search:
         self.Session = session_factory
         self.encoder = encoder
         self.cache = cache
-        self.dense_weight = fusion.DENSE_WEIGHT
-        self.keyword_weight = fusion.KEYWORD_WEIGHT
         self._seen_passages = False
 
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
@@ -61,8 +60,8 @@ class Search:
         if match is None:
             return []
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT rowid, bm25(chunks_fts, 1.0, 0.5) AS r FROM chunks_fts "
-                                     "WHERE chunks_fts MATCH :q ORDER BY r LIMIT :n"),
+            rows = conn.execute(text(f"SELECT rowid, bm25(chunks_fts, 1.0, {float(fusion.META_WEIGHT)}) AS r "
+                                     "FROM chunks_fts WHERE chunks_fts MATCH :q ORDER BY r LIMIT :n"),
                                 {"q": match, "n": n}).all()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -78,38 +77,47 @@ class Search:
         """The ``k`` best passages: ``mode`` is "hybrid" (default), "dense" or "keyword";
         ``min_similarity`` drops passages less similar to the query than that (cosine)."""
         depth = max(50, 4 * k)
-        if mode == "dense":
-            ranked = self.dense(query, depth if min_similarity > 0 else k)
+        if mode == "dense":  # ``depth``, not ``k``: a gone file's passages leave room for the next
+            ranked = self.dense(query, depth)
             similar = dict(ranked)
         elif mode == "keyword":
-            ranked = self.keyword(query, depth if min_similarity > 0 else k)
+            ranked = self.keyword(query, depth)
             similar = dict(self.dense(query, depth)) if min_similarity > 0 else {}
         else:
             dense = self.dense(query, depth)
             similar = dict(dense)
             keyword = self.keyword(query, depth)
-            ranked = fusion.rrf([([i for i, _ in dense], self.dense_weight),
-                                 ([i for i, _ in keyword], self.keyword_weight)], k=fusion.RRF_K)
+            ranked = fusion.fuse(dense, keyword)
         if min_similarity > 0:
             # Similar enough in meaning, or holding every word of the query (short keyword
             # queries such as a name embed poorly but match exactly). A passage outside the
             # dense top ``depth`` counts as dissimilar.
             exact = {i for i, _ in self.keyword(query, depth, joiner="AND")}
             ranked = [(i, s) for i, s in ranked if similar.get(i, -1.0) >= min_similarity or i in exact]
-        return self._hits(ranked[:k])
+        return self._hits(ranked, k)
 
-    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
-        if not ranked:
-            return []
-        ids = [i for i, _ in ranked]
-        with self.Session() as s:
-            rows = {c.id: (c, f) for c, f in s.execute(
-                select(ChunkRow, File).join(File, ChunkRow.file_id == File.id).where(ChunkRow.id.in_(ids)))}
-        hits = []
-        for i, score in ranked:
-            if i not in rows:
-                continue  # deleted since the vector cache was written
-            c, f = rows[i]
-            hits.append(Hit(f.path, c.page, c.start, c.end, c.text, round(float(score), 6), f.title,
-                            c.section, c.id))
+    def _hits(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
+        """The first ``k`` of ``ranked`` whose file is still on the disk. A file deleted
+        (or a source folder gone) since the last sync is never cited: one ``stat`` per
+        file among the hits, and the next passages take the places of its own."""
+        hits: list[Hit] = []
+        there: dict[str, bool] = {}
+        for start in range(0, len(ranked), max(k, 1)):
+            batch = ranked[start:start + max(k, 1)]
+            ids = [i for i, _ in batch]
+            with self.Session() as s:
+                rows = {c.id: (c, f) for c, f in s.execute(
+                    select(ChunkRow, File).join(File, ChunkRow.file_id == File.id).where(ChunkRow.id.in_(ids)))}
+            for i, score in batch:
+                if i not in rows:
+                    continue  # deleted since the vector cache was written
+                c, f = rows[i]
+                if f.path not in there:
+                    there[f.path] = on_disk(f.path)
+                if not there[f.path]:
+                    continue
+                hits.append(Hit(f.path, c.page, c.start, c.end, c.text, round(float(score), 6), f.title,
+                                c.section, c.id))
+                if len(hits) == k:
+                    return hits
         return hits

@@ -37,7 +37,7 @@ SOURCE_EXTENSIONS = (
     ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".java", ".kt", ".c", ".h", ".cc", ".cpp",
     ".hpp", ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".scala", ".sh", ".bash", ".ps1",
     ".sql", ".r", ".m", ".lua", ".pl", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".json",
-    ".xml", ".css", ".scss", ".tex", ".rst", ".csv", ".tsv", ".log",
+    ".xml", ".css", ".scss", ".tex", ".rst", ".log",
 )
 
 

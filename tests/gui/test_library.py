@@ -17,7 +17,7 @@ from windows import make_window
 
 from archivist.application import Application
 from archivist.gui.window import MainWindow
-from archivist.library_process import Progress
+from archivist.library_process import AskState, Progress
 from archivist.types import SyncProgress, SyncReport
 
 TIMEOUT_MS = 180_000
@@ -187,3 +187,42 @@ def test_a_library_another_plugin_provides_drives_the_page(memory_app, qtbot, fo
     assert page.skipped_rows() == [] and "Removed" in page.summary.text()
     assert not memory_app.library.has_sources()
     win.close()
+
+
+def test_a_folder_gone_from_the_disk_is_shown_missing_and_removed_after_confirming(
+        library_app, qtbot, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    win = make_window(library_app, qtbot, page="Library")
+    index_folder(win, qtbot, folder)
+    qtbot.waitUntil(lambda: bool(win.library.source_paths()), timeout=10_000)
+    assert win.library.prune_button.isHidden()
+    for child in folder.iterdir():
+        child.unlink()
+    folder.rmdir()
+    passages, _ = library_app.assistant().retrieve("lighthouse granite", 3)
+    assert passages == []  # never cited, even before it is removed
+    with qtbot.waitSignal(win.library.client.message, timeout=10_000):
+        win.library._request(AskState())
+    qtbot.waitUntil(lambda: win.library.missing_sources() == [str(folder.resolve())], timeout=10_000)
+    status = win.library.sources_table.item(0, 4)
+    assert status is not None and status.text() == "missing"
+    assert not win.library.prune_button.isHidden()
+
+    asked: list[str] = []
+
+    def answer(choice: QMessageBox.StandardButton):
+        def question(_parent, _title, text, *_args):
+            asked.append(text)
+            return choice
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    win.library.prune_button.click()
+    assert win.library.source_paths() == [str(folder.resolve())] and not win.library.busy
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    with qtbot.waitSignal(win.library.changed, timeout=TIMEOUT_MS):
+        win.library.prune_button.click()
+    qtbot.waitUntil(lambda: win.library.source_paths() == [], timeout=10_000)
+    assert len(asked) == 2 and str(folder.resolve()) in asked[0]
+    assert win.library.prune_button.isHidden()

@@ -312,7 +312,7 @@ def _grow(megabytes: int) -> None:
     limit_memory(megabytes, watchdog=True)
     held = []
     for _ in range(2048):
-        held.append(bytearray(1 << 20))
+        held.append(b"\x01" * (1 << 20))  # written to: zeroed pages from calloc are not resident until touched
         time.sleep(0.002)
 
 

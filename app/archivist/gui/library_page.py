@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -103,6 +104,7 @@ class LibraryPage(QWidget):
         self.busy = False
         self._started_at = 0.0
         self._root_started: dict[str, float] = {}
+        self._pruning: list[str] = []  # missing sources still to remove, one request at a time
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
@@ -133,9 +135,13 @@ class LibraryPage(QWidget):
         self.sync_button = QPushButton("Check for changes")
         self.sync_button.setToolTip("Index new and changed files in every folder, drop deleted ones.")
         self.sync_button.clicked.connect(self.sync)
+        self.prune_button = QPushButton("Remove missing…")
+        self.prune_button.setToolTip("Forget the folders that are gone from the disk, with what was indexed from them.")
+        self.prune_button.clicked.connect(self._confirm_prune)
         self.cancel_button = QPushButton("Stop indexing")
         self.cancel_button.clicked.connect(self.cancel)
-        for button in (self.add_button, self.remove_button, self.sync_button, self.cancel_button):
+        for button in (self.add_button, self.remove_button, self.prune_button, self.sync_button,
+                       self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -224,6 +230,32 @@ class LibraryPage(QWidget):
         self._begin(f"Removing {Path(path).name}…")
         self._request(RemoveSource(path))
 
+    def missing_sources(self) -> list[str]:
+        """The sources gone from the disk (shown "missing"; their passages are not cited)."""
+        return [s.path for s in self.state.sources if s.missing]
+
+    def _confirm_prune(self) -> None:
+        gone = self.missing_sources()
+        if not gone or self.busy:
+            return
+        listed = "\n".join(gone[:10]) + (f"\n… and {len(gone) - 10} more" if len(gone) > 10 else "")
+        answer = QMessageBox.question(
+            self, "Remove missing folders",
+            f"These folders are gone from the disk:\n\n{listed}\n\nForget them and what was indexed "
+            "from them? The files themselves are not touched (they are already gone).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.prune()
+
+    def prune(self) -> None:
+        """Forget every missing source (``archivist sources prune``), one after the other."""
+        gone = self.missing_sources()
+        if self.problem or self.busy or not gone:
+            return
+        self._pruning = gone[1:]
+        self._begin(f"Removing {len(gone)} missing folder{'s' if len(gone) > 1 else ''}…")
+        self._request(RemoveSource(gone[0]))
+
     def cancel(self) -> None:
         if self.client is not None and self.busy:
             self.client.process.cancel()
@@ -270,6 +302,9 @@ class LibraryPage(QWidget):
             self.report_ready.emit(message.report)
         elif isinstance(message, Removed):
             self.summary.setText(f"Removed {message.path} ({message.files} files forgotten).")
+            if self._pruning:
+                self._request(RemoveSource(self._pruning.pop(0)))
+                return
             self._end()
             self.changed.emit()
         elif isinstance(message, Cancelled):
@@ -289,6 +324,7 @@ class LibraryPage(QWidget):
             fatal = isinstance(message, Fatal)
             self.error.setText(("The library could not be opened: " if fatal else "Indexing failed: ") + message.text)
             self.error.setVisible(True)
+            self._pruning = []
             if self.busy:
                 self._end()
             if fatal:
@@ -343,9 +379,9 @@ class LibraryPage(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.sources_table.setItem(row, column, item)
             watched = source.path in watching
-            status = QTableWidgetItem("watched" if watched else ("missing" if not Path(source.path).exists()
-                                                                 else "not watched"))
-            status.setToolTip("Re-indexed by itself when files change, while Archivist runs." if watched else
+            status = QTableWidgetItem("missing" if source.missing else ("watched" if watched else "not watched"))
+            status.setToolTip("Gone from the disk: not cited; “Remove missing…” forgets it." if source.missing else
+                              "Re-indexed by itself when files change, while Archivist runs." if watched else
                               "Use “Check for changes” to pick up edits.")
             self.sources_table.setItem(row, 4, status)
             if source.path == selected:
@@ -367,6 +403,8 @@ class LibraryPage(QWidget):
         self.add_button.setEnabled(not self.busy)
         self.remove_button.setEnabled(not self.busy and self.selected_source() is not None)
         self.sync_button.setEnabled(not self.busy and bool(self.state.sources))
+        self.prune_button.setVisible(bool(self.missing_sources()))
+        self.prune_button.setEnabled(not self.busy)
         self.cancel_button.setVisible(self.busy)
 
     # -- reading the page (tests, screenshots) --------------------------------------
