@@ -2,8 +2,11 @@
 
 For each set and stage (input: the whole text screened once; output: the text streamed
 in 4-character chunks through ``Screener.screen_stream``) it reports the share of unsafe
-items caught (any action other than allow), the share of safe items wrongly flagged, and
-latency p50/p95 per item (input) and per sentence (output). Each set is also reported on
+items caught (any action other than allow) and blocked, the share of safe items wrongly
+flagged (warned or blocked) and wrongly blocked, the learned head's ROC AUC on whole
+items, and latency p50/p95 per item (input) and per sentence (output). It also prints
+the head's held-out-by-source figures on its training sources, as the build measured
+them (``safety_head.npz``'s meta). Each set is also reported on
 its two halves by row parity: the filter's rules were written looking only at failures
 in the even rows ("dev"), so the odd rows ("held-out") are the more honest figure. The
 learned head is trained on the project's own lines (plugins/archivist_safety/training/),
@@ -87,6 +90,31 @@ def screener(home: Path, judge_model: Path | None = None, margin: float | None =
     return s
 
 
+def print_sources() -> dict:
+    """The head's figures per training source, each scored by heads trained without it."""
+    import numpy as np
+
+    from archivist_safety.classifier import WEIGHTS
+
+    with np.load(WEIGHTS) as data:
+        meta = json.loads(str(data["meta"]))
+    sources = meta.get("by_source", {})
+    if not sources:
+        return {}
+    print(f"head: warn at {meta['threshold']}, block at {meta.get('block_threshold')}; "
+          "each training source scored by heads trained without it:")
+    print(f"  {'source':24} {'unsafe':>6} {'safe':>5} {'caught':>7} {'blocked':>7} {'false+':>7} {'blocked+':>8} {'AUC':>6}")
+
+    def pct(v: float | None) -> str:
+        return f"{v:7.1%}" if v is not None else f"{'-':>7}"
+
+    for name, m in sorted(sources.items()):
+        auc = f"{m['auc']:6.3f}" if m.get("auc") is not None else f"{'-':>6}"
+        print(f"  {name:24} {m['n_unsafe']:6d} {m['n_safe']:5d} {pct(m.get('caught'))} {pct(m.get('blocked'))} "
+              f"{pct(m.get('flagged_safe'))} {pct(m.get('blocked_safe'))[:7]:>8} {auc}")
+    return sources
+
+
 class OracleJudge:
     """A judge that knows each item's label: what a judge that is always right on the
     band would give. Not a product feature: it bounds what a real judge can add."""
@@ -115,6 +143,7 @@ def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
             s.delays_ms = []
             events = list(s.screen_stream(chunks(text)))
             flagged = any(e.verdict.action is not Action.ALLOW for e in events)
+            blocked = any(e.verdict.action is Action.BLOCK for e in events)
             lat = list(s.delays_ms)
             cats = sorted({c for e in events for c in e.verdict.categories})
         else:
@@ -122,9 +151,30 @@ def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
             v = s.screen(text, stage)
             lat = [(time.perf_counter() - t0) * 1000]
             flagged = v.action is not Action.ALLOW
+            blocked = v.action is Action.BLOCK
             cats = list(v.categories)
-        rows.append({"i": i, "unsafe": unsafe, "flagged": flagged, "lat": lat, "categories": cats})
+        rows.append({"i": i, "unsafe": unsafe, "flagged": flagged, "blocked": blocked, "lat": lat,
+                     "categories": cats, "score": head_score(s, text)})
     return rows
+
+
+def head_score(s: Screener, text: str) -> float | None:
+    """The learned head's unsafe score for the whole text (for the ROC AUC), or None."""
+    for f in s.filters:
+        learned = getattr(f.obj, "learned", None)
+        if learned is not None and learned.encoder is not None:
+            scored = learned.score(text)
+            return None if scored is None else scored[0]
+    return None
+
+
+def roc_auc(rows: list[dict]) -> float | None:
+    pos = [r["score"] for r in rows if r["unsafe"] and r["score"] is not None]
+    neg = [r["score"] for r in rows if not r["unsafe"] and r["score"] is not None]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return round(wins / (len(pos) * len(neg)), 4)
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -136,7 +186,10 @@ def summarise(rows: list[dict]) -> dict:
         "n_unsafe": len(unsafe),
         "n_safe": len(safe),
         "caught": round(sum(r["flagged"] for r in unsafe) / max(1, len(unsafe)), 4),
+        "blocked": round(sum(r["blocked"] for r in unsafe) / max(1, len(unsafe)), 4),
         "false_positive": round(sum(r["flagged"] for r in safe) / max(1, len(safe)), 4),
+        "blocked_safe": round(sum(r["blocked"] for r in safe) / max(1, len(safe)), 4),
+        "auc": roc_auc(rows),
         "latency_ms_p50": round(statistics.median(lat), 3),
         "latency_ms_p95": round(q[18], 3),
         "latency_unit": "sentence" if len(lat) > len(rows) else "item",
@@ -167,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results = []
     by_type: dict[str, list[int]] = {}
-    print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'false+':>7} {'p50 ms':>7} {'p95 ms':>7} unit")
+    print_sources()
+    print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'blocked':>7} "
+          f"{'false+':>7} {'blocked+':>8} {'AUC':>6} {'p50 ms':>7} {'p95 ms':>7} unit")
     for name, items in load_sets(args.data).items():
         for stage in (Stage.INPUT, Stage.OUTPUT):
             for j in judges:
@@ -181,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                 results.append({"set": name, "stage": stage.value, "split": split, **m})
                 print(
                     f"{name:10} {stage.value:7} {split:9} {m['n_unsafe']:6d} {m['n_safe']:5d} {m['caught']:7.1%} "
-                    f"{m['false_positive']:7.1%} {m['latency_ms_p50']:7.2f} {m['latency_ms_p95']:7.2f} {m['latency_unit']}"
+                    f"{m['blocked']:7.1%} {m['false_positive']:7.1%} {m['blocked_safe']:8.1%} "
+                    f"{m['auc'] if m['auc'] is not None else float('nan'):6.3f} "
+                    f"{m['latency_ms_p50']:7.2f} {m['latency_ms_p95']:7.2f} {m['latency_unit']}"
                 )
             if name == "xstest" and stage is Stage.INPUT:
                 with open(args.data / "xstest_prompts.csv", encoding="utf-8") as f:

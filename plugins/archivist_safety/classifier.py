@@ -107,7 +107,8 @@ def feature_matrix(texts: list[str], embeddings: np.ndarray) -> np.ndarray:
 class Head:
     """The softmax head; with ``deep_*``, a second one over the encoder's layer
     ``deep_layers``, whose probabilities are averaged with the first's for texts whose
-    first score is within ``band`` of the threshold.
+    first score is within ``band`` of the range from the warn threshold (``threshold``)
+    to the block threshold (``block_threshold``).
 
     Why the second: the two layers err on different texts. Averaging the two heads
     ranks the benchmark's held-out halves better (ROC AUC XSTest 0.921 -> 0.934,
@@ -126,6 +127,19 @@ class Head:
     deep_bias: np.ndarray | None = None
     deep_layers: int | None = None
     band: float = 0.0
+    # At or above this a flag takes its category's action (block by default); between
+    # ``threshold`` and this it only warns. Heads built before it existed: the threshold.
+    block_threshold: float | None = None
+    # The lines head: the same two views trained on our own hand-written lines alone.
+    # Its class probabilities are averaged with the head's above (see build_classifier).
+    lines_weights: np.ndarray | None = None
+    lines_bias: np.ndarray | None = None
+    lines_deep_weights: np.ndarray | None = None
+    lines_deep_bias: np.ndarray | None = None
+
+    @property
+    def block(self) -> float:
+        return self.threshold if self.block_threshold is None else self.block_threshold
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> Head:
@@ -138,15 +152,19 @@ class Head:
                        data["deep_weights"].astype(np.float32) if deep else None,
                        data["deep_bias"].astype(np.float32) if deep else None,
                        int(data["deep_layers"]) if deep else None,
-                       float(data["band"]) if deep else 0.0)
+                       float(data["band"]) if deep else 0.0,
+                       float(data["block_threshold"]) if "block_threshold" in data.files else None,
+                       *(data[k].astype(np.float32) if k in data.files else None
+                         for k in ("lines_weights", "lines_bias", "lines_deep_weights", "lines_deep_bias")))
 
     def probabilities(self, features: np.ndarray, deep: bool = False) -> np.ndarray:
         w, b = (self.deep_weights, self.deep_bias) if deep else (self.weights, self.bias)
         assert w is not None and b is not None
-        z = features @ w + b
-        z = z - z.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=-1, keepdims=True)
+        probs = _softmax(features @ w + b)
+        lw, lb = (self.lines_deep_weights, self.lines_deep_bias) if deep else (self.lines_weights, self.lines_bias)
+        if lw is not None and lb is not None:
+            probs = (probs + _softmax(features @ lw + lb)) / 2
+        return probs
 
     def unsafe(self, probs: np.ndarray) -> float:
         return float(1.0 - probs[self.classes.index("safe")])
@@ -154,6 +172,12 @@ class Head:
     def category(self, probs: np.ndarray) -> str:
         best = max((c for c in self.classes if c != "safe"), key=lambda c: probs[self.classes.index(c)])
         return CATEGORY[best]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class LearnedLayer:
@@ -223,18 +247,18 @@ class LearnedLayer:
             self._ready.set()
 
     def score(self, text: str, intent: Iterable[Finding] | None = None,
-              threshold: float | None = None) -> tuple[float, str] | None:
+              threshold: float | None = None, block: float | None = None) -> tuple[float, str] | None:
         """(unsafe probability, category), or None when the head is not available;
         ``intent`` is the intent rules' findings for ``text`` if the caller has them;
-        ``threshold`` the one the caller will compare with (default: the head's), around
-        which the deeper layers are read."""
-        probs = self.probabilities(text, intent, threshold)
+        ``threshold`` and ``block`` the warn and block thresholds the caller will compare
+        with (default: the head's), near which the deeper layers are read."""
+        probs = self.probabilities(text, intent, threshold, block)
         if probs is None or self.head is None:
             return None
         return self.head.unsafe(probs), self.head.category(probs)
 
     def probabilities(self, text: str, intent: Iterable[Finding] | None = None,
-                      threshold: float | None = None) -> np.ndarray | None:
+                      threshold: float | None = None, block: float | None = None) -> np.ndarray | None:
         """The head's probability for each class in ``head.classes`` (what :meth:`score`
         decides from), or None when the head is not available."""
         if not self._ready.is_set():
@@ -250,8 +274,10 @@ class LearnedLayer:
         pooled, hidden = self.encoder.encode(text)
         lexical = lexical_features(text, intent)
         probs = head.probabilities(np.hstack([pooled, lexical]))
-        centre = head.threshold if threshold is None else threshold
-        if head.deep_layers is not None and self.encoder.tail is not None and abs(head.unsafe(probs) - centre) <= head.band:
+        low = head.threshold if threshold is None else threshold
+        high = max(low, head.block if block is None else block)
+        first = head.unsafe(probs)
+        if head.deep_layers is not None and self.encoder.tail is not None and low - head.band <= first <= high + head.band:
             deep = head.probabilities(np.hstack([self.encoder.deepen(hidden), lexical]), deep=True)
             probs = (probs + deep) / 2
         return probs

@@ -58,7 +58,7 @@ class ArchivistSafetyFilter:
         found.extend(find_destructive_commands(text))
         intent = list(find_harmful_intent(text))
         set_threshold = self.policy.threshold_for(stage)
-        scored = (self.learned.score(text, intent, set_threshold)
+        scored = (self.learned.score(text, intent, set_threshold, self.policy.block_threshold_for(stage))
                   if self.learned is not None and text.strip() else None)
         if scored is None:
             # Rules only: the hand-written intent rules and the lexical hate layer.
@@ -72,16 +72,35 @@ class ArchivistSafetyFilter:
             found.append(Finding(HATE, 0, len(text), 0.95, "slur"))
         p, category = scored
         assert self.learned is not None and self.learned.head is not None
-        threshold = set_threshold if set_threshold is not None else self.learned.head.threshold
+        threshold = self.policy.warn_at(category, stage, self.learned.head.threshold)
         # A request for private data is the head's to judge; data that is present is the
         # exact detectors' (their spans are precise, a learned finding spans the whole text).
         exact_data = category == PERSONAL_DATA and any(f.category == PERSONAL_DATA for f in found)
         judged = self._judge(text, stage, p, threshold, category)
         if judged is True:
-            found.append(Finding(category, 0, len(text), round(p, 3), "judge"))
+            found.append(Finding(category, 0, len(text), p, "judge"))
         elif judged is None and p >= threshold and not exact_data:
-            found.append(Finding(category, 0, len(text), round(p, 3), "learned"))
+            found.append(Finding(category, 0, len(text), p, "learned"))
         return found
+
+    def action_for(self, category: str, stage: Stage, found: list[Finding]) -> Action:
+        """The policy's action for ``category`` at ``stage``; a blocking action is softened
+        to a warning when the category was found by the learned head alone with a score
+        below its block threshold (a low-confidence flag is shown with a notice)."""
+        action = self.policy.action(category, stage)
+        # Self-harm's "block" is the supportive message with help lines, fit to show
+        # whenever the filter has a doubt; sexual content with minors is always blocked.
+        if action is not Action.BLOCK or category in (SEXUAL_MINORS, SELF_HARM):
+            return action
+        mine = [f for f in found if f.category == category]
+        if not mine or any(f.kind != "learned" for f in mine):
+            return action
+        head = self.learned.head if self.learned is not None else None
+        if head is None:
+            return action
+        if max(f.score for f in mine) < self.policy.block_at(category, stage, head.block):
+            return Action.WARN
+        return action
 
     def _judge(self, text: str, stage: Stage | None, p: float, threshold: float, category: str) -> bool | None:
         """The chat model's verdict when the head is unsure (its score within the margin
@@ -104,7 +123,7 @@ class ArchivistSafetyFilter:
         by_category: dict[str, list[Finding]] = {}
         for f in found:
             by_category.setdefault(f.category, []).append(f)
-        actions = {c: self.policy.action(c, stage) for c in by_category}
+        actions = {c: self.action_for(c, stage, found) for c in by_category}
         action = max(actions.values(), key=lambda a: a.severity)
         flagged = [c for c, a in actions.items() if a is not Action.ALLOW]
         categories = tuple(sorted(flagged, key=lambda c: (-actions[c].severity, c)))
@@ -128,6 +147,9 @@ class ArchivistSafetyFilter:
         else:
             out = text
             reason = "Flagged because " + "; ".join(REASONS.get(c, c) for c in categories) + "."
+            softened = [c for c in categories if actions[c] is Action.WARN and self.policy.action(c, stage) is Action.BLOCK]
+            if softened:
+                reason += " The filter is not sure, so it is shown with this notice instead of being blocked."
         if any(f.kind == "judge" and f.category in flagged for f in found):
             reason += " The chat model was asked and judged it unsafe."
         return Verdict(action, categories, round(score, 3), spans, reason, out, self.name)

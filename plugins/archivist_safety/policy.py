@@ -3,8 +3,13 @@
 Defaults are merged under the user's ``[safety]`` settings (see docs/safety.md)::
 
     [safety]
-    threshold = 0.5            # learned head's threshold (default: the one shipped with it);
+    threshold = 0.5            # learned head's warn threshold (default: the one shipped with it);
                                # or a table per stage: threshold = {input = 0.5, output = 0.7}
+    block_threshold = 0.8      # from here a learned flag takes its category's action (block);
+                               # below it, down to `threshold`, it only warns. Or per stage.
+    [safety.thresholds.hate]   # per category, over the two above (either key may be left out)
+    warn = 0.4
+    block = 0.7
     learned = true             # use the learned head (false: rules and lexicons only)
     judge = false              # ask the chat model about what the head is unsure of
     max_chars = 32768          # longer texts are blocked unscreened (see filter.py)
@@ -89,6 +94,10 @@ class Policy:
     threshold: float | None = None  # None: the learned head's own (0.6 for the rules-only hate layer)
     learned: bool = True
     stage_thresholds: dict[Stage, float] = field(default_factory=dict)  # per-stage overrides
+    block_threshold: float | None = None  # None: the learned head's own block threshold
+    stage_block_thresholds: dict[Stage, float] = field(default_factory=dict)
+    # Per category: {"warn": t, "block": t}, over the stage and global values.
+    category_thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     judge: bool = False  # ask the chat model about texts the head is unsure of (judge.py)
     judge_margin: float = 0.2  # "unsure": the head's score within this of its threshold
     judge_timeout_s: float = 2.0  # under the host's 5 s screen limit, with room for the rest
@@ -102,6 +111,27 @@ class Policy:
         if stage is not None and stage in self.stage_thresholds:
             return self.stage_thresholds[stage]
         return self.threshold
+
+    def block_threshold_for(self, stage: Stage | None) -> float | None:
+        """The block threshold set for ``stage`` (a table entry, else the single value), or None."""
+        if stage is not None and stage in self.stage_block_thresholds:
+            return self.stage_block_thresholds[stage]
+        return self.block_threshold
+
+    def warn_at(self, category: str, stage: Stage | None, head_default: float) -> float:
+        """The learned score from which a text of ``category`` is flagged (warned at least)."""
+        if "warn" in self.category_thresholds.get(category, {}):
+            return self.category_thresholds[category]["warn"]
+        set_for_stage = self.threshold_for(stage)
+        return head_default if set_for_stage is None else set_for_stage
+
+    def block_at(self, category: str, stage: Stage | None, head_default: float) -> float:
+        """The learned score from which a flag of ``category`` takes its action in full
+        (below it, a blocking action is softened to a warning)."""
+        if "block" in self.category_thresholds.get(category, {}):
+            return self.category_thresholds[category]["block"]
+        set_for_stage = self.block_threshold_for(stage)
+        return head_default if set_for_stage is None else set_for_stage
 
     def action(self, category: str, stage: Stage) -> Action:
         if category == SEXUAL_MINORS:
@@ -118,6 +148,20 @@ class Policy:
             policy.stage_thresholds = {Stage(k): float(v) for k, v in threshold.items()}
         elif threshold is not None:
             policy.threshold = float(threshold)
+        block = settings.get("block_threshold")
+        if isinstance(block, dict):  # {input = 0.8, output = 0.9}
+            policy.stage_block_thresholds = {Stage(k): float(v) for k, v in block.items()}
+        elif block is not None:
+            policy.block_threshold = float(block)
+        for category, value in (settings.get("thresholds") or {}).items():
+            if category not in CATEGORIES:
+                raise ValueError(f"unknown safety category {category!r} (known: {', '.join(CATEGORIES)})")
+            if isinstance(value, (int, float)):
+                value = {"block": value}
+            if not isinstance(value, dict) or not set(value) <= {"warn", "block"}:
+                raise ValueError(f"safety.thresholds.{category} must be a number (block) or a table "
+                                 "with warn and/or block")
+            policy.category_thresholds[category] = {k: float(v) for k, v in value.items()}
         policy.learned = bool(settings.get("learned", policy.learned))
         policy.judge = bool(settings.get("judge", policy.judge))
         policy.judge_margin = float(settings.get("judge_margin", policy.judge_margin))

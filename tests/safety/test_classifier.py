@@ -14,7 +14,7 @@ import pytest
 from archivist import Action, Stage
 from archivist.context import PluginContext
 from archivist.plugins import PluginHost
-from archivist_safety import build_classifier
+from archivist_safety import build_classifier, corpus
 from archivist_safety.classifier import CLASSES, WEIGHTS, Head
 from archivist_safety.filter import ArchivistSafetyFilter
 
@@ -54,39 +54,79 @@ def test_training_data_shares_nothing_with_the_benchmark() -> None:
         bench |= {norm(r["text"]) for r in csv.DictReader(f)}
     ours = {norm(t) for t, _, _ in build_classifier.load_training()}
     assert not ours & bench, sorted(ours & bench)[:5]
+    shared = {norm(r.text) for r in corpus.load()}
+    assert not shared & bench, sorted(shared & bench)[:5]
+
+
+@pytest.mark.skipif(not corpus.SHARED.is_dir(), reason="shared training data absent")
+def test_the_corpus_is_deduplicated_capped_and_spread_over_sources() -> None:
+    from collections import Counter
+
+    rows = corpus.load()
+    keys = [" ".join(re.sub(r"[^0-9a-z]+", " ", r.text.lower()).split()) for r in rows]
+    assert len(set(keys)) == len(keys), "duplicate texts"
+    assert {r.label for r in rows} == set(CLASSES)
+    by_source = Counter(r.source for r in rows)
+    assert len(by_source) >= 10 and by_source[corpus.OWN] >= 1600
+    # no source outweighs the rest (Davidson's 24,000 tweets are capped)
+    assert max(by_source.values()) / len(rows) < 0.25, by_source
+    assert not any(r.subsource.startswith(("harmfulqa", "hh-rlhf")) for r in rows), "WEAK files left out"
+
+
+# Measured by the build that made the shipped head (by source, at its warn threshold):
+# overall ROC AUC 0.907; caught: hatecheck 90.3%, advbench 73.8%, davidson 69.8%,
+# catqa 67.5%, jailbreak-llms 62.0%, convabuse 57.9%. The lines head alone (the head
+# before) on the same shared sources, at its own threshold: advbench 83.3%, catqa 61.4%,
+# jailbreak-llms 56.0%, davidson 86.4% with 32.2% of clean tweets flagged.
+FLOOR_AUC = 0.90
+CAUGHT_FLOORS = {"hatecheck": 0.88, "advbench": 0.71, "davidson": 0.67, "catqa": 0.65,
+                 "jailbreak-llms": 0.60, "convabuse": 0.55}
 
 
 def test_shipped_head_reaches_its_held_out_figures() -> None:
+    """Figures of the build's by-source validation (each data set scored by heads
+    trained without it), at the shipped warn and block thresholds. Floors just
+    under what the build measured (docs/safety.md has the table)."""
     meta = _meta(WEIGHTS)
+    assert meta["validation"] == "by source"
     held = meta["heldout"]
-    # Own held-out lines (odd lines of each training file), head trained on the even ones,
-    # threshold chosen by cross-validation for at most 5% of safe lines flagged (it was 8%
-    # until the second head: 84% / 13% then; last-layer features 80.8% / 4.2%; the
-    # encoder's first 4 layers now 90.1% / 6.2%).
-    # With the deep head averaged in near the threshold: 88.0% / 5.2%; attention in int8: 88.0% / 4.9%;
-    # the fp32 encoder (same on every CPU): 89.0% / 5.9%.
-    assert held["caught"] >= 0.87 and held["false_positive"] <= 0.07, held
-    assert _meta(WEIGHTS)["encoder_layers"] == 4
+    assert held["auc"] >= FLOOR_AUC, held
+    by = meta["by_source"]
+    # clean texts flagged, averaged over the sources with everyday clean texts: the build's
+    # targets (chosen on the two heads' average; the run-time score reads the deep head
+    # only near the thresholds, hence the small allowance)
+    everyday = [m for s, m in by.items() if m["n_safe"] and s not in meta["contrast_suites"]]
+    assert sum(m["flagged_safe"] for m in everyday) / len(everyday) <= build_classifier.TARGET_WARN_FP + 0.005
+    assert sum(m["blocked_safe"] for m in everyday) / len(everyday) <= build_classifier.TARGET_BLOCK_FP + 0.005
+    for source, floor in CAUGHT_FLOORS.items():
+        assert by[source]["caught"] >= floor, (source, by[source])
+    assert meta["encoder_layers"] == 4
     head = Head.load()
     assert head.classes == CLASSES and head.weights.shape[1] == len(CLASSES)
-    assert 0.05 <= head.threshold <= 0.95
+    assert 0.05 <= head.threshold <= head.block <= 0.95
     assert head.deep_layers == 6 and head.deep_weights is not None
     assert head.deep_weights.shape == head.weights.shape and 0 < head.band < 0.5
 
 
 def test_shipped_head_equals_a_rebuild(tmp_path: Path) -> None:
-    """``python -m archivist_safety.build_classifier`` reproduces the shipped weights."""
+    """``python -m archivist_safety.build_classifier`` reproduces the shipped weights.
+
+    The by-source validation that chooses the thresholds takes minutes on 2 cores, so
+    this rebuild is given the shipped thresholds and refits the weights alone (the
+    embedded features come from the cache in ``.cache/safety-features``, made on the
+    first build)."""
     target = tmp_path / "head.npz"
-    meta = build_classifier.build(SAFETY_HOME, target, WHEELS)
+    shipped_meta = _meta(WEIGHTS)
+    thresholds = (shipped_meta["threshold"], shipped_meta["block_threshold"])
+    meta = build_classifier.build(SAFETY_HOME, target, WHEELS, thresholds=thresholds)
     shipped, rebuilt = Head.load(WEIGHTS), Head.load(target)
-    assert meta["n_train"] == _meta(WEIGHTS)["n_train"]
-    assert abs(rebuilt.threshold - shipped.threshold) <= 0.02
-    np.testing.assert_allclose(rebuilt.weights, shipped.weights, atol=0.02)
-    np.testing.assert_allclose(rebuilt.bias, shipped.bias, atol=0.02)
-    np.testing.assert_allclose(rebuilt.deep_weights, shipped.deep_weights, atol=0.02)
+    assert meta["n_train"] == shipped_meta["n_train"]
+    assert rebuilt.threshold == shipped.threshold and rebuilt.block == shipped.block
+    # float32 descent: the sums' order (BLAS threads) moves weights by ~1e-6 relative;
+    # a few weights of near-constant features are large (thousands), hence rtol too
+    for name in ("weights", "bias", "deep_weights", "lines_weights", "lines_deep_weights"):
+        np.testing.assert_allclose(getattr(rebuilt, name), getattr(shipped, name), atol=0.02, rtol=1e-4)
     assert rebuilt.band == shipped.band and rebuilt.deep_layers == shipped.deep_layers
-    for key in ("caught", "false_positive"):
-        assert abs(meta["heldout"][key] - _meta(WEIGHTS)["heldout"][key]) <= 0.01
 
 
 def test_rules_only_when_the_encoder_cannot_be_had(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -186,7 +226,8 @@ def test_the_tail_graph_carries_the_cut_on_to_the_full_encoder_exactly() -> None
 
 
 def test_only_texts_near_the_threshold_get_the_deep_heads_view() -> None:
-    """Inside the band the score is the two heads' average; outside, the first head's."""
+    """Inside the band (the warn..block range, widened by ``band`` each side) the score is
+    the two heads' average; outside, the first head's."""
     f = ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS)
     f.warm_up()
     learned = f.learned
@@ -202,7 +243,7 @@ def test_only_texts_near_the_threshold_get_the_deep_heads_view() -> None:
         first = head.unsafe(head.probabilities(np.hstack([pooled, lexical])))
         deep = head.unsafe(head.probabilities(np.hstack([encoder.deepen(hidden), lexical]), deep=True))
         score, _ = learned.score(text)
-        if abs(first - head.threshold) <= head.band:
+        if head.threshold - head.band <= first <= head.block + head.band:
             seen["in"] += 1
             assert score == pytest.approx((first + deep) / 2, abs=1e-5), text
         else:

@@ -7,7 +7,8 @@ built. Where the CPU differs, the float kernels differ by about one ulp. With th
 encoder that moves a score by under 1e-6 (``bench/cpu_independence.py``: 6e-7 at most).
 The int8 encoder it replaced moved scores by up to 3e-2. The test allows ``TOL`` = 1e-4,
 and every text in the fixture sits at least ``2 * TOL`` from each place a decision
-changes: the threshold, the edges of the band where the deep head is read, and the tie
+changes: the warn and block thresholds, the edges of the band where the deep head is
+read, and the tie
 between the two likeliest unsafe classes. So a CPU that passes the score check gives the
 same verdicts, and the verdicts are checked too.
 
@@ -95,7 +96,8 @@ def margins(row: dict[str, Any], head: Any) -> dict[str, float]:
     others = sorted((p for i, p in enumerate(row["probs"]) if i != safe), reverse=True)
     return {
         "threshold": abs(unsafe - head.threshold),
-        "band": min(abs(first_unsafe - (head.threshold - head.band)), abs(first_unsafe - (head.threshold + head.band))),
+        "block": abs(unsafe - head.block),
+        "band": min(abs(first_unsafe - (head.threshold - head.band)), abs(first_unsafe - (head.block + head.band))),
         # the category only matters for a flagged text
         "category": others[0] - others[1] if unsafe >= head.threshold else 1.0,
     }
@@ -113,7 +115,8 @@ def safety_filter() -> Any:
 
 def test_fixture_is_for_the_shipped_head_and_leaves_no_verdict_within_reach(fixture, safety_filter) -> None:
     head = safety_filter.learned.head
-    assert fixture["threshold"] == pytest.approx(head.threshold) and fixture["band"] == pytest.approx(head.band), (
+    assert (fixture["threshold"] == pytest.approx(head.threshold) and fixture["band"] == pytest.approx(head.band)
+            and fixture["block_threshold"] == pytest.approx(head.block)), (
         "the head was rebuilt: regenerate the fixture (see this module's docstring)")
     assert len(fixture["rows"]) >= 300
     for row in fixture["rows"]:
@@ -122,7 +125,7 @@ def test_fixture_is_for_the_shipped_head_and_leaves_no_verdict_within_reach(fixt
     # both verdicts are represented, at both stages
     for stage in ("input", "output"):
         actions = {r[stage]["action"] for r in fixture["rows"]}
-        assert {"allow", "block"} <= actions
+        assert {"allow", "warn", "block"} <= actions
 
 
 def test_scores_match_the_fixture_within_tolerance(fixture, safety_filter) -> None:
@@ -155,7 +158,8 @@ def write() -> None:
         row = measure(f, text)
         (left_out if min(margins(row, head).values()) <= 4 * TOL else rows).append(row)
     FIXTURE.parent.mkdir(exist_ok=True)
-    FIXTURE.write_text(json.dumps({"threshold": head.threshold, "band": head.band, "tolerance": TOL,
+    FIXTURE.write_text(json.dumps({"threshold": head.threshold, "block_threshold": head.block,
+                                   "band": head.band, "tolerance": TOL,
                                    "classes": list(head.classes), "rows": rows}, indent=1) + "\n", "utf-8")
     print(f"wrote {len(rows)} rows to {FIXTURE}; left out {len(left_out)} within {4 * TOL} of a decision:")
     for row in left_out:

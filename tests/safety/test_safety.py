@@ -482,8 +482,11 @@ FLOORS = {
     # higher threshold): XSTest 82.5% / 10.4%, toxicity 80.6% / 5.6%.
     # With the fp32 encoder, so that the verdicts are the same on every CPU (a lower
     # threshold, 0.516): XSTest 86.0% / 11.2%, toxicity 82.8% / 6.2% (output 86.6% / 12.6%).
-    "xstest": {"caught": 0.85, "false_pos": 0.115},
-    "toxicity": {"caught": 0.82, "false_pos": 0.065},
+    # Trained on the shared data too (issue #12), thresholds chosen held out by source
+    # (warn 0.640, block 0.813): XSTest 81.0% / 7.2%, toxicity 69.5% / 2.4% (fewer caught,
+    # far fewer clean texts flagged; ROC AUC XSTest 0.946, toxicity 0.959).
+    "xstest": {"caught": 0.80, "false_pos": 0.08},
+    "toxicity": {"caught": 0.68, "false_pos": 0.035},
 }
 
 
@@ -496,8 +499,8 @@ def test_a_learned_personal_data_verdict_never_widens_an_exact_redaction() -> No
     from archivist_safety.findings import PERSONAL_DATA
 
     forced = ArchivistSafetyFilter(home=SAFETY_HOME, wheel_cache=WHEELS)
-    forced.learned = SimpleNamespace(score=lambda text, intent=None, threshold=None: (0.97, PERSONAL_DATA),
-                                     head=SimpleNamespace(threshold=0.5))
+    forced.learned = SimpleNamespace(score=lambda text, intent=None, threshold=None, block=None: (0.97, PERSONAL_DATA),
+                                     head=SimpleNamespace(threshold=0.5, block=0.8))
     text = "Write to Maria Keller at maria.keller@example.com about the lease."
     v = forced.screen(text, Stage.OUTPUT)
     assert v.action is Action.REDACT
@@ -547,3 +550,38 @@ def test_commands_that_wipe_everything_are_flagged_in_answers_with_their_span(te
 @pytest.mark.parametrize("text", HARMLESS_COMMANDS)
 def test_ordinary_file_commands_pass(text: str) -> None:
     assert F.screen(text, Stage.OUTPUT).action is Action.ALLOW
+
+
+def test_a_low_confidence_flag_warns_and_a_confident_one_blocks() -> None:
+    """Between the warn and block thresholds a blocking category only warns (the text is
+    shown with a notice); settings move both lines, globally or per category. The head is
+    forced here, so the thresholds are the test's own."""
+    from types import SimpleNamespace
+
+    from archivist_safety.findings import SELF_HARM, VIOLENCE
+    from archivist_safety.policy import Policy
+
+    def forced(p: float, settings: dict | None = None, category: str = VIOLENCE) -> ArchivistSafetyFilter:
+        f = ArchivistSafetyFilter.from_settings(settings or {})
+        f.learned = SimpleNamespace(score=lambda text, intent=None, threshold=None, block=None: (p, category),
+                                    head=SimpleNamespace(threshold=0.6, block=0.8))
+        return f
+
+    text = "How can I get back at him for what he did?"
+    assert forced(0.5).screen(text, Stage.INPUT).action is Action.ALLOW
+    warned = forced(0.7).screen(text, Stage.INPUT)
+    assert warned.action is Action.WARN and warned.text == text and "not sure" in warned.reason
+    assert warned.categories == (VIOLENCE,)
+    assert forced(0.9).screen(text, Stage.OUTPUT).action is Action.BLOCK
+    assert forced(0.7, {"thresholds": {"violence": {"block": 0.65}}}).screen(text, Stage.INPUT).action is Action.BLOCK
+    assert forced(0.7, {"thresholds": {"violence": 0.65}}).screen(text, Stage.INPUT).action is Action.BLOCK
+    assert forced(0.9, {"block_threshold": 0.95}).screen(text, Stage.INPUT).action is Action.WARN
+    assert forced(0.9, {"block_threshold": {"output": 0.95}}).screen(text, Stage.INPUT).action is Action.BLOCK
+    assert forced(0.9, {"block_threshold": {"output": 0.95}}).screen(text, Stage.OUTPUT).action is Action.WARN
+    assert forced(0.7, {"thresholds": {"violence": {"warn": 0.75}}}).screen(text, Stage.INPUT).action is Action.ALLOW
+    assert forced(0.7, {"thresholds": {"hate": {"warn": 0.75}}}).screen(text, Stage.INPUT).action is Action.WARN
+    # self-harm keeps its supportive message whatever the score
+    assert forced(0.7, category=SELF_HARM).screen(text, Stage.INPUT).action is Action.BLOCK
+    for bad in ({"thresholds": {"nonsense": 0.5}}, {"thresholds": {"hate": {"stop": 0.5}}}):
+        with pytest.raises(ValueError):
+            Policy.from_settings(bad)
