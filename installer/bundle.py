@@ -78,6 +78,7 @@ COLLECT_SUBMODULES = [
     "archivist_faiss",
     "archivist_safety",
     "archivist_remote",
+    "archivist_team",  # its PostgreSQL and Ray libraries come only with the team extra
     "archivist_models",
     "uvicorn",  # loads its protocol, loop and lifespan modules by name
     "keyring.backends",  # found through entry points

@@ -18,6 +18,17 @@ if [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null && ! command -v deskt
     $sudo apt-get install -y -q desktop-file-utils >/dev/null 2>&1 \
         || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q desktop-file-utils >/dev/null; }
 fi
+# PostgreSQL 15 with pgvector and the team extra, for the team collections' tests
+# (tests/team start their own server): installed under CI, where those tests must not skip.
+if [ "${CI:-}" = "true" ]; then
+    if command -v apt-get >/dev/null; then
+        bash scripts/setup-postgres.sh
+    fi
+    if ! "$bin/python" -c 'import psycopg, pgvector, ray' 2>/dev/null; then
+        echo "==> installing the team extra (psycopg, pgvector, ray)"
+        "$bin/python" -m pip install --quiet --disable-pip-version-check -e ".[team]"
+    fi
+fi
 export QT_QPA_PLATFORM=offscreen
 if ! "$bin/python" -c 'import archivist_notebooks' 2>/dev/null; then
     echo "==> installing the template plugin (plugins/template) as a third party would"

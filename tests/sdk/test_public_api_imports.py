@@ -19,6 +19,7 @@ PLUGIN_SOURCES = {
     "archivist_faiss": ROOT / "plugins" / "archivist_faiss",
     "archivist_safety": ROOT / "plugins" / "archivist_safety",
     "archivist_remote": ROOT / "plugins" / "archivist_remote",
+    "archivist_team": ROOT / "plugins" / "archivist_team",
     "template": ROOT / "plugins" / "template",
 }
 PUBLIC = set(archivist.__all__)

