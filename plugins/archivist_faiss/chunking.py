@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 WINDOW_CHARS = 10_000
+# Passages one file may give. A file past it is skipped (:class:`TooManyPassages`): its
+# vectors alone would take hundreds of MB and embedding it hours on a laptop (a
+# 200,000,000-byte text of words is about a million passages). 50,000 passages is about
+# 7.5 million words, some 20,000 pages; the 619-page PDF gives 2,681.
+MAX_PASSAGES = 50_000
 BATCH_CHARS = 1 << 20
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•]\s)|\n(?=[A-Z0-9])")
@@ -50,6 +55,10 @@ class _Piece:
     paragraph_end: bool
 
 
+class TooManyPassages(Exception):
+    """A document gives more passages than one file may (:data:`MAX_PASSAGES`)."""
+
+
 class Chunker:
     """Chunks of at most ``max_tokens`` word-pieces (the embedder's limit less [CLS]/[SEP])."""
 
@@ -60,10 +69,16 @@ class Chunker:
         self.overlap_tokens = overlap_tokens
         self.unknown = tokenizer.token_to_id(str(getattr(tokenizer.model, "unk_token", "[UNK]")))
 
-    def chunk(self, doc: Document) -> list[Chunk]:
+    def chunk(self, doc: Document, max_passages: int | None = None) -> list[Chunk]:
+        """The document's passages; raises :class:`TooManyPassages` as soon as there are
+        more than ``max_passages``, so a huge file costs no more than that many."""
+        most = MAX_PASSAGES if max_passages is None else max_passages
         out: list[Chunk] = []
         for part in doc.parts:
             for start, end, tokens in self._split(part.text):
+                if len(out) >= most:
+                    raise TooManyPassages(f"more than {most:,} passages (about {most * 150:,} words): "
+                                          "too big to index usefully; split it into smaller files")
                 text = part.text[start:end]
                 base = part.locator.start
                 out.append(Chunk(text, Locator(page=part.locator.page, section=part.locator.section,

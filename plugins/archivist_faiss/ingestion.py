@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError, StatementError
 
 from archivist import ArchivistError, SkippedFile, SyncProgress, SyncReport
+from archivist_faiss.chunking import TooManyPassages
 from archivist_faiss.encoder import LazyEncoder
 from archivist_faiss.headers import capped, header_text, with_header
 from archivist_faiss.loading import LoadResult, clean_text, describe
@@ -199,6 +200,8 @@ class Ingestion:
                 chunks = self.encoder.chunker.chunk(result.document)
             except MemoryError:
                 result = _failed(result, "ran out of memory cutting it into passages")
+            except TooManyPassages as exc:  # for good: the same file gives as many next time
+                result = LoadResult(path, reason=str(exc), loader=result.loader)
             except ArchivistError:
                 raise  # not this file's fault (the encoder is not installed): stop the sync, say why once
             except Exception as exc:  # noqa: BLE001 - one file's text must not stop the others

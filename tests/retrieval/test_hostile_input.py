@@ -357,6 +357,27 @@ def test_a_file_skipped_for_good_is_not_read_again(tmp_path, make_index):
     assert again.unchanged == 1 and "encrypted" in again.skipped[0].reason
 
 
+def test_a_file_of_more_passages_than_one_file_may_give_is_skipped_and_the_rest_indexed(
+        tmp_path, make_index, monkeypatch):
+    """A 200,000,000-byte text of words is about a million passages: gigabytes of vectors
+    and hours of embedding. Past the ceiling (here lowered to 20) it is skipped, for good,
+    as soon as the 21st passage is cut."""
+    from archivist_faiss import chunking
+
+    monkeypatch.setattr(chunking, "MAX_PASSAGES", 20)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "huge.txt").write_text("The lighthouse keeper trims the wick at dusk. " * 2_000)
+    (docs / "small.txt").write_text(AFTER)
+    ix = make_index()
+    report = ix.index([docs])
+    assert report.indexed == [str(docs / "small.txt")]
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        ("huge.txt", "more than 20 passages (about 3,000 words): too big to index usefully; "
+                     "split it into smaller files")]
+    assert {f["path"].rsplit("/", 1)[-1]: f["status"] for f in ix.files()}["huge.txt"] == "skipped"
+
+
 def test_a_file_that_cannot_be_saved_is_recorded_failed_and_the_rest_go_on(tmp_path, make_index, monkeypatch):
     """The last line of defence, after the loaders' own: a write that fails for one
     file's sake (a value SQLite refuses) is that file's failure, not the sync's."""
