@@ -61,16 +61,20 @@ class Embedder:
         if not texts:
             return out
         self.tokenizer.no_padding()
-        encs = self.tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        # Only the ids are kept: a tokenizers Encoding also holds each token's string,
+        # offsets and masks, and 40,000 passages' Encodings took over a gigabyte.
+        token_ids: list[np.ndarray] = []
+        for start in range(0, len(texts), 1024):
+            token_ids += [np.asarray(e.ids, dtype=np.int64) for e in self.tokenizer.encode_batch(texts[start:start + 1024])]
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
-            width = max(len(encs[i].ids) for i in idx)
+            width = max(len(token_ids[i]) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                n = len(encs[i].ids)
-                ids[row, :n] = encs[i].ids
+                n = len(token_ids[i])
+                ids[row, :n] = token_ids[i]
                 mask[row, :n] = 1
             out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             if progress:

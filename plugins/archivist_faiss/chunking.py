@@ -47,12 +47,22 @@ class Chunk:
     ordinal: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # millions of them for a text of short lines
 class _Piece:
     start: int
     end: int
     tokens: int
     paragraph_end: bool
+
+
+def _trimmed(text: str, s: int, e: int, para: bool) -> Iterator[tuple[int, int, bool]]:
+    """(s, e, para) without the whitespace at either end; nothing when only whitespace."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    if e > s:
+        yield s, e, para
 
 
 class TooManyPassages(Exception):
@@ -87,23 +97,14 @@ class Chunker:
 
     # ------------------------------------------------------------------ internals
 
-    def _spans(self, text: str) -> list[tuple[int, int, bool]]:
-        """Sentence spans (start, end, ends_paragraph), whitespace trimmed."""
-        spans: list[tuple[int, int, bool]] = []
+    def _spans(self, text: str) -> Iterator[tuple[int, int, bool]]:
+        """Sentence spans (start, end, ends_paragraph), whitespace trimmed, one at a time
+        (a text of millions of short paragraphs would otherwise hold them all twice)."""
         pos = 0
         for m in _SENTENCE_END.finditer(text):
-            spans.append((pos, m.start(), bool(_PARAGRAPH.search(m.group(0)))))
+            yield from _trimmed(text, pos, m.start(), bool(_PARAGRAPH.search(m.group(0))))
             pos = m.end()
-        spans.append((pos, len(text), True))
-        trimmed = []
-        for s, e, para in spans:
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                trimmed.append((s, e, para))
-        return trimmed
+        yield from _trimmed(text, pos, len(text), True)
 
     def _windows(self, text: str) -> Iterator[tuple[int, int, bool, bool]]:
         """Sentence spans (start, end, ends_paragraph, cut_without_a_space), those longer
