@@ -58,9 +58,9 @@ def make_hostile(folder: Path) -> list[str]:
     with zipfile.ZipFile(folder / "overflow.pptx", "w") as zf:
         zf.writestr("ppt/slides/slide99999999999999999999.xml",
                     f'<p:sld xmlns:p="p" {DRAWING}><a:p><a:r><a:t>Volcanoes</a:t></a:r></a:p></p:sld>')
-    # about 447 MB of XML in a few MB, then 120 MB of XML of real words
+    # about 447 MB of XML in a few MB (refused unread), then 30 MB of XML of real words (read)
     docx_of_paragraphs(folder / "bomb.docx", 13_000_000, "x")
-    docx_of_paragraphs(folder / "long.docx", 2_400_000, "the lighthouse keeper")
+    docx_of_paragraphs(folder / "long.docx", 600_000, "the lighthouse keeper")
     with open(folder / "oneline.txt", "wb") as out:
         chunk = b"lighthouse " * 100_000
         for _ in range(200_000_000 // len(chunk)):
