@@ -122,6 +122,11 @@ def _peak_rss_bytes() -> int:
         psapi = ctypes.windll.psapi  # type: ignore[attr-defined]
         psapi.GetProcessMemoryInfo(kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb)
         return int(counters.PeakWorkingSetSize)
+    if sys.platform.startswith("linux"):
+        # VmHWM is this process image's own peak. ru_maxrss is not: it carries over the
+        # peak of the parent that forked it (a spawned child inherits a 2 GB test run's),
+        # so a ceiling measured from it was never reached.
+        return _linux_status_kb("VmHWM") * 1024
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
