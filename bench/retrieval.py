@@ -336,7 +336,7 @@ def main() -> int:
                     help="chunk overlap in word-pieces (default: the index's, 16)")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--compare", action="store_true",
-                    help="headers off/on x dense, keyword and fusions, on the reports and XQuAD (cached indexes)")
+                    help="passage headers (in the keyword index) off/on x dense, keyword and fusions, on the reports and XQuAD (cached indexes)")
     args = ap.parse_args()
     out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}}
     if not args.skip_quality:
@@ -352,7 +352,7 @@ def main() -> int:
         print(f"{'mode':<28}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR@10':>8}")
         for name, m in list(qd["results"].items()) + [(k, v) for k, v in qd["fusion_grid"].items()]:
             print(f"{name:<28}{m['recall@1']:>8.3f}{m['recall@5']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}")
-        print(f"(dense and hybrid ran the index's encoder, {qd['encoder']}, on passages with their headers; "
+        print(f"(dense and hybrid ran the index's encoder, {qd['encoder']}, on the passages alone, headers in the keyword index; "
               "dense_fp32, dense_mixed and dense_int8 re-embedded the passages alone)")
         for name, c in qd["recall_checks"].items():
             print(f"{name} encoder, dense recall vs fp32 (points): "

@@ -51,8 +51,8 @@ class Index:
     replaces the home's encoder, ``loaders`` add to the built-in ones (a later one wins).
     Files are read in a child process under ``limits`` (:mod:`reading`; ``safe_mode``
     is the app's, for the child's plugins); ``isolate=False`` reads them here.
-    ``chunk_headers``: index each passage with its document's header (:mod:`headers`;
-    off only to measure what they bring, ``bench/retrieval.py``)."""
+    ``chunk_headers``: put each passage's document header in the keyword index
+    (:mod:`headers`; off only to measure what it brings, ``bench/retrieval.py``)."""
 
     def __init__(self, home: Path, *, embedder: Any = None, embedder_path: Path | None = None,
                  loaders: Iterable[Any] = (), approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
@@ -76,7 +76,7 @@ class Index:
         records = Records(self.Session, self.cache, chunk_headers=chunk_headers)
         self.source_list = Sources(self.Session, records, self.cache)
         self.ingestion = Ingestion(self.source_list, records, self.reader, self.encoder, self.cache,
-                                   SyncLock(self.dir / "sync.lock"), chunk_headers=chunk_headers)
+                                   SyncLock(self.dir / "sync.lock"))
         self.searcher = Search(self.engine, self.Session, self.encoder, self.cache)
 
     # ------------------------------------------------------------------ sources

@@ -38,7 +38,6 @@ from sqlalchemy.exc import OperationalError, StatementError
 from archivist import ArchivistError, SkippedFile, SyncProgress, SyncReport
 from archivist_faiss.chunking import TooManyPassages
 from archivist_faiss.encoder import LazyEncoder
-from archivist_faiss.headers import capped, header_text, with_header
 from archivist_faiss.loading import LoadResult, clean_text, describe
 from archivist_faiss.reading import Stopped
 from archivist_faiss.records import Fault, Records
@@ -79,9 +78,8 @@ class Entry:
 
 class Ingestion:
     def __init__(self, sources: Sources, records: Records, reader: Any, encoder: LazyEncoder,
-                 cache: VectorCache, lock: SyncLock, chunk_headers: bool = True) -> None:
+                 cache: VectorCache, lock: SyncLock) -> None:
         self.sources = sources
-        self.chunk_headers = chunk_headers
         self.records = records
         self.reader = reader  # reading.Reader, or a loading.LoaderRegistry (reads in this process)
         self.encoder = encoder
@@ -210,10 +208,8 @@ class Ingestion:
                 if not chunks:
                     result = LoadResult(path, reason="no text found", loader=result.loader)
                 else:
+                    # The passage alone: its header goes to the keyword index only (headers.py)
                     texts = [c.text for c in chunks]
-                    if self.chunk_headers:  # embedded with the passage, never shown (headers.py)
-                        header = capped(header_text(key, result.document), self.encoder.chunker.tokenizer)
-                        texts = with_header(header, texts)
                     embed = self.encoder.embedder.embed
                     try:
                         vectors = embed(texts) if part is None else embed(texts, progress=part)
