@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archivist import Document, DocumentPart, Locator
 import numpy as np
 
+from archivist import Document, DocumentPart, Locator
 from archivist_faiss.headers import header_text
 
 BODY = ("Factual information\n\n" + "The pilot reported that the engine lost power during the climb after takeoff. "
