@@ -10,7 +10,8 @@ packages), serves the default GGUF (SmolLM2-135M-Instruct, from the ``llm-smollm
 wheel) on a free loopback port, and runs the remote backend's scenarios against it
 through a throw-away Archivist home:
 
-1. ``add-server`` finds the server's one model and its context size;
+1. ``add-server`` finds the server's one model (llama-cpp-python states no context size,
+   so Archivist's default stands until ``--context N``);
 2. a grounded question streams back, with citations made here from a local library
    (a StaticRetriever-like plugin with two passages) and the sources in the packed prompt;
 3. Stop mid-answer ends the stream at once;
@@ -58,7 +59,11 @@ def ensure_server_venv() -> Path:
     if not python.exists():
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", str(LLAMA_VENV)], check=True)
-    env = dict(os.environ, CMAKE_ARGS="-DGGML_NATIVE=ON", CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+    # Only the library the server loads: llama.cpp's tests, examples and tools (and curl,
+    # which nothing here downloads with) would double the build on 2 cores.
+    cmake_args = ("-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
+                  "-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF")
+    env = dict(os.environ, CMAKE_ARGS=cmake_args, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
     nice = ["nice", "-n", "10"] if shutil.which("nice") else []
     subprocess.run([*nice, str(python), "-m", "pip", "install", "--disable-pip-version-check",
                     "--no-binary", "llama-cpp-python", LLAMA_CPP_PYTHON], check=True, env=env)
@@ -170,7 +175,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def add() -> str:
             info = app.servers.add("llama", server.url)
             assert info.metadata["model"] == "smollm2-135m", info.metadata
-            return f"model {info.metadata['model']}, context {info.context_length} tokens"
+            stated = [m for m in app.servers.check() if m["name"] == "llama"]
+            return (f"model {info.metadata['model']}, context {info.context_length} tokens"
+                    + (" (llama-cpp-python's /models states none: Archivist's default, which `--context N` "
+                       "overrides; the server's refusal below names the real size)"
+                       if info.context_length != args.n_ctx else "") + f"; reachable: {bool(stated)}")
 
         scenario(results, "add-server finds the model and its context", add)
 
@@ -226,7 +235,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     told.append(f"{what}: {exc}")
             app.servers.add("llama-tight", server.url, context_length=args.n_ctx * 8)  # a wrong context size
             try:
-                app.assistant().ask("Summarise: " + "lighthouse keeper " * (args.n_ctx * 2), model="llama-tight",
+                # About 1.2 x n_ctx tokens, and under the 32,768 characters the safety filter
+                # screens (a longer question is withheld here, before any server sees it).
+                app.assistant().ask("Summarise: " + "lighthouse keeper " * int(args.n_ctx * 0.6), model="llama-tight",
                                     use_documents=False, options=GenerationOptions(max_new_tokens=16))
                 raise AssertionError("a prompt over the context went through")
             except ArchivistError as exc:

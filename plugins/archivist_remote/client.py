@@ -106,6 +106,14 @@ def _shut(response: Any) -> None:
             pass  # already closed
 
 
+class _Unfinished(Exception):
+    """A stream that closed before ``[DONE]`` and without a finish reason."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__(pieces)
+        self.pieces = pieces
+
+
 def _context_error(message: str) -> bool:
     lowered = message.lower()
     return any(w in lowered for w in ("context length", "context_length", "context size", "maximum context",
@@ -268,6 +276,12 @@ class Client:
                 raise
             try:
                 yield from self._read_events(response, usage, cancel)
+            except _Unfinished as unfinished:
+                if unfinished.pieces:
+                    raise RemoteError(f"the model server {self.name} ({self.url}) closed the answer after "
+                                      f"{unfinished.pieces} pieces without finishing it or saying why: what "
+                                      "came is incomplete (the server's log says why)") from None
+                raise self._why_nothing(model, payload) from None
             except (httpx.HTTPError, RuntimeError) as exc:
                 if cancel is not None and cancel.is_set():
                     usage.finish_reason = "cancelled"
@@ -281,7 +295,32 @@ class Client:
             done.set()
             http.close()
 
+    def _why_nothing(self, model: str, payload: dict[str, Any]) -> RemoteError:
+        """The reason a server closed a stream at once, without a word or an error.
+
+        llama.cpp's Python server (llama-cpp-python 0.3) answers a streamed request whose
+        prompt is over its context with ``200 OK`` and an empty stream; the same request
+        without streaming gets the OpenAI error (``context_length_exceeded``). So it is
+        asked once more that way, for one token, and its error is told as any other.
+        """
+        import httpx
+
+        where = f"the model server {self.name} ({self.url})"
+        probe = {**payload, "stream": False, "max_tokens": 1}
+        probe.pop("stream_options", None)
+        try:
+            with httpx.Client(timeout=self._timeout()) as http:
+                response = http.post(f"{self.url}/chat/completions", json=probe, headers=self._headers())
+        except httpx.HTTPError as exc:
+            return self._connection_error(exc)
+        if response.status_code >= 400:
+            return self._status_error(response, model)
+        return RemoteError(f"{where} closed the answer at once, without a word or saying why (its log may say)")
+
     def _read_events(self, response: Any, usage: Usage, cancel: threading.Event | None) -> Iterator[str]:
+        """The text of each event; a stream that ends before ``[DONE]`` and with no
+        finish reason was cut short, and is raised as :class:`_Unfinished`."""
+        pieces = 0
         for line in response.iter_lines():
             if cancel is not None and cancel.is_set():
                 usage.finish_reason = "cancelled"
@@ -310,4 +349,9 @@ class Client:
                     usage.finish_reason = str(choice["finish_reason"])
                 text = (choice.get("delta") or {}).get("content")
                 if text:
+                    pieces += 1
                     yield text
+        if cancel is not None and cancel.is_set():
+            usage.finish_reason = "cancelled"
+        elif not usage.finish_reason:  # (a finish reason without [DONE] is a finished answer)
+            raise _Unfinished(pieces)

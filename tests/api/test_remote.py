@@ -155,6 +155,21 @@ def test_a_prompt_too_long_for_the_server_is_told_with_what_to_do(here, serve_ra
         here.assistant().ask("Hello?", model="vllm", use_documents=False)
 
 
+def test_an_empty_stream_is_not_an_empty_answer_and_its_reason_is_asked_for(here, serve_raw) -> None:
+    """llama-cpp-python's server closes a streamed answer at once when the prompt is over
+    its context; asked once more without streaming it says so, and the user is told."""
+    here.servers.add("llama", serve_raw(stream="empty"), context_length=16384)  # (a wrong size)
+    with pytest.raises(ArchivistError, match=r"prompt is too long for the model server llama .*maximum context "
+                                              r"length is 2048 tokens"):
+        here.assistant().ask("Hello?", model="llama", use_documents=False)
+
+
+def test_a_stream_cut_mid_answer_is_told_as_incomplete(here, serve_raw) -> None:
+    here.servers.add("cut", serve_raw(stream="cut"))
+    with pytest.raises(ArchivistError, match=r"closed the answer after 2 pieces without finishing it"):
+        here.assistant().ask("Hello?", model="cut", use_documents=False)
+
+
 def test_the_context_size_a_server_states_is_used(here, serve_raw) -> None:
     url = serve_raw()
     assert here.servers.add("vllm", url).context_length == 32768
@@ -164,12 +179,15 @@ def test_the_context_size_a_server_states_is_used(here, serve_raw) -> None:
 def serve_raw():
     """A small OpenAI-style server (FastAPI on uvicorn, loopback) that answers as vLLM does."""
     import uvicorn
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
+    from fastapi import Body, FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
 
     servers = []
 
-    def start(context_error: bool = False) -> str:
+    def start(context_error: bool = False, stream: str = "") -> str:
+        """``stream``: "empty" answers a streamed request as llama-cpp-python 0.3's server
+        does when the prompt is over its context (200 and an empty stream; the same request
+        unstreamed gets the OpenAI error); "cut" closes the stream after two pieces."""
         api = FastAPI()
 
         @api.get("/v1/models")
@@ -177,7 +195,16 @@ def serve_raw():
             return {"object": "list", "data": [{"id": "big-model", "object": "model", "max_model_len": 32768}]}
 
         @api.post("/v1/chat/completions")
-        def chat():
+        def chat(body: dict = Body(default_factory=dict)):  # noqa: B008 (FastAPI's way)
+            if stream and body.get("stream"):
+                pieces = [] if stream == "empty" else [
+                    'data: {"choices": [{"index": 0, "delta": {"content": "The festival"}}]}\n\n',
+                    'data: {"choices": [{"index": 0, "delta": {"content": " is in"}}]}\n\n']
+                return StreamingResponse(iter(pieces), media_type="text/event-stream")
+            if stream == "empty":
+                return JSONResponse({"error": {"message": "This model's maximum context length is 2048 tokens. "
+                                               "However, you requested 8243 tokens.", "type": "invalid_request_error",
+                                               "code": "context_length_exceeded"}}, status_code=400)
             if context_error:
                 return JSONResponse({"object": "error", "message": "This model's maximum context length is 8192 "
                                      "tokens. However, you requested 9000 tokens.", "type": "BadRequestError",
