@@ -11,12 +11,22 @@ value is a cluster's address (``ray://host:10001`` or ``host:6379``). The worker
 the files by their paths, so with a cluster of several machines the folders must be on
 storage every machine sees at the same path (NFS, a shared volume), and each machine
 needs Archivist with the ``team`` extra and its sentence encoder.
+
+A worker that dies (its process killed, its machine gone) loses only the file it held:
+each file is a block of its own, so a Ray task prepares exactly one file, and Ray Data
+restarts a dead worker and retries its task (its actors' ``max_restarts`` and
+``max_task_retries`` are unlimited), so that file is prepared again and comes back once.
+This process writes each file by replacing what the collection holds of it, in one
+transaction, so even a file that came back twice would leave one copy; it is counted once.
+A run stopped altogether (this process killed) resumes where it was: the next run finds
+the files already written unchanged by their hashes and prepares only the rest.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,11 +49,16 @@ class Preparer:
         self.loaders = collect_loaders(home)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        # In the worker's log (Ray keeps each worker's stderr under its session's logs/):
+        # which file a worker holds when it hangs or dies is what its operator needs to see.
+        print(f"archivist: preparing {row['path']}", file=sys.stderr, flush=True)
         item = ingestion.prepare(Path(row["path"]), row["sha256"], self.loaders, self.encoder)
         return {"source": row["source"], "path": row["path"], "item": pickle.dumps(item)}
 
 
 def start(address: str) -> Any:
+    """Ray, connected to the cluster at ``address`` or to a new instance here ("local"),
+    unless this process is already connected to one (a caller, or a test, chose it)."""
     try:
         import ray
     except ImportError:
@@ -51,7 +66,9 @@ def start(address: str) -> Any:
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # private by default (ARCHITECTURE.md rule 8)
         if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            # address="local" starts a new instance even where a cluster was started on this
+            # machine before (ray.init() with no address would join that one instead).
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     return ray
@@ -92,13 +109,19 @@ def sync_with_ray(collection: Any, roots: list[str], address: str, workers: int 
         if collection.encoder.home is None:
             raise ArchivistError("indexing with Ray needs the Archivist home whose loaders the workers use")
         count = workers or max(1, min(len(todo), int(ray.available_resources().get("CPU", 1))))
-        dataset = ray.data.from_items(todo).map(
+        # One file per block, so one file per Ray task: a worker lost mid-file costs that
+        # file alone (see the module's docstring), and a big file does not hold back others.
+        dataset = ray.data.from_items(todo, override_num_blocks=len(todo)).map(
             Preparer, concurrency=count, num_cpus=1,
             fn_constructor_kwargs={"encoder_path": str(collection.encoder.folder()),
                                    "home": str(collection.encoder.home), "threads": 1})
+        written: set[str] = set()
         for row in dataset.iter_rows():
             item = pickle.loads(row["item"])
             collection.write(row["source"], item)
+            if item.path in written:  # (written again, replacing itself: counted once)
+                continue
+            written.add(item.path)
             if isinstance(item, ingestion.NotIndexed):
                 report.skipped.append(SkippedFile(item.path, item.reason))
             else:

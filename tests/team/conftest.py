@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -34,7 +34,7 @@ ADMIN, ADMIN_PASSWORD = "archivist_admin", "admin-secret"
 WHEELS = ROOT / ".cache" / "wheels"
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip with ``reason``, or fail under CI, where everything is installed first."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}", pytrace=False)
@@ -215,3 +215,42 @@ def team_cli(team_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]
                               capture_output=True, text=True, timeout=timeout, env=full_env)
 
     return run
+
+
+@dataclass
+class RayCluster:
+    """A Ray instance on this machine with two CPUs (so two Archivist workers), this
+    process its driver. (A head and a second node through ``ray.cluster_utils.Cluster``
+    would be closer to a cluster of machines, but its nodes advertise the host's address,
+    which a sandbox without a route to itself cannot reach; one node's workers are
+    processes all the same, and a killed one is what the tests need.)"""
+
+    logs: Path
+    """The session's logs folder, where each worker process's stderr is kept
+    (``worker-<id>-<job>-<pid>.err``)."""
+
+    def worker_logs(self) -> dict[int, str]:
+        """Each worker process's stderr so far, by its process id."""
+        logs = {}
+        for file in self.logs.glob("worker-*.err"):
+            try:
+                logs[int(file.stem.rsplit("-", 1)[1])] = file.read_text(errors="replace")
+            except (ValueError, OSError):
+                continue
+        return logs
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A local Ray instance with two CPUs (:class:`RayCluster`), connected, for a module."""
+    try:
+        import ray
+    except ImportError:
+        unavailable("Ray is not installed: pip install -e '.[team]'")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # (as the plugin sets it: private by default)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        node = ray._private.worker._global_node  # (the logs folder has no public accessor)
+        yield RayCluster(Path(node.get_logs_dir_path()))
+    finally:
+        ray.shutdown()
