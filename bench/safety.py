@@ -133,7 +133,7 @@ def chunks(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
+def run(s: Screener, items: list[tuple[str, bool]], stage: Stage, scores: bool = True) -> list[dict]:
     rows = []
     oracles = [f.obj.judge for f in s.filters if isinstance(getattr(f.obj, "judge", None), OracleJudge)]
     for i, (text, unsafe) in enumerate(items):
@@ -146,6 +146,7 @@ def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
             blocked = any(e.verdict.action is Action.BLOCK for e in events)
             lat = list(s.delays_ms)
             cats = sorted({c for e in events for c in e.verdict.categories})
+            sentences = len(events)
         else:
             t0 = time.perf_counter()
             v = s.screen(text, stage)
@@ -153,8 +154,9 @@ def run(s: Screener, items: list[tuple[str, bool]], stage: Stage) -> list[dict]:
             flagged = v.action is not Action.ALLOW
             blocked = v.action is Action.BLOCK
             cats = list(v.categories)
+            sentences = 1
         rows.append({"i": i, "unsafe": unsafe, "flagged": flagged, "blocked": blocked, "lat": lat,
-                     "categories": cats, "score": head_score(s, text)})
+                     "categories": cats, "score": head_score(s, text) if scores else None, "sentences": sentences})
     return rows
 
 
@@ -182,7 +184,11 @@ def summarise(rows: list[dict]) -> dict:
     safe = [r for r in rows if not r["unsafe"]]
     lat = sorted(x for r in rows for x in r["lat"])
     q = statistics.quantiles(lat, n=20) if len(lat) > 1 else [lat[0]] * 19
+    multi = [r for r in safe if r.get("sentences", 1) >= 3]  # clean answers of 3 sentences or more
     return {
+        "n_safe_multi": len(multi),
+        "multi_false_positive": round(sum(r["flagged"] for r in multi) / max(1, len(multi)), 4),
+        "multi_blocked_safe": round(sum(r["blocked"] for r in multi) / max(1, len(multi)), 4),
         "n_unsafe": len(unsafe),
         "n_safe": len(safe),
         "caught": round(sum(r["flagged"] for r in unsafe) / max(1, len(unsafe)), 4),
@@ -196,6 +202,28 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
+def clean_answers(train: Path) -> list[str]:
+    """Clean texts of three sentences or more from the training sources that read like
+    an assistant's answers, or [] where the folder is absent."""
+    from archivist.screening import _sentence_end
+
+    def count(text: str) -> int:
+        n, rest = 0, text
+        while (cut := _sentence_end(rest)) is not None:
+            n, rest = n + 1, rest[cut:]
+        return n + bool(rest.strip())
+
+    out = []
+    for name, source in (("coconot.csv", "coconot-contrast-response"), ("self_instruct.csv", "self-instruct")):
+        path = train / name
+        if not path.exists():
+            return []
+        with open(path, encoding="utf-8", newline="") as f:
+            out += [r["text"] for r in csv.DictReader(f)
+                    if r["label"] == "safe" and r["source"].startswith(source) and count(r["text"]) >= 3]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "safety")
@@ -203,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", type=Path, default=ROOT / ".cache" / "safety-build",
                     help="Archivist home holding the encoder (built there from .cache/wheels if missing)")
     ap.add_argument("--misses", action="store_true", help="print the dev-half items it gets wrong")
+    ap.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "data" / "safety-train",
+                    help="the training sources, for clean multi-sentence answers (coconot responses, self-instruct)")
+    ap.add_argument("--no-context", action="store_true",
+                    help="screen each answer sentence alone (as before the window), to compare")
     ap.add_argument("--judge", type=Path, metavar="MODEL_DIR",
                     help="turn the model judge on, with the onnxruntime-genai model in MODEL_DIR")
     ap.add_argument("--judge-margin", type=float, help="the judge's band around the threshold (default: the policy's)")
@@ -215,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "xstest_prompts.csv").exists():
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
+    if args.no_context:
+        import archivist.screening
+
+        archivist.screening.reads_context = lambda kind: False  # type: ignore[assignment]
     s = screener(args.home, args.judge, args.judge_margin, args.judge_oracle)
     judges = [f.obj.judge for f in s.filters if getattr(f.obj, "judge", None) is not None]
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
@@ -252,6 +288,22 @@ def main(argv: list[str] | None = None) -> int:
                     if r["unsafe"] != r["flagged"]:
                         kind = "MISS" if r["unsafe"] else "FP  "
                         print(kind, r["categories"], items[r["i"]][0].replace("\n", " ")[:160])
+    answers = clean_answers(args.train)
+    if answers:
+        # Clean answers of 3+ sentences written by others (CoCoNot's compliant responses and
+        # self-instruct's outputs): how often a whole clean answer is warned or blocked. The
+        # shipped head was trained on these sources, so this is a development figure; the
+        # toxicity set's multi-sentence comments (n_safe_multi above) are the check.
+        rows = run(s, [(a, False) for a in answers], Stage.OUTPUT, scores=False)
+        m = summarise(rows)
+        results.append({"set": "train-answers", "stage": "output", "split": "all", **m})
+        print(f"clean answers from the training sources ({m['n_safe_multi']} of 3+ sentences): "
+              f"flagged {m['multi_false_positive']:.1%}, blocked {m['multi_blocked_safe']:.1%}, "
+              f"p50 {m['latency_ms_p50']:.2f} ms a sentence")
+    for r in results:
+        if r["stage"] == "output" and r["split"] == "all" and r["n_safe_multi"]:
+            print(f"  {r['set']:13} output: clean items of 3+ sentences {r['n_safe_multi']}: "
+                  f"flagged {r['multi_false_positive']:.1%}, blocked {r['multi_blocked_safe']:.1%}")
     print("XSTest input, share flagged by prompt type (contrast_* are the unsafe ones):")
     for kind, (n, flagged) in sorted(by_type.items()):
         print(f"  {kind:32} {flagged:3d}/{n:3d} {flagged / n:6.1%}")

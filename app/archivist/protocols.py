@@ -192,6 +192,35 @@ class Countable(Protocol):
 
 
 @runtime_checkable
+class SharedCollection(Protocol):
+    """Optional, beside :class:`Retriever`: the retriever searches a collection the user
+    chooses by name (a team's documents on a server, say).
+
+    The user picks per conversation which collections answer (``archivist ask
+    --collection NAME``, the chat page's "Answer from" menu): their own library, under
+    the reserved name ``library``, which every retriever without this attribute searches,
+    and each collection named here. Retrievers with the same ``collection`` are chosen
+    together. New after API 1.1 (docs/changelog.md, Unreleased)."""
+
+    collection: str
+
+
+@runtime_checkable
+class Writable(Protocol):
+    """Optional, beside :class:`Library`: whether this user may change it.
+
+    A library that some users may only read (a shared collection on a server whose
+    permissions say so) tells the core here; the front ends then offer no adding,
+    indexing or removing, and say why in the line this returns. A library without it is
+    writable. New after API 1.1 (docs/changelog.md, Unreleased)."""
+
+    def read_only(self) -> str:
+        """"" when this user may add, index and remove sources; otherwise why not, in
+        one line for people ("shared collection docs: read-only for ann"). Must not
+        change anything."""
+
+
+@runtime_checkable
 class Repairable(Protocol):
     """Optional, beside any contribution that keeps files: finds damage and repairs it.
 
@@ -241,7 +270,14 @@ class SafetyFilter(Protocol):
     name: str
 
     def screen(self, text: str, stage: Stage) -> Verdict:
-        """Decide what to do with ``text`` seen at ``stage``."""
+        """Decide what to do with ``text`` seen at ``stage``.
+
+        A filter may also take a ``context`` keyword (new after API 1.1: see
+        docs/changelog.md, Unreleased) (``screen(self, text,
+        stage, context="")``): at the output stage it then gets the answer's sentence
+        before ``text``, to judge ``text`` as a reader does. Verdict spans stay offsets
+        into ``text``. Filters without the keyword are called as before.
+        """
 
 
 @runtime_checkable

@@ -10,6 +10,8 @@ against its plugin, and the filter stays on for the next text.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import re
 import time
@@ -95,8 +97,13 @@ class Screener:
         self.host = host
         self.delays_ms: list[float] = []
 
-    def screen(self, text: str, stage: Stage) -> Verdict:
+    def screen(self, text: str, stage: Stage, context: str = "") -> Verdict:
         """One verdict for ``text`` at ``stage`` from every enabled filter.
+
+        ``context`` is what came just before ``text`` (in a streamed answer, the
+        sentence before it), handed to the filters whose ``screen`` takes a ``context``
+        keyword (:func:`reads_context`) and to no other: a filter written without it
+        gets the call it was written for.
 
         A filter that raises, outlasts its time limit or answers with something that is
         not a Verdict blocks ``text`` (:func:`failure_verdict`): what was not screened is
@@ -109,7 +116,10 @@ class Screener:
                 continue
             name = str(getattr(contribution.obj, "name", "") or contribution.plugin)
             try:
-                verdict = self.host.run(contribution, "screen", text, stage)
+                if context and reads_context(type(contribution.obj)):
+                    verdict = self.host.run(contribution, "screen", text, stage, context=context)
+                else:
+                    verdict = self.host.run(contribution, "screen", text, stage)
                 if not isinstance(verdict, Verdict):
                     error = self.host.record_error(contribution.plugin, f"{type(contribution.obj).__name__}.screen",
                                                    TypeError(f"screen returned {type(verdict).__name__}, not a Verdict"))
@@ -140,7 +150,8 @@ class Screener:
         return kept, verdicts
 
     def screen_stream(self, chunks: Iterable[str]) -> Iterator[StreamEvent]:
-        """Screen streamed model text sentence by sentence at :attr:`Stage.OUTPUT`.
+        """Screen streamed model text sentence by sentence at :attr:`Stage.OUTPUT`,
+        each with the sentence before it as its ``context``.
 
         Text is held until a sentence boundary (or the end of the stream), screened, and
         only then yielded: the original when allowed or warned, the redacted text when
@@ -148,6 +159,7 @@ class Screener:
         stops (the caller should cancel generation when it sees ``stopped``).
         """
         buffer = ""
+        before = ""  # the previous sentence, the context of the next one
         for chunk in chunks:
             if not chunk:
                 continue
@@ -157,19 +169,20 @@ class Screener:
                 if cut is None:
                     break
                 sentence, buffer = buffer[:cut], buffer[cut:]
-                event = self._screen_sentence(sentence)
+                event = self._screen_sentence(sentence, before)
                 yield event
                 if event.stopped:
                     return
+                before = sentence.strip() or before
         if buffer:
-            yield self._screen_sentence(buffer)
+            yield self._screen_sentence(buffer, before)
 
-    def _screen_sentence(self, sentence: str) -> StreamEvent:
+    def _screen_sentence(self, sentence: str, before: str = "") -> StreamEvent:
         start = time.perf_counter()
         # Leading whitespace is kept out of the filters' view but given back to the reader.
         body = sentence.lstrip()
         lead = sentence[: len(sentence) - len(body)]
-        verdict = self.screen(body, Stage.OUTPUT) if body.strip() else Verdict.allow(body)
+        verdict = self.screen(body, Stage.OUTPUT, context=before) if body.strip() else Verdict.allow(body)
         delay = (time.perf_counter() - start) * 1000.0
         self.delays_ms.append(delay)
         if verdict.action is Action.BLOCK:
@@ -178,6 +191,18 @@ class Screener:
         if verdict.action is Action.REDACT and verdict.text is not None:
             return StreamEvent(lead + verdict.text, verdict, sentence, False, delay)
         return StreamEvent(sentence, verdict, sentence, False, delay)
+
+
+@functools.cache
+def reads_context(kind: type[SafetyFilter]) -> bool:
+    """Whether the filter class's ``screen`` takes a ``context`` keyword (docs/changelog.md, Unreleased)."""
+    try:
+        parameters = inspect.signature(kind.screen).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    context = parameters.get("context")
+    return context is not None and context.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                    inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def _sentence_end(buffer: str) -> int | None:

@@ -50,7 +50,9 @@ class ArchivistSafetyFilter:
             ProfanityModel.available()
             self.learned.load_now()
 
-    def findings(self, text: str, stage: Stage | None = None) -> list[Finding]:
+    def findings(self, text: str, stage: Stage | None = None, context: str = "") -> list[Finding]:
+        """What the detectors find in ``text``; ``context`` is the answer's sentence before
+        it, read only where the learned head would block ``text`` (see :meth:`in_context`)."""
         text = well_formed(text)
         found: list[Finding] = []
         found.extend(find_personal_data(text))
@@ -80,8 +82,33 @@ class ArchivistSafetyFilter:
         if judged is True:
             found.append(Finding(category, 0, len(text), p, "judge"))
         elif judged is None and p >= threshold and not exact_data:
-            found.append(Finding(category, 0, len(text), p, "learned"))
+            found.append(Finding(category, 0, len(text), p, "learned",
+                                 context_score=self.in_context(text, stage, context, p, category)))
         return found
+
+    def in_context(self, text: str, stage: Stage | None, context: str, p: float, category: str) -> float | None:
+        """The head's score for ``context`` and ``text`` read together, where ``text`` is an
+        answer's sentence whose own score ``p`` reaches the block threshold; else None.
+
+        Why: the head scores a sentence alone, and a sentence that talks *about* harm
+        ("These slurs were a means to dehumanize people.", "They don't have the guts.")
+        can score high alone; over a long answer such false blocks add up. Read with the
+        sentence before it, such a sentence falls (on answers from the training sources,
+        a sentence at 0.91 alone scored 0.06 in its window), while a harmful sentence after
+        a lead-in ("Sure, here is what you asked for.") or after another harmful one mostly
+        stays up. So a block needs the window to agree: when the window is under the warn
+        threshold the sentence is warned (shown with a notice), not blocked. The window
+        never lowers a warning, and is read only for would-be blocks (a rare second
+        encoder pass). Measured in docs/safety.md.
+        """
+        if stage is not Stage.OUTPUT or not context.strip() or self.learned is None or self.learned.head is None:
+            return None
+        if p < self.policy.block_at(category, stage, self.learned.head.block):
+            return None
+        window = well_formed(context).strip() + " " + text
+        scored = self.learned.score(window, list(find_harmful_intent(window)), self.policy.threshold_for(stage),
+                                    self.policy.block_threshold_for(stage))
+        return None if scored is None else round(scored[0], 4)
 
     def action_for(self, category: str, stage: Stage, found: list[Finding]) -> Action:
         """The policy's action for ``category`` at ``stage``; a blocking action is softened
@@ -100,7 +127,18 @@ class ArchivistSafetyFilter:
             return action
         if max(f.score for f in mine) < self.policy.block_at(category, stage, head.block):
             return Action.WARN
+        if self._context_disagrees(category, stage, mine):
+            return Action.WARN
         return action
+
+    def _context_disagrees(self, category: str, stage: Stage, mine: list[Finding]) -> bool:
+        """Whether the learned findings were read in context and the window fell under the
+        warn threshold (see :meth:`in_context`)."""
+        head = self.learned.head if self.learned is not None else None
+        if head is None:
+            return False
+        warn = self.policy.warn_at(category, stage, head.threshold)
+        return any(f.context_score is not None and f.context_score < warn for f in mine)
 
     def _judge(self, text: str, stage: Stage | None, p: float, threshold: float, category: str) -> bool | None:
         """The chat model's verdict when the head is unsure (its score within the margin
@@ -112,12 +150,14 @@ class ArchivistSafetyFilter:
             return None
         return self.judge(text, stage)
 
-    def screen(self, text: str, stage: Stage) -> Verdict:
+    def screen(self, text: str, stage: Stage, context: str = "") -> Verdict:
+        """The verdict on ``text`` at ``stage``; ``context``, the answer's sentence before
+        it (the core passes it at the output stage), can turn a block into a warning."""
         stage = Stage(stage)
         text = well_formed(text)
         if len(text) > self.policy.max_chars:
             return self.too_long(text, stage)
-        found = self.findings(text, stage)
+        found = self.findings(text, stage, context[-self.policy.max_chars:])
         if not found:
             return Verdict.allow(text, self.name)
         by_category: dict[str, list[Finding]] = {}
@@ -148,7 +188,11 @@ class ArchivistSafetyFilter:
             out = text
             reason = "Flagged because " + "; ".join(REASONS.get(c, c) for c in categories) + "."
             softened = [c for c in categories if actions[c] is Action.WARN and self.policy.action(c, stage) is Action.BLOCK]
-            if softened:
+            if softened and any(self._context_disagrees(c, stage, [f for f in found if f.category == c])
+                                for c in softened):
+                reason += (" Read with the sentence before it, it looks much less likely harmful, so it is shown "
+                           "with this notice instead of being blocked.")
+            elif softened:
                 reason += " The filter is not sure, so it is shown with this notice instead of being blocked."
         if any(f.kind == "judge" and f.category in flagged for f in found):
             reason += " The chat model was asked and judged it unsafe."

@@ -42,3 +42,6 @@ class Finding:
     score: float
     kind: str
     label: str = ""
+    # A learned finding's score for the text read with the sentence before it, where the
+    # filter had one and the text's own score reached a block (see filter.findings).
+    context_score: float | None = None
