@@ -29,3 +29,13 @@ class RetrieverPlugin:
     @hookimpl
     def register_retrievers(self, register):
         register(self.retriever)
+
+
+class CollectionRetriever(StaticRetriever):
+    """A shared collection's retriever (``archivist.SharedCollection``): the user chooses it
+    by ``collection``, beside their own library."""
+
+    def __init__(self, collection: str, passages: list[Passage]) -> None:
+        super().__init__(passages)
+        self.name = f"shared:{collection}"
+        self.collection = collection

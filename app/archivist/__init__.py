@@ -41,8 +41,10 @@ from archivist.protocols import (  # noqa: E402
     Repairable,
     Retriever,
     SafetyFilter,
+    SharedCollection,
     WatchesSources,
     Watching,
+    Writable,
 )
 from archivist.types import (  # noqa: E402
     Action,
@@ -125,6 +127,7 @@ __all__ = [
     "Repairable",
     "Retriever",
     "SafetyFilter",
+    "SharedCollection",
     "SkippedFile",
     "Span",
     "Stage",
@@ -134,6 +137,7 @@ __all__ = [
     "Verdict",
     "WatchesSources",
     "Watching",
+    "Writable",
     "__version__",
     "collect_loaders",
     "hookimpl",

@@ -12,10 +12,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from archivist.collection_choice import Choice, check_choice, collection_of, known_collections
 from archivist.errors import PluginFailure
 from archivist.prompt import DEFAULT_SYSTEM_PROMPT, make_citations, pack_prompt
 from archivist.protocols import Countable
@@ -134,11 +135,25 @@ class Assistant:
 
         return Screener(self.host.safety_filters(), self.host)
 
-    def retrieve(self, query: str, k: int) -> tuple[list[Passage], bool]:
-        """Passages from every retriever, merged by rank; and whether any has documents."""
+    def collections(self) -> list[str]:
+        """The collections a question may be answered from, by the names a user chooses
+        them with: ``library`` (their own) first, then each shared one
+        (:mod:`archivist.collection_choice`)."""
+        return known_collections(self.host)
+
+    def check_collections(self, names: Iterable[str]) -> frozenset[str]:
+        """``names`` as a choice of collections; :class:`~archivist.collection_choice.UnknownCollection`
+        (an ArchivistError listing the known names) for a name no retriever answers to."""
+        return check_choice(names, self.collections())
+
+    def retrieve(self, query: str, k: int, collections: Collection[str] | None = None) -> tuple[list[Passage], bool]:
+        """Passages from every retriever of ``collections`` (None: every retriever),
+        merged by rank; and whether any of them has documents."""
         ranked: dict[tuple[str, int, int, int | None], tuple[float, Passage]] = {}
         any_documents = False
         for contribution in self.host.retrievers():
+            if collections is not None and collection_of(contribution.obj) not in collections:
+                continue
             try:
                 if isinstance(contribution.obj, Countable) and self.host.run(contribution, "count") == 0:
                     continue
@@ -166,13 +181,22 @@ class Assistant:
         use_documents: bool = True,
         sources: int | None = None,
         model: str | None = None,
+        collections: Collection[str] | None = None,
     ) -> Iterator[TurnEvent]:
         """Run one turn, yielding events as they happen; the last one is ``done``.
+
+        ``collections`` chooses which collections answer (names from :meth:`collections`;
+        an unknown one raises :class:`~archivist.collection_choice.UnknownCollection`
+        before anything happens). None keeps the conversation's choice, or all of them
+        for a new conversation. The choice is stored with the conversation.
 
         The turn is stored when it ends, in one transaction (the conversation, the
         question and the answer together): a turn stopped midway, the process killed
         included, stores nothing.
         """
+        choice: Choice = None if collections is None else self.check_collections(collections)
+        if choice is None and conversation_id is not None:
+            choice = self.conversations().chosen_collections(conversation_id)
         options = options or GenerationOptions()
         question = _well_formed(question)
         started = time.perf_counter()
@@ -206,6 +230,7 @@ class Assistant:
                 citations=[c.to_dict() for c in citations],
                 stats={**stats.to_dict(), **timings},
                 safety=[v.to_dict() for v in verdicts if v.action is not Action.ALLOW],
+                collections=choice,
             )
             return Answer(
                 text=text,
@@ -243,7 +268,7 @@ class Assistant:
         if use_documents:
             t0 = time.perf_counter()
             k = sources or int(self.preference("sources", DEFAULT_SOURCES))
-            found, has_documents = self.retrieve(question_for_model, k)
+            found, has_documents = self.retrieve(question_for_model, k, choice)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000.0
             found, passage_verdicts = screener.check_passages(found)
             # Told, and kept with the answer: a document that tried to instruct the

@@ -96,7 +96,18 @@ def _options(f: Any) -> Any:
     f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.0, show_default=True)(f)
     f = click.option("--no-docs", is_flag=True, help="Answer without searching your documents.")(f)
     f = click.option("-k", "--sources", type=click.IntRange(1, 50), help="Passages to retrieve.")(f)
+    f = click.option("--collection", "collections", multiple=True, metavar="NAME",
+                     help="Answer from this collection only ('library': your own; repeat for several; "
+                          "default: all, or the conversation's choice).")(f)
     return f
+
+
+def _turn_kwargs(assistant: Any, options: Any, no_docs: bool, sources: int | None, model: str | None,
+                 collections: tuple[str, ...]) -> dict[str, Any]:
+    """What a turn asks of ``assistant.stream`` besides the question; the collections
+    are checked first, so an unknown name fails before the model loads."""
+    chosen = assistant.check_collections(collections) if collections else None
+    return dict(options=options, use_documents=not no_docs, sources=sources, model=model, collections=chosen)
 
 
 @cli.command()
@@ -118,14 +129,15 @@ def ask(
     temperature: float,
     no_docs: bool,
     sources: int | None,
+    collections: tuple[str, ...],
 ) -> None:
     """Ask one question and stream the answer."""
     from archivist.types import GenerationOptions
 
     options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
     assistant = state.app.assistant()
+    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections)
     state.app.load_model(model)
-    kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
     if jsonl is not None:
         for number, query in read_queries(jsonl):
             try:
@@ -222,16 +234,20 @@ def chat(
     temperature: float,
     no_docs: bool,
     sources: int | None,
+    collections: tuple[str, ...],
 ) -> None:
     """Talk with the assistant. Ctrl-C stops an answer; Ctrl-D or /exit quits."""
+    from archivist.collection_choice import describe_choice
     from archivist.types import GenerationOptions
 
     assistant = state.app.assistant()
+    options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
+    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections)
     loaded = state.app.load_model(model)
     click.secho(printable(f"Archivist {__version__} · {loaded.info.name} on {loaded.provider}"), bold=True)
+    if kwargs["collections"] is not None and not no_docs:
+        click.echo(printable(f"Answering from {describe_choice(kwargs['collections'])}."))
     click.echo("Type a question. /new starts a new conversation, /exit quits.")
-    options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
-    kwargs = dict(options=options, use_documents=not no_docs, sources=sources, model=model)
     conversation: int | None = None
     while True:
         try:

@@ -25,7 +25,9 @@ from archivist.protocols import (
     Repairable,
     Retriever,
     SafetyFilter,
+    SharedCollection,
     WatchesSources,
+    Writable,
 )
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ HOOK_PROTOCOLS: dict[str, type] = {
 }
 
 # Optional Protocols a contribution may satisfy beside its hook's.
-CAPABILITIES: tuple[type, ...] = (Countable, Closable, ModelSource, WatchesSources, Repairable)
+CAPABILITIES: tuple[type, ...] = (Countable, Closable, ModelSource, WatchesSources, Repairable, SharedCollection,
+                                  Writable)
 
 # Seconds a call to a contribution's method may take before Archivist stops waiting for
 # it and disables its plugin, keyed "Protocol.method" by the Protocol that declares the
@@ -69,6 +72,7 @@ DEFAULT_TIMEOUTS: dict[str, float | None] = {
     "Closable.close": None,
     "Repairable.check": 60.0,
     "Repairable.repair": None,
+    "Writable.read_only": 10.0,
     "Panel.create_widget": None,
 }
 

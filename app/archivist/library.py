@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archivist.errors import ArchivistError, PluginFailure
-from archivist.protocols import Closable, WatchesSources
+from archivist.protocols import Closable, WatchesSources, Writable
 from archivist.types import LibrarySource, SkippedFile, SyncProgress, SyncReport
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ HOOK = "register_libraries"
 
 class NoLibrary(ArchivistError):
     """No enabled plugin provides a library; the message says why, in a sentence."""
+
+
+class ReadOnlyLibrary(ArchivistError):
+    """This user may not change the library (:class:`~archivist.protocols.Writable`);
+    the message is the library's own line saying why."""
 
 
 class LibraryService:
@@ -96,10 +101,26 @@ class LibraryService:
         """Passages searchable now (0 without a library)."""
         return int(self._run("count")) if self.available else 0
 
+    def read_only(self) -> str:
+        """Why this user may not add, index or remove sources, in one line (the library's
+        own, :class:`~archivist.protocols.Writable`); "" when they may, when the library
+        cannot tell (it is then writable), and when there is no library."""
+        contribution = self.contribution()
+        if contribution is None or not isinstance(contribution.obj, Writable):
+            return ""
+        return str(self.host.run(contribution, "read_only") or "")
+
+    def _writable(self) -> None:
+        reason = self.read_only()
+        if reason:
+            raise ReadOnlyLibrary(reason)
+
     # -- changing ---------------------------------------------------------------------
 
     def add(self, path: Path | str) -> str:
-        """Add ``path`` (a folder or a file) without indexing it yet; its source key."""
+        """Add ``path`` (a folder or a file) without indexing it yet; its source key.
+        :class:`ReadOnlyLibrary` when this user may not change the library."""
+        self._writable()
         return str(self._run("add_source", Path(path)))
 
     def index(self, paths: Sequence[Path | str], progress: Callable[[SyncProgress], None] | None = None,
@@ -110,11 +131,13 @@ class LibraryService:
     def sync(self, roots: Sequence[str] | None = None, progress: Callable[[SyncProgress], None] | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
         """Bring ``roots`` (source keys; None: every source) up to date."""
+        self._writable()
         report: SyncReport = self._run("sync", None if roots is None else list(roots), progress, cancel)
         return report
 
     def remove(self, path: str) -> int:
         """Forget the source ``path`` and what was indexed from it; the files removed."""
+        self._writable()
         return int(self._run("remove_source", path))
 
     def prune(self) -> list[LibrarySource]:

@@ -76,12 +76,15 @@ Request = IndexPaths | SyncSources | RemoveSource | SetWatching | AskState | Clo
 
 @dataclass(frozen=True)
 class LibraryState:
-    """What is indexed, every skipped file with its reason, the sources being watched.
-    Sent at start, after each request, and after the watcher re-synced."""
+    """What is indexed, every skipped file with its reason, the sources being watched,
+    and why this user may not change the library ("" when they may:
+    :meth:`~archivist.library.LibraryService.read_only`). Sent at start, after each
+    request, and after the watcher re-synced."""
 
     sources: tuple[LibrarySource, ...]
     skipped: tuple[SkippedFile, ...]
     watching: tuple[str, ...]
+    read_only: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,8 @@ class Server:
 
     def send_state(self) -> None:
         watching = tuple(self.watching.roots) if self.watching is not None else ()
-        self.channel.send(LibraryState(tuple(self.library.sources()), tuple(self.library.skipped()), watching))
+        self.channel.send(LibraryState(tuple(self.library.sources()), tuple(self.library.skipped()), watching,
+                                       self.library.read_only()))
 
     def progress(self, progress: SyncProgress) -> None:
         self.channel.send(Progress(progress))
@@ -328,7 +332,7 @@ class Server:
     def rewatch(self) -> None:
         """Watch the sources that exist now (after a request changed them), if wanted."""
         self.stop_watching()
-        if not self.wants_watching:
+        if not self.wants_watching or self.library.read_only():  # (a sync would be refused)
             return
         roots = [s.path for s in self.library.sources() if Path(s.path).exists()]
         if not roots:

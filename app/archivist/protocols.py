@@ -272,10 +272,10 @@ class SafetyFilter(Protocol):
     def screen(self, text: str, stage: Stage) -> Verdict:
         """Decide what to do with ``text`` seen at ``stage``.
 
-        A filter may also take a ``context`` keyword (new after API 1.1: see
-        docs/changelog.md, Unreleased) (``screen(self, text,
-        stage, context="")``): at the output stage it then gets the answer's sentence
-        before ``text``, to judge ``text`` as a reader does. Verdict spans stay offsets
+        A filter may also take a ``context`` keyword, ``screen(self, text, stage,
+        context="")`` (new after API 1.1: docs/changelog.md, Unreleased): at the output
+        stage it then gets the answer's sentence before ``text``, to judge ``text`` as a
+        reader does. Verdict spans stay offsets
         into ``text``. Filters without the keyword are called as before.
         """
 

@@ -3,7 +3,8 @@
 A built-in plugin, built like a third party's (it imports only ``archivist``, and the
 sentence encoder from ``archivist_models`` as the local library does). Each collection
 the user adds (``archivist collections add NAME postgresql://...``) is searched beside
-the local library when a question is asked (a retriever per collection), and indexed
+the local library when a question is asked (a retriever per collection, which the user
+may choose or leave out per conversation by the collection's name), and indexed
 with ``archivist collections index NAME PATH``. Passages, vectors and where each passage
 came from live in PostgreSQL; row-level security decides who sees which collection.
 

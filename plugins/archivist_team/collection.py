@@ -3,8 +3,10 @@
 :class:`TeamCollection` is an ``archivist.Library`` (sources, sync, skipped files, count)
 and an ``archivist.Retriever`` (hybrid search: pgvector's HNSW index by cosine distance,
 PostgreSQL full-text search, fused by reciprocal rank as the local library fuses). It is
-also ``archivist.Countable`` and ``archivist.Closable``. Every query runs as the user the
-collection was added with, so row-level security decides what it sees
+also ``archivist.Countable``, ``archivist.Closable``, ``archivist.SharedCollection`` (the
+user chooses it by its name) and ``archivist.Writable`` (a member of its role who is not
+one of its writers may only read it). Every query runs as the user the collection was
+added with, so row-level security decides what it sees and changes
 (:mod:`archivist_team.schema`).
 """
 
@@ -37,6 +39,8 @@ MIN_SIMILARITY = 0.30
 EF_SEARCH = 200
 # How long the collection's size and mean passage length (for BM25) are taken as known.
 STATS_SECONDS = 60.0
+# The tables indexing writes to (sources, files, skipped files, passages).
+_WRITTEN = ("archivist_sources", "archivist_files", "archivist_skipped", "archivist_passages")
 
 
 class TeamCollection:
@@ -84,6 +88,21 @@ class TeamCollection:
             row = self.conn.execute("SELECT 1 FROM archivist_collections WHERE name = %s",
                                     (self.collection,)).fetchone()
         return row is not None
+
+    def read_only(self) -> str:
+        """"" when the connected user may change this collection (archivist.Writable):
+        they are a member of its writer role and hold the tables' privileges to write, as
+        the server will check; otherwise why not, in one line."""
+        with self._lock:
+            user, seen, writes = self.conn.execute(
+                "SELECT current_user, c.name IS NOT NULL, "
+                "coalesce(pg_has_role(current_user, coalesce(c.writer, c.role), 'MEMBER'), false) "
+                + "".join(f"AND has_table_privilege('{t}', '{p}') " for t in _WRITTEN for p in ("INSERT", "DELETE"))
+                + "FROM (SELECT 1) AS one LEFT JOIN archivist_collections c ON c.name = %s",
+                (self.collection,)).fetchone()
+        if not seen:
+            return f"shared collection {self.collection}: {user} is not a member of its role"
+        return "" if writes else f"shared collection {self.collection}: read-only for {user}"
 
     # -- reading (Library, Countable) ------------------------------------------------
 

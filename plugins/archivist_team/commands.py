@@ -32,16 +32,18 @@ def open_entry(context: PluginContext, entry: Entry, min_similarity: float = 0.3
 
 
 def add_collection(context: PluginContext, name: str, url: str, *, create: bool = False, role: str | None = None,
-                   password: str | None = None) -> Entry:
+                   password: str | None = None, writer: str | None = None) -> Entry:
     """Record collection ``name`` at ``url`` (its password, from the URL or given, in the
-    keychain), after checking it can be reached and seen; ``create`` makes it first."""
+    keychain), after checking it can be reached and seen; ``create`` makes it first (the
+    members of ``role`` reading it, those of ``writer`` also changing it; None: all)."""
     check_name(name)
     plain, in_url = connection.split_password(url)
     password = password if password is not None else in_url
     conn = connection.connect(plain, password)
     try:
         if create:
-            schema.create_collection(conn, name, role or f"archivist_{name}".replace("-", "_").replace(".", "_"))
+            schema.create_collection(conn, name, role or f"archivist_{name}".replace("-", "_").replace(".", "_"),
+                                     writer)
         schema.check(conn, connection.where(plain))
         seen = conn.execute("SELECT 1 FROM archivist_collections WHERE name = %s", (name,)).fetchone()
     finally:
@@ -84,15 +86,19 @@ def add_commands(cli: Any, context: PluginContext) -> None:
     @click.argument("url")
     @click.option("--create", is_flag=True, help="Create the collection (and the tables) in the database first.")
     @click.option("--role", help="With --create: the PostgreSQL role whose members may use it (default archivist_NAME).")
+    @click.option("--writer", metavar="ROLE",
+                  help="With --create: only members of this role may change it; the others of --role only read it.")
     @click.option("--password-env", metavar="VAR", help="Read the password from this environment variable.")
-    def add(name: str, url: str, create: bool, role: str | None, password_env: str | None) -> None:
+    def add(name: str, url: str, create: bool, role: str | None, writer: str | None, password_env: str | None) -> None:
         """Add collection NAME of the database at URL (postgresql://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=...])."""
         password = None
         if password_env:
             password = os.environ.get(password_env)
             if password is None:
                 raise ArchivistError(f"the environment variable {password_env} is not set")
-        entry = add_collection(context, name, url, create=create, role=role, password=password)
+        if writer and not create:
+            raise ArchivistError("--writer goes with --create (it sets who may change the collection)")
+        entry = add_collection(context, name, url, create=create, role=role, password=password, writer=writer)
         kept = " (password in the keychain)" if entry.keychain else ""
         click.echo(f"added collection {name}: {connection.where(entry.url)}{kept}")
 

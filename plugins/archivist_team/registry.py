@@ -26,7 +26,15 @@ class Entry:
     keychain: bool = False
 
 
+# The name that chooses the user's own library when they pick which collections answer
+# (archivist ask --collection library): a collection cannot take it.
+RESERVED = "library"
+
+
 def check_name(name: str) -> str:
+    if name == RESERVED:
+        raise ArchivistError(f"{name!r} names your own library when you choose which collections answer "
+                             "(archivist ask --collection library): give the collection another name")
     if not _NAME.match(name):
         raise ArchivistError(f"{name!r} is not a collection name: use letters, digits, '_', '.' or '-' "
                              "(at most 63, starting with a letter or digit)")

@@ -1,12 +1,15 @@
 """The tables a team database holds, their version, and making a collection in it.
 
 One PostgreSQL database can hold several collections. Every row names its collection,
-and each collection names the PostgreSQL role whose members may read and write it: the
-tables' row-level security policies let a connection see and change only the rows of
-collections whose role it is a member of (``pg_has_role``). The plugin never works
-around this: it connects as the user the collection was added with, and what that role
-cannot see does not exist for it. (The owner of the tables, who ran ``collections add
---create`` first, is not subject to the policies, as PostgreSQL's owners never are.)
+and each collection names the PostgreSQL role whose members may read it and, from
+version 2, the role whose members may also change it (its ``writer``; none: the readers'
+role, as in version 1): the tables' row-level security policies let a connection see
+only the rows of collections whose role it is a member of (``pg_has_role``), and add,
+change or delete only those of collections whose writer role it is a member of. The
+plugin never works around this: it connects as the user the collection was added with,
+and what that role cannot see does not exist for it. (The owner of the tables, who ran
+``collections add --create`` first, is not subject to the policies, as PostgreSQL's
+owners never are.)
 
 The schema's version is kept in ``archivist_schema``; :data:`VERSION` is the one this
 Archivist knows. A database made by a newer Archivist is refused with both numbers, and
@@ -21,7 +24,7 @@ from typing import Any
 from archivist import ArchivistError
 
 #: The schema version this Archivist reads and writes.
-VERSION = 1
+VERSION = 2
 #: Dimensions of the stored vectors: the built-in sentence encoder's (MiniLM-L6, 384).
 DIM = 384
 
@@ -96,8 +99,25 @@ _POLICIES = "".join(
     for t in _TABLES
 )
 
+# The collections the connected user may change: those whose writer role (the readers'
+# role when none is named) it is a member of; a subquery for the reason given above. It
+# reads archivist_collections under that table's own policy, so a writer who is not also
+# a reader changes nothing (create_collection makes the writer role a member of the role).
+_WRITABLE = ("SELECT name FROM archivist_collections "
+             "WHERE pg_has_role(current_user, coalesce(writer, role), 'MEMBER')")
+# Version 2: a collection may name a writer role; reading and writing get policies of their own.
+_V2 = "ALTER TABLE archivist_collections ADD COLUMN writer text;\n" + "".join(
+    f"DROP POLICY member ON {t};\n"
+    f"CREATE POLICY member_read ON {t} FOR SELECT USING (collection IN ({_MINE}));\n"
+    f"CREATE POLICY writer_insert ON {t} FOR INSERT WITH CHECK (collection IN ({_WRITABLE}));\n"
+    f"CREATE POLICY writer_update ON {t} FOR UPDATE USING (collection IN ({_WRITABLE})) "
+    f"WITH CHECK (collection IN ({_WRITABLE}));\n"
+    f"CREATE POLICY writer_delete ON {t} FOR DELETE USING (collection IN ({_WRITABLE}));\n"
+    for t in _TABLES
+)
+
 #: Steps from each older version to the next: ``UPGRADES[n]`` takes version n to n + 1.
-UPGRADES: dict[int, str] = {}
+UPGRADES: dict[int, str] = {1: _V2}
 
 
 class SchemaMismatch(ArchivistError):
@@ -128,14 +148,19 @@ def check(conn: Any, where: str) -> None:
                          "run `archivist collections upgrade NAME` as a user allowed to change its tables")
 
 
-def install(conn: Any) -> bool:
-    """Create the tables (version :data:`VERSION`) unless they exist; True when created.
-    Runs in one transaction, under a lock, so two first users do not both create them."""
+def install(conn: Any, version: int = VERSION) -> bool:
+    """Create the tables (version ``version``: :data:`VERSION` but in tests of upgrading)
+    unless they exist; True when created. Version 1 is made, then upgraded step by step,
+    so every new database goes the way an old one is upgraded. Runs in one transaction,
+    under a lock, so two first users do not both create them."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('archivist_schema'))")
         if installed_version(conn) is not None:
             return False
         conn.execute(_CREATE_V1 + _POLICIES)
+        for found in range(1, version):
+            conn.execute(UPGRADES[found])
+        conn.execute("UPDATE archivist_schema SET version = %s", (version,))
     return True
 
 
@@ -154,23 +179,37 @@ def upgrade(conn: Any) -> int:
     return VERSION
 
 
-def create_collection(conn: Any, name: str, role: str) -> None:
-    """Make collection ``name`` whose role is ``role`` (created NOLOGIN when absent) and
-    grant that role what members need; the tables are created first if needed."""
+def create_collection(conn: Any, name: str, role: str, writer: str | None = None) -> None:
+    """Make collection ``name`` whose members are those of ``role``, of whom the members of
+    ``writer`` may change it (None: all of them); each role is created NOLOGIN when absent
+    and granted what it needs, ``writer`` made a member of ``role``. The tables are
+    created first if needed; for a collection that exists, its roles are set anew."""
     from psycopg import sql
 
     install(conn)
     check(conn, "the database")
     with conn.transaction():
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        for each in (role, writer):
+            if each is not None and not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                                     (each,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(each)))
         ident = sql.Identifier(role)
         conn.execute(sql.SQL("GRANT SELECT ON archivist_collections TO {}").format(ident))
-        for table in _TABLES:
-            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
-                sql.Identifier(table), ident))
-        for sequence in ("archivist_files_id_seq", "archivist_passages_id_seq"):
-            conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), ident))
-        conn.execute("INSERT INTO archivist_collections (name, role) VALUES (%s, %s) "
-                     "ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role", (name, role))
+        # The tables hold every collection: which rows a role may change is the policies'
+        # business (writer_insert, ...). A readers' role with a writer beside it gets no
+        # more than SELECT (nothing is revoked: the same role may write another collection).
+        grants = {role: "SELECT"} if writer not in (None, role) else {}
+        grants[writer or role] = "SELECT, INSERT, UPDATE, DELETE"
+        for grantee, privileges in grants.items():
+            for table in _TABLES:
+                conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(
+                    sql.Identifier(table), sql.Identifier(grantee)))
+            if "INSERT" in privileges:
+                for sequence in ("archivist_files_id_seq", "archivist_passages_id_seq"):
+                    conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+                        sql.Identifier(sequence), sql.Identifier(grantee)))
+        if writer is not None and writer != role:
+            conn.execute(sql.SQL("GRANT {} TO {}").format(ident, sql.Identifier(writer)))
+        conn.execute("INSERT INTO archivist_collections (name, role, writer) VALUES (%s, %s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, writer = EXCLUDED.writer",
+                     (name, role, writer))

@@ -8,7 +8,7 @@ import json
 import httpx
 import openai
 import pytest
-from doubles import RetrieverPlugin, StaticRetriever
+from doubles import CollectionRetriever, RetrieverPlugin, StaticRetriever
 
 from archivist import Locator, Passage
 from archivist.store.conversations import Conversations
@@ -159,6 +159,8 @@ def test_the_safety_filter_screens_an_api_turn_as_it_screens_the_windows(scripte
     ([{"role": "user", "content": "hi"}], {"n": 2}, "n"),
     ([{"role": "user", "content": "hi"}], {"extra_body": {"archivist": {"conversation_id": 3}}}, "goes with"),
     ([{"role": "user", "content": "hi"}], {"extra_body": {"archivist": {"keep": True}}}, "keep"),
+    ([{"role": "user", "content": "hi"}], {"extra_body": {"archivist": {"collections": ["nope"]}}},
+     r"no collection named 'nope' here: choose from library \(your own library\)"),
 ])
 def test_a_request_it_cannot_answer_is_a_400_that_says_why(served, messages, extra, match) -> None:
     with pytest.raises(openai.BadRequestError, match=match):
@@ -195,3 +197,16 @@ def test_the_real_model_streams_through_the_api(app, serve) -> None:
     assert chunks[-1].usage is not None and 0 < chunks[-1].usage.completion_tokens <= 16
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finish and finish[0] in ("stop", "length")
+
+
+def test_a_request_chooses_which_collections_answer(scripted_app, scripted, served) -> None:
+    with_sources(scripted_app, FESTIVAL)
+    scripted_app.host.add("shared", RetrieverPlugin(CollectionRetriever("towns", [QUIMBY])))
+    scripted.reply("On the Lune [1].")
+    completion = served.client().chat.completions.create(
+        model="archivist", messages=ask("Where is Quimby?"),
+        extra_body={"archivist": {"collections": ["towns"], "save": True}})
+    assert [c["path"] for c in completion.model_extra["archivist"]["citations"]] == [QUIMBY.path]
+    assert FESTIVAL.text not in scripted.prompts[-1]
+    conversation = completion.model_extra["archivist"]["conversation_id"]
+    assert Conversations(scripted_app.database).chosen_collections(conversation) == {"towns"}

@@ -8,12 +8,13 @@ streams, Stop cancels it, the next question is answered; it asserts only structu
 
 from __future__ import annotations
 
+from doubles import CollectionRetriever
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QToolTip
 from sample_plugins import FESTIVAL, RetrieverPlugin, StaticRetriever
 
-from archivist import hookimpl
+from archivist import Locator, Passage, hookimpl
 from archivist.store.conversations import Conversations
 from archivist.types import Action, Stage, Verdict
 
@@ -279,3 +280,68 @@ def test_regenerate_and_edit_replace_the_last_turn(scripted_app, scripted, scrip
     assert [v.text().strip() for v in chat.views()] == ["What is the capital of Italy?", "Rome."]
     assert window.sidebar.ids() == [edited.args[0].conversation_id]
     assert "France" not in scripted.prompts[-1]
+
+
+HANDBOOK = Passage(text="The team handbook says the Zorblat festival moved to July this year.",
+                   path="/srv/team/handbook.pdf", locator=Locator(page=7, start=0, end=69), score=1.0)
+
+
+def reopen(window, conversation_id: int) -> None:
+    """Pick a conversation in the sidebar, as a click does."""
+    window.sidebar.list.setCurrentRow(window.sidebar.ids().index(conversation_id))
+    assert window.chat.conversation_id == conversation_id
+
+
+def test_a_conversation_answers_only_from_the_collections_it_chose(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    app, window = scripted_app, scripted_window
+    chat = window.chat
+    chat.refresh_collections()
+    assert chat.answer_from.isHidden()  # only the user's own library: nothing to choose
+    app.host.add("static", RetrieverPlugin(StaticRetriever([FESTIVAL])))
+    app.host.add("shared", RetrieverPlugin(CollectionRetriever("handbook", [HANDBOOK])))
+    chat.refresh_collections()
+    assert not chat.answer_from.isHidden()
+
+    def checks() -> dict[str, bool]:
+        return {a.text(): a.isChecked() for a in chat.collection_actions()}
+
+    def action(text: str):
+        return next(a for a in chat.collection_actions() if a.text() == text)
+
+    assert checks() == {"My library": True, "handbook": True} and chat.answer_from.text() == "Answer from: all"
+    action("handbook").trigger()  # as a click in the menu does
+    assert checks() == {"My library": True, "handbook": False}
+    assert chat.answer_from.text() == "Answer from: My library"
+    action("My library").trigger()  # the last one chosen stays: something must answer
+    assert checks() == {"My library": True, "handbook": False}
+
+    scripted.reply("It takes place in June [1].")
+    answer, _ = ask(qtbot, window, "When is the Zorblat festival?")
+    assert [p.path for p in answer.sources] == [FESTIVAL.path]
+    assert HANDBOOK.text not in scripted.prompts[-1] and FESTIVAL.text in scripted.prompts[-1]
+    conversations = Conversations(app.database)
+    assert conversations.chosen_collections(answer.conversation_id) == {"library"}
+
+    window.new_conversation()  # a new conversation answers from all
+    assert chat.choice is None and checks() == {"My library": True, "handbook": True}
+    scripted.reply("In July, says the handbook [2].")
+    other, _ = ask(qtbot, window, "When is the Zorblat festival?")
+    assert {p.path for p in other.sources} == {FESTIVAL.path, HANDBOOK.path}
+
+    reopen(window, answer.conversation_id)  # its choice comes back with it
+    assert checks() == {"My library": True, "handbook": False}
+    scripted.reply("Still June [1].")
+    again, _ = ask(qtbot, window, "Are you sure?")
+    assert again.conversation_id == answer.conversation_id and [p.path for p in again.sources] == [FESTIVAL.path]
+    assert HANDBOOK.text not in scripted.prompts[-1]
+
+    # Choosing in a stored conversation keeps the choice at once, without a new turn.
+    action("handbook").trigger()
+    action("My library").trigger()
+    assert chat.answer_from.text() == "Answer from: handbook"
+    assert conversations.chosen_collections(answer.conversation_id) == {"handbook"}
+    reopen(window, other.conversation_id)
+    assert checks() == {"My library": True, "handbook": True}
+    reopen(window, answer.conversation_id)
+    assert checks() == {"My library": False, "handbook": True}

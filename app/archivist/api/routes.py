@@ -208,6 +208,12 @@ class Server:
         extra = body.archivist or schemas.ArchivistOptions.model_validate({})
         if extra.conversation_id is not None and not extra.save:
             raise ApiError(400, "archivist.conversation_id goes with archivist.save", param="archivist")
+        collections = None
+        if extra.collections is not None:
+            try:
+                collections = self.app.assistant().check_collections(extra.collections)
+            except ArchivistError as exc:
+                raise ApiError(400, str(exc), param="archivist.collections") from None
         request = TurnRequest(
             question=history[-1].content,
             history=history[:-1],
@@ -218,6 +224,7 @@ class Server:
             sources=extra.sources,
             save=extra.save,
             conversation_id=extra.conversation_id,
+            collections=collections,
         )
         return request, model.id
 

@@ -58,6 +58,10 @@ class ArchivistOptions(BaseModel):
     save: bool = Field(False, description="Keep this turn in the user's conversations.")
     conversation_id: int | None = Field(None, description="With save: add the turn to this stored conversation.")
     sources: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the window's setting).")
+    collections: list[str] | None = Field(
+        None, min_length=1,
+        description="Answer from these collections only ('library': the user's own; default: all, or, with "
+                    "conversation_id, the conversation's choice).")
 
 
 class ChatRequest(BaseModel):

@@ -98,6 +98,7 @@ class TurnRequest:
     sources: int | None = None
     save: bool = False
     conversation_id: int | None = None
+    collections: frozenset[str] | None = None  # None: all, or the stored conversation's choice
 
 
 class RequestConversations:
@@ -112,6 +113,12 @@ class RequestConversations:
 
     def history(self, conversation_id: int) -> list[ChatMessage]:
         return list(self._history)
+
+    def chosen_collections(self, conversation_id: int) -> frozenset[str] | None:
+        """The stored conversation's choice when the turn is added to one; else all."""
+        if self._store is None or self._conversation_id is None:
+            return None
+        return self._store().chosen_collections(self._conversation_id)
 
     def save_turn(self, conversation_id: int | None, question: str, answer: str, **kwargs: Any) -> tuple[int, int]:
         if self._store is None:
@@ -208,6 +215,7 @@ class Turn:
             use_documents=request.documents,
             sources=request.sources,
             model=request.model,
+            collections=request.collections,
         )
         try:
             for event in events:

@@ -4,6 +4,10 @@ The turn runs in a :class:`TurnWorker` (never on the UI thread); its signals app
 the answer being written. Stop sets the turn's cancel event: the model stops within a
 token and the partial answer is kept, marked as stopped. Regenerate and Edit rewind the
 conversation by one turn on the worker thread, then ask again.
+
+When more than one collection can answer (the user's library and shared ones), "Answer
+from" chooses which, for this conversation: the choice is stored with it and restored
+when it is shown again (:mod:`archivist.collection_choice`).
 """
 
 from __future__ import annotations
@@ -11,19 +15,22 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from archivist.collection_choice import LIBRARY
 from archivist.gui.message_view import MessageView
 from archivist.gui.preferences import Preferences
 from archivist.gui.rewind import drop_last_turn
@@ -68,6 +75,8 @@ class ChatPage(QWidget):
         self._last_turn_saved = False
         self._follow = True
         self._answer_view: MessageView | None = None
+        self.collections: list[str] = [LIBRARY]  # what may answer (refresh_collections)
+        self.choice: frozenset[str] | None = None  # what answers in this conversation; None: all
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -129,7 +138,18 @@ class ChatPage(QWidget):
         self.composer.edit_last.connect(self.edit_last)
         self.composer.escaped.connect(self.escape)
         column.addWidget(self.composer)
-        column.addWidget(self.use_documents)
+        options_row = QHBoxLayout()
+        options_row.addWidget(self.use_documents)
+        self.answer_from = QToolButton()
+        self.answer_from.setObjectName("answerFrom")
+        self.answer_from.setToolTip("Which collections answer in this conversation: your library, shared ones")
+        self.answer_from.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.answer_menu = QMenu(self.answer_from)
+        self.answer_from.setMenu(self.answer_menu)
+        self.answer_from.setVisible(False)
+        options_row.addWidget(self.answer_from)
+        options_row.addStretch(1)
+        column.addLayout(options_row)
         composer_row.addLayout(column, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")
@@ -147,6 +167,53 @@ class ChatPage(QWidget):
     def _documents_toggled(self, on: bool) -> None:
         self.prefs.use_documents = on
         self.app.settings().set("gui.use_documents", on)
+        self._show_choice()
+
+    # -- which collections answer ---------------------------------------------------
+
+    def refresh_collections(self) -> None:
+        """Offer the collections the assistant knows now; "Answer from" shows when there
+        is more than one (the window calls this once the plugins are collected)."""
+        self.collections = self.app.assistant().collections()
+        self.answer_menu.clear()
+        for name in self.collections:
+            action = self.answer_menu.addAction("My library" if name == LIBRARY else name)
+            action.setCheckable(True)
+            action.setData(name)
+            action.toggled.connect(lambda _on, action=action: self._choice_toggled(action))
+        self.answer_from.setVisible(len(self.collections) > 1)
+        self._show_choice()
+
+    def collection_actions(self) -> list[QAction]:
+        return [a for a in self.answer_menu.actions() if a.isCheckable()]
+
+    def _show_choice(self) -> None:
+        for action in self.collection_actions():
+            action.blockSignals(True)
+            action.setChecked(self.choice is None or action.data() in self.choice)
+            action.blockSignals(False)
+        checked = [a.text() for a in self.collection_actions() if a.isChecked()]
+        everything = self.choice is None or len(checked) == len(self.collection_actions())
+        self.answer_from.setText("Answer from: " + ("all" if everything else ", ".join(checked)))
+        # (not while a turn runs: it stores the choice it was asked with when it ends)
+        self.answer_from.setEnabled(self.use_documents.isChecked() and not self.busy)
+
+    def _choice_toggled(self, toggled: QAction) -> None:
+        checked = {str(a.data()) for a in self.collection_actions() if a.isChecked()}
+        if not checked:  # something must answer: the last one stays
+            toggled.blockSignals(True)
+            toggled.setChecked(True)
+            toggled.blockSignals(False)
+            return
+        self.choose_collections(None if checked == set(self.collections) else frozenset(checked))
+
+    def choose_collections(self, choice: frozenset[str] | None) -> None:
+        """Answer from ``choice`` (names; None: all) in this conversation, from now on;
+        a stored conversation keeps it at once."""
+        self.choice = choice
+        if self.conversation_id is not None:
+            self.conversations.choose_collections(self.conversation_id, choice)
+        self._show_choice()
 
     # -- state --------------------------------------------------------------------
 
@@ -166,6 +233,7 @@ class ChatPage(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
+        self._show_choice()
         self._mark_last()
         self.busy_changed.emit(busy)
 
@@ -199,6 +267,8 @@ class ChatPage(QWidget):
             self._add_view(self._view_for(record))
         conversation = self.conversations.get_conversation(conversation_id) if conversation_id else None
         self.title.setText(conversation.title if conversation else "New conversation")
+        self.choice = conversation.collections if conversation else None
+        self._show_choice()
         self.welcome.setVisible(not records)
         self._follow = True
         self._mark_last()
@@ -256,7 +326,7 @@ class ChatPage(QWidget):
             self.app.assistant(),
             question,
             conversation_id=conversation_id,
-            stream_kwargs=self.prefs.stream_kwargs(),
+            stream_kwargs={**self.prefs.stream_kwargs(), "collections": self.choice},
             prepare=prepare,
         )
         # Slots ignore a worker that was detached (the user moved to another conversation).

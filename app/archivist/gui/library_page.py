@@ -7,7 +7,10 @@ parsing and embedding never stall the window. Everything shown comes from the li
 (its sources, its skipped files with their reasons) or from a sync's report.
 
 When no plugin provides a library (none installed, or it is switched off), the page
-says why, in the service's words, and offers nothing else.
+says why, in the service's words, and offers nothing else. When the user may only read
+the library (a shared collection they are not a writer of: ``archivist.Writable``), it
+shows what the library holds, offers no adding, indexing or removing, and says why in the
+library's own line.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class LibraryPage(QWidget):
         self._started_at = 0.0
         self._root_started: dict[str, float] = {}
         self._pruning: list[str] = []  # missing sources still to remove, one request at a time
+        self.read_only = ""  # why the user may not change the library ("" when they may)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
@@ -145,6 +149,11 @@ class LibraryPage(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        self.read_only_note = QLabel("")
+        self.read_only_note.setObjectName("hint")
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.setVisible(False)
+        layout.addWidget(self.read_only_note)
 
         self.empty = QLabel("No folders yet: “Add folder…” picks one. Nothing leaves this computer.")
         layout.addWidget(self.empty)
@@ -211,21 +220,21 @@ class LibraryPage(QWidget):
 
     def add_folder(self, path: Path) -> None:
         """Add ``path`` as a source and index it (``archivist index PATH``)."""
-        if self.problem or self.busy:
+        if self.problem or self.busy or self.read_only:
             return
         self._begin(f"Adding {Path(path).name}…")
         self._request(IndexPaths((str(path),)))
 
     def sync(self) -> None:
         """Bring every source up to date."""
-        if self.problem or self.busy:
+        if self.problem or self.busy or self.read_only:
             return
         self._begin("Checking for changes…")
         self._request(SyncSources())
 
     def remove_folder(self, path: str) -> None:
         """Forget a source and what was indexed from it (``archivist sources remove``)."""
-        if self.problem or self.busy:
+        if self.problem or self.busy or self.read_only:
             return
         self._begin(f"Removing {Path(path).name}…")
         self._request(RemoveSource(path))
@@ -250,7 +259,7 @@ class LibraryPage(QWidget):
     def prune(self) -> None:
         """Forget every missing source (``archivist sources prune``), one after the other."""
         gone = self.missing_sources()
-        if self.problem or self.busy or not gone:
+        if self.problem or self.busy or self.read_only or not gone:
             return
         self._pruning = gone[1:]
         self._begin(f"Removing {len(gone)} missing folder{'s' if len(gone) > 1 else ''}…")
@@ -365,6 +374,9 @@ class LibraryPage(QWidget):
             self.progress.setVisible(True)
 
     def _show_state(self) -> None:
+        self.read_only = self.state.read_only
+        self.read_only_note.setText(self.read_only)
+        self.read_only_note.setVisible(bool(self.read_only))
         sources = self.state.sources
         watching = set(self.state.watching)
         selected = self.selected_source()
@@ -400,11 +412,12 @@ class LibraryPage(QWidget):
     def _update_buttons(self) -> None:
         if self.problem:
             return
-        self.add_button.setEnabled(not self.busy)
-        self.remove_button.setEnabled(not self.busy and self.selected_source() is not None)
-        self.sync_button.setEnabled(not self.busy and bool(self.state.sources))
+        may_change = not self.busy and not self.read_only
+        self.add_button.setEnabled(may_change)
+        self.remove_button.setEnabled(may_change and self.selected_source() is not None)
+        self.sync_button.setEnabled(may_change and bool(self.state.sources))
         self.prune_button.setVisible(bool(self.missing_sources()))
-        self.prune_button.setEnabled(not self.busy)
+        self.prune_button.setEnabled(may_change)
         self.cancel_button.setVisible(self.busy)
 
     # -- reading the page (tests, screenshots) --------------------------------------

@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         host = self.app.host
         task = Task(lambda: (host.safety_filters(), host.retrievers(), host.loaders()),
                     name="archivist-plugin-warm-up")
+        task.succeeded.connect(lambda _found: self.chat.refresh_collections())  # ("Answer from")
         self._tasks.add(task)
         task.ended.connect(lambda: self._tasks.discard(task))
         return task.start()

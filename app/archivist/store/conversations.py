@@ -8,12 +8,12 @@ back. Each method is one transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, get_args
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, update
 
 from archivist.errors import ArchivistError
 from archivist.store.database import Database
@@ -52,6 +52,7 @@ class ConversationRecord:
     created_at: datetime
     updated_at: datetime
     message_count: int
+    collections: frozenset[str] | None = None  # the collections chosen to answer; None: all
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,15 @@ class Conversations:
         citations: Sequence[JSONItem] | None = None,
         stats: Mapping[str, Any] | None = None,
         safety: Sequence[JSONItem] | None = None,
+        collections: Collection[str] | None = None,
     ) -> tuple[int, int]:
         """Store one chat turn in one transaction: the conversation (a new one, titled
         ``title`` or the question, when ``conversation_id`` is None), the question and
         its answer. A process killed midway leaves all of it or none of it: never a
         conversation without messages, nor a question without its answer.
+
+        ``collections``, when given, becomes the conversation's choice of collections
+        (None keeps the one it has; a new conversation's is then all of them).
 
         Returns the conversation's id and the answer's message id.
         """
@@ -150,6 +155,8 @@ class Conversations:
                 if found is None:
                     raise ConversationNotFound(f"no conversation with id {conversation_id}")
                 conversation = found
+            if collections is not None:
+                conversation.collections = sorted(collections)
             s.add(Message(conversation_id=conversation.id, role="user", text=storable(question),
                           citations=[], stats={}, safety=[]))
             reply = Message(
@@ -225,6 +232,25 @@ class Conversations:
         with self.db.session(write=False) as s:
             return [_message_record(m) for m in s.scalars(query)]
 
+    def chosen_collections(self, conversation_id: int) -> frozenset[str] | None:
+        """The collections chosen to answer in the conversation (None: all of them, or no
+        such conversation)."""
+        with self.db.session(write=False) as s:
+            conversation = s.get(Conversation, conversation_id)
+            return None if conversation is None else _choice(conversation.collections)
+
+    def choose_collections(self, conversation_id: int, collections: Collection[str] | None) -> None:
+        """Keep ``collections`` (names; None: all of them) as the conversation's choice.
+        The conversation keeps its place in the list (its ``updated_at``)."""
+        names = None if collections is None else sorted(collections)
+        with self.db.session() as s:
+            changed = s.execute(
+                update(Conversation).where(Conversation.id == conversation_id)
+                .values(collections=names, updated_at=Conversation.updated_at)
+            ).rowcount  # type: ignore[attr-defined]
+            if not changed:
+                raise ConversationNotFound(f"no conversation with id {conversation_id}")
+
     def rename(self, conversation_id: int, title: str) -> None:
         with self.db.session() as s:
             conversation = s.get(Conversation, conversation_id)
@@ -286,8 +312,12 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _choice(names: Any) -> frozenset[str] | None:
+    return frozenset(str(n) for n in names) if isinstance(names, list) else None
+
+
 def _conversation_record(c: Conversation, message_count: int) -> ConversationRecord:
-    return ConversationRecord(c.id, c.title, c.created_at, c.updated_at, int(message_count))
+    return ConversationRecord(c.id, c.title, c.created_at, c.updated_at, int(message_count), _choice(c.collections))
 
 
 def _message_record(m: Message) -> MessageRecord:

@@ -61,6 +61,9 @@ class Conversation(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow, index=True
     )
+    # The collections chosen to answer in this conversation (their names, "library" for
+    # the user's own; archivist.collection_choice); NULL: all of them.
+    collections: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
