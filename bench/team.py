@@ -107,6 +107,56 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def ray_scaling(tmp: Path, admin_url: tuple[str, str | None], member: str, encoder_path: Path, home: Path,
+                loaders: Any, copies: int) -> dict[str, Any]:
+    """Passages a second indexing ``copies`` copies of XQuAD's 48 articles: in this process
+    (the plugin's own sync, the peer), then with Ray on this machine with 1 and 2 workers.
+
+    Each run writes into a collection of its own, so each embeds everything. Ray's start
+    (the instance, the workers loading the encoder) is inside the Ray runs' times: that is
+    what a user waits for.
+    """
+    import ray
+
+    from archivist_team import schema
+    from archivist_team.collection import TeamCollection
+    from archivist_team.connection import connect
+    from archivist_team.encoder import LazyEncoder
+    from archivist_team.spread import sync_with_ray
+
+    docs = tmp / "ray-docs"
+    docs.mkdir()
+    one = tmp / "ray-one"
+    one.mkdir()
+    load_xquad(one)
+    for c in range(copies):
+        for f in sorted(one.iterdir()):  # each copy its own text (a line naming it), so its own hash
+            (docs / f"{c}-{f.name}").write_text(f"Copy {c} of {f.stem}.\n\n" + f.read_text("utf-8"), "utf-8")
+    out: dict[str, Any] = {"files": copies * 48}
+    runs = [("in_process", None), ("ray_1_worker", 1), ("ray_2_workers", 2)]
+    for name, workers in runs:
+        collection_name = f"ray_{name}"
+        owner = connect(*admin_url)
+        try:
+            schema.create_collection(owner, collection_name, "bench_scale")
+        finally:
+            owner.close()
+        encoder = LazyEncoder(home, path=encoder_path)
+        collection = TeamCollection(collection_name, member, "bench", encoder=encoder, loaders=lambda: loaders)
+        t = time.perf_counter()
+        if workers is None:
+            report = collection.sync([collection.add_source(docs)])
+        else:
+            report = sync_with_ray(collection, [collection.add_source(docs)], "local", workers=workers)
+            ray.shutdown()
+        seconds = time.perf_counter() - t
+        collection.close()
+        out[name] = {"workers": workers or 0, "passages": report.passages, "seconds": round(seconds, 1),
+                     "passages_per_s": round(report.passages / seconds, 1)}
+        print(f"{name}: {report.passages} passages in {seconds:.1f} s", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="archivist-bench-team-"))
     try:
@@ -125,6 +175,12 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     parser.add_argument("--questions", type=int, default=0, help="score only the first N XQuAD questions (0: all)")
     parser.add_argument("--no-faiss", action="store_true", help="skip the FAISS plugin's XQuAD run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "team.json")
+    parser.add_argument("--maintenance-work-mem", default="512MB",
+                        help="PostgreSQL's memory for the HNSW build (the graph should fit: about 2GB a million)")
+    parser.add_argument("--ray-scaling", type=int, default=0, metavar="COPIES",
+                        help="also index COPIES copies of the XQuAD articles with Ray, 1 then 2 workers, and in "
+                             "this process (0: skip)")
+    parser.add_argument("--only-ray", action="store_true", help="only the Ray part (with --ray-scaling)")
     args = parser.parse_args(argv)
 
     from archivist import collect_loaders
@@ -161,6 +217,16 @@ def run(argv: list[str] | None, tmp: Path) -> int:
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
     finally:
         admin.close()
+
+    if args.ray_scaling:
+        result["ray_scaling"] = ray_scaling(tmp, (plain, password), member, encoder_path, home, loaders,
+                                               args.ray_scaling)
+        print(json.dumps(result["ray_scaling"], indent=1), flush=True)
+        if args.only_ray:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+            print(f"wrote {args.out}")
+            return 0
 
     # 1. XQuAD through the real pipeline
     docs = tmp / "xquad"
@@ -231,11 +297,14 @@ def run(argv: list[str] | None, tmp: Path) -> int:
                 copy.write_row(("scale", file_id, i, 0, 0, f"synthetic passage {i}", vec))
     load_s = time.perf_counter() - t
     t = time.perf_counter()
-    admin.execute("SET maintenance_work_mem = '512MB'")
+    admin.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
     admin.execute("CREATE INDEX archivist_passages_embedding ON archivist_passages "
                  "USING hnsw (embedding vector_cosine_ops)")
     build_s = time.perf_counter() - t
     admin.execute("ANALYZE archivist_passages")
+    sizes = admin.execute("SELECT pg_total_relation_size('archivist_passages'), "
+                          "pg_relation_size('archivist_passages_embedding'), "
+                          "pg_relation_size('archivist_passages')").fetchone()
     admin.close()
     print(f"loaded {args.size} vectors in {load_s:.1f} s, HNSW built in {build_s:.1f} s", flush=True)
     picks = rng.choice(len(questions), min(args.queries, len(questions)), replace=False)
@@ -267,7 +336,9 @@ def run(argv: list[str] | None, tmp: Path) -> int:
                         "ORDER BY embedding <=> %s LIMIT 10", (qvecs[0],)).fetchall()
     scale.close()
     result["hnsw"] = {"passages": args.size, "queries": len(qvecs), "load_s": round(load_s, 1),
-                      "build_s": round(build_s, 1), **sweep, "exact": percentiles(exact_times),
+                      "build_s": round(build_s, 1), "maintenance_work_mem": args.maintenance_work_mem,
+                      "disk_mb": {"table_with_indexes": round(sizes[0] / 2**20), "hnsw_index": round(sizes[1] / 2**20),
+                                  "table_heap": round(sizes[2] / 2**20)}, **sweep, "exact": percentiles(exact_times),
                       "hybrid_search_with_embedding": percentiles(hybrid_times),
                       "uses_index": any("archivist_passages_embedding" in r[0] for r in plan)}
     print(json.dumps(result["hnsw"], indent=1), flush=True)
