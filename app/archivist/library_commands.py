@@ -47,7 +47,8 @@ def _library(ctx: click.Context) -> LibraryService:
 
 class ProgressBar:
     """click's progress bar on stderr, one per source, naming the file being read and,
-    while a big one is embedded, its share ("report.pdf (45% embedded)")."""
+    while a big one is embedded, its share ("report.pdf (45% embedded)"), or while a
+    scan is read by OCR, its pages ("scan.pdf (OCR: 3 of 12 pages)")."""
 
     def __init__(self) -> None:
         self.bar: Any = None
@@ -61,7 +62,11 @@ class ProgressBar:
                                          item_show_func=item_label)
             self.bar.__enter__()
             self.root, self.done = progress.root, 0
-        share = f"\0{100 * progress.part_done // progress.part_total}%" if progress.part_total else ""
+        share = ""
+        if progress.part_total and progress.stage == "ocr":
+            share = f"\0OCR: {progress.part_done} of {progress.part_total} pages"
+        elif progress.part_total:
+            share = f"\0{100 * progress.part_done // progress.part_total}%"
         self.bar.current_item = progress.path + share if progress.path else ""
         self.bar.update(progress.done - self.done)
         self.bar.render_progress()  # update() draws nothing for 0 steps: the new name must show
@@ -74,12 +79,15 @@ class ProgressBar:
 
 
 def item_label(item: str | None) -> str:
-    """The file now indexed, for the progress bar; "path\\0NN%" while a big one is embedded."""
+    """The file now indexed, for the progress bar; "path\\0NN%" while a big one is embedded,
+    "path\\0OCR: 3 of 12 pages" while a scan is read."""
     if not item:
         return ""
     path, _, share = item.partition("\0")
     name = printable(Path(path).name)[-40:]
-    return f"{name} ({share} embedded)" if share else name
+    if share.endswith("%"):
+        return f"{name} ({share} embedded)"
+    return f"{name} ({share})" if share else name
 
 
 @click.command("index")

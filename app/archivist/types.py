@@ -257,9 +257,10 @@ class SkippedFile:
 @dataclass(frozen=True)
 class SyncProgress:
     """How far a sync is, for a progress bar: ``done`` of the ``total`` files of ``root``,
-    reading ``path`` now ("" once ``root`` is finished). While one big file is embedded,
-    ``part_done`` of its ``part_total`` passages are done (0 of 0 otherwise), so a 600-page
-    PDF shows progress inside itself."""
+    reading ``path`` now ("" once ``root`` is finished). Inside one slow file, ``part_done``
+    of its ``part_total`` parts are done (0 of 0 otherwise), so a 600-page PDF shows
+    progress inside itself; ``stage`` says what those parts are: ``"embedding"``, passages
+    embedded, or ``"ocr"``, scanned pages read by OCR."""
 
     root: str
     done: int
@@ -267,6 +268,7 @@ class SyncProgress:
     path: str = ""
     part_done: int = 0
     part_total: int = 0
+    stage: str = "embedding"
 
 
 @dataclass

@@ -68,7 +68,8 @@ class Index:
         self.cache = VectorCache(self.engine, self.Session,
                                  VectorIndex(self.dir / "vectors.faiss", DIMENSIONS, approx_threshold))
         self.limits = limits or Limits()
-        self.registry = LoaderRegistry(builtin_loaders(self.limits.time_s), time_limit_s=self.limits.time_s)
+        self.registry = LoaderRegistry(builtin_loaders(self.limits.time_s), time_limit_s=self.limits.time_s,
+                                       page_time_s=self.limits.page_s)
         for loader in loaders:
             self.registry.register(loader)
         self.reader: Reader | LoaderRegistry = (

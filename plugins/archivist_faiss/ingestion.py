@@ -14,10 +14,10 @@ recorded with their reason too, never left out without a word (:func:`walk`). Pa
 stored as valid Unicode (:func:`path_key`): a file name with a byte that is not UTF-8 is
 indexed under its name with that byte spelled ``\\xe9``.
 
-Progress is reported before each file and, in a file of more than
-:data:`BIG_FILE_PASSAGES` passages, between embedding batches. Cancelling is checked at
-the same places and while a file is read: the file being read is then left as it was
-(nothing of it was written) and the next sync redoes it. One sync runs at a time per
+Progress is reported before each file, before each page read by OCR (stage "ocr")
+and, in a file of more than :data:`BIG_FILE_PASSAGES` passages, between embedding
+batches. Cancelling is checked at the same places and while a file is read: the file
+being read is then left as it was (nothing of it was written) and the next sync redoes it. One sync runs at a time per
 index, across processes (:mod:`sync_lock`).
 """
 
@@ -132,10 +132,14 @@ class Ingestion:
                 if progress and total > BIG_FILE_PASSAGES:
                     progress(SyncProgress(root, n, len(entries), path_key(entry.path), done, total))
 
+            def pages(done: int, total: int, n: int = n, entry: Entry = entry) -> None:
+                if progress:  # never raises: cancel is seen by the reader meanwhile
+                    progress(SyncProgress(root, n, len(entries), path_key(entry.path), done, total, "ocr"))
+
             listened = progress is not None or cancel is not None
             try:
                 self._sync_entry(source_id, entry, known.get(path_key(entry.path)), report,
-                                 part if listened else None, fault, cancel)
+                                 part if listened else None, fault, cancel, pages if progress else None)
             except Stopped:
                 report.cancelled = True
                 return
@@ -167,7 +171,7 @@ class Ingestion:
 
     def _sync_entry(self, source_id: int, entry: Entry, record: File | None, report: SyncReport,
                     part: Callable[[int, int], None] | None, fault: Fault | None,
-                    cancel: threading.Event | None) -> None:
+                    cancel: threading.Event | None, pages: Callable[[int, int], None] | None = None) -> None:
         path, key = entry.path, path_key(entry.path)
         if entry.problem is not None:
             self._record_problem(source_id, path, key, entry.problem, record, report)
@@ -190,7 +194,7 @@ class Ingestion:
             self.records.touch(record.id, st)
             _unchanged(record, report)
             return
-        result = self.reader.load(path, cancel)
+        result = self.reader.load(path, cancel, pages)
         chunks: list[Any] = []
         vectors = None
         if result.document is not None:

@@ -10,13 +10,19 @@ This reads in the calling process. The index reads in a child process instead, u
 per-file ceilings of memory and time (:mod:`archivist_faiss.reading`); both go through
 :meth:`LoaderRegistry.check` before and :meth:`LoaderRegistry.finish` after, so a
 document reaches chunking in the same shape whichever process read it.
+
+A loader that reads pages slowly (OCR: seconds a page) says how far it is with
+:func:`report_pages`; whoever reads the file hears it through :func:`reporting_pages`
+(a progress bar, and the reader's time limit, which gives each such page its own).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,9 @@ from archivist import Document, DocumentLoader, DocumentPart, Locator, Unreadabl
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_TIME_LIMIT_S = 120.0
+# Each page read by OCR may take this much more than the file's time limit (seconds on
+# two cores for a dense page; a minute leaves room for a busy machine).
+DEFAULT_PAGE_TIME_S = 60.0
 
 # SQLite's integers are 64-bit; a page number past this is a hostile file's, not a page.
 _MAX_INT = 2**63 - 1
@@ -32,6 +41,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def builtin_loaders(time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> list[DocumentLoader]:
+    from archivist_faiss.images import ImageLoader
     from archivist_faiss.officefiles import DocxLoader, EpubLoader, OdtLoader, PptxLoader
     from archivist_faiss.pdf import PdfLoader
     from archivist_faiss.tables import CsvLoader, SpreadsheetLoader
@@ -39,7 +49,29 @@ def builtin_loaders(time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> list[Document
 
     return [TextLoader(), MarkdownLoader(), HtmlLoader(), RtfLoader(), EmailLoader(),
             PdfLoader(time_limit_s=time_limit_s), DocxLoader(), PptxLoader(), OdtLoader(), EpubLoader(),
-            SpreadsheetLoader(), CsvLoader()]
+            SpreadsheetLoader(), CsvLoader(), ImageLoader()]
+
+
+PageProgress = Callable[[int, int], None]
+_pages: ContextVar[PageProgress | None] = ContextVar("archivist_faiss_pages", default=None)
+
+
+@contextmanager
+def reporting_pages(progress: PageProgress | None) -> Iterator[None]:
+    """While the block runs, :func:`report_pages` calls ``progress(done, total)``."""
+    token = _pages.set(progress)
+    try:
+        yield
+    finally:
+        _pages.reset(token)
+
+
+def report_pages(done: int, total: int) -> None:
+    """For a loader: ``done`` of the ``total`` slow pages of the file being read are
+    read (called with ``done`` before each such page starts, and once more at the end)."""
+    progress = _pages.get()
+    if progress is not None:
+        progress(done, total)
 
 
 @dataclass
@@ -102,10 +134,11 @@ def clean_document(doc: Document) -> Document:
 
 class LoaderRegistry:
     def __init__(self, loaders: Iterable[Any] = (), *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
+                 time_limit_s: float = DEFAULT_TIME_LIMIT_S, page_time_s: float = DEFAULT_PAGE_TIME_S) -> None:
         self.by_ext: dict[str, Any] = {}
         self.max_bytes = max_bytes
         self.time_limit_s = time_limit_s
+        self.page_time_s = page_time_s
         for loader in loaders:
             self.register(loader)
 
@@ -141,26 +174,31 @@ class LoaderRegistry:
                                       loader=loader.name)
         return loader, None
 
-    def load(self, path: Path, cancel: Any = None) -> LoadResult:
+    def load(self, path: Path, cancel: Any = None, progress: PageProgress | None = None) -> LoadResult:
         """Read ``path`` here, in this process (see the module's docstring); ``cancel``
-        is not looked at (it is :class:`~archivist_faiss.reading.Reader`'s)."""
+        is not looked at (it is :class:`~archivist_faiss.reading.Reader`'s); ``progress``
+        hears :func:`report_pages`. The time limit is checked once the file is read: its
+        own, plus :attr:`page_time_s` for each page read by OCR."""
         path = Path(path)
         loader, skipped = self.check(path)
         if skipped is not None:
             return skipped
         t0 = time.monotonic()
         try:
-            doc = loader.load(path)
+            with reporting_pages(progress):
+                doc = loader.load(path)
         except UnreadableDocument as exc:
-            return LoadResult(path, reason=str(exc), loader=loader.name, seconds=time.monotonic() - t0)
+            return LoadResult(path, reason=str(exc), loader=loader.name, seconds=time.monotonic() - t0,
+                              transient=bool(getattr(exc, "transient", False)))
         except MemoryError:
             return LoadResult(path, reason="ran out of memory reading it", loader=loader.name, transient=True)
         except Exception as exc:  # a parser's bug on a strange file must not stop the run
             return LoadResult(path, reason=f"could not be parsed ({describe(exc)})", loader=loader.name,
                               seconds=time.monotonic() - t0, transient=True)
         seconds = time.monotonic() - t0
-        if seconds > self.time_limit_s:
-            return LoadResult(path, reason=f"reading took {seconds:.0f} s, over the {self.time_limit_s:g} s limit",
+        limit = self.time_limit_s + self.page_time_s * ocr_pages(doc)
+        if seconds > limit:
+            return LoadResult(path, reason=f"reading took {seconds:.0f} s, over the {limit:g} s limit",
                               loader=loader.name, seconds=seconds, transient=True)
         return self.finish(path, loader, doc, seconds)
 
@@ -175,6 +213,12 @@ class LoaderRegistry:
         if not any(p.text.strip() for p in doc.parts):
             return LoadResult(path, reason="no text found", loader=loader.name, seconds=seconds)
         return LoadResult(path, document=doc, loader=loader.name, seconds=seconds)
+
+
+def ocr_pages(doc: Any) -> int:
+    """How many pages of ``doc`` its loader read by OCR (its ``ocr_pages`` metadata)."""
+    value = (getattr(doc, "metadata", None) or {}).get("ocr_pages", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _binary_size(n: int) -> str:

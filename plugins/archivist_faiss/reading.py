@@ -11,7 +11,10 @@ for each file at most the time limit. A child that goes over either ceiling, or
 crashes, is replaced by a new one, and the file is skipped with one line that says
 which ("used more than 768 MB while reading it: a decompression bomb?", "took longer
 than 120 s to read"); it is tried again at the next sync, since a busy machine may have
-been why.
+been why. A page read by OCR takes seconds, so a loader that reports such pages
+(:func:`~archivist_faiss.loading.report_pages`) gets :attr:`Limits.page_s` more for
+each: the wait is stretched to at least that long after each report, and the reports
+reach the progress bar.
 
 A document comes back one part per message, so no message is the size of the whole.
 A loader the child does not have (handed to the index by a program that embeds
@@ -33,7 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from archivist import Document, DocumentPart, UnreadableDocument
-from archivist_faiss.loading import DEFAULT_TIME_LIMIT_S, LoaderRegistry, LoadResult, describe
+from archivist_faiss.loading import (
+    DEFAULT_PAGE_TIME_S,
+    DEFAULT_TIME_LIMIT_S,
+    LoaderRegistry,
+    LoadResult,
+    PageProgress,
+    describe,
+    reporting_pages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +59,24 @@ class Stopped(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """What reading one file may cost: memory beyond the idle reader's, and time."""
+    """What reading one file may cost: memory beyond the idle reader's, and time (plus
+    ``page_s`` for each page its loader reads by OCR)."""
 
     memory_mb: float = DEFAULT_MEMORY_MB
     time_s: float = DEFAULT_TIME_LIMIT_S
+    page_s: float = DEFAULT_PAGE_TIME_S
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Limits:
-        """``[retrieval] reading_memory_mb`` and the host's time limit for a loader
-        (``[plugins.timeouts] "DocumentLoader.load"``, or the bare ``load``)."""
-        memory = _number((settings.get("retrieval") or {}).get("reading_memory_mb"), DEFAULT_MEMORY_MB)
+        """``[retrieval] reading_memory_mb``, the host's time limit for a loader
+        (``[plugins.timeouts] "DocumentLoader.load"``, or the bare ``load``) and
+        ``[retrieval] ocr_page_seconds``."""
+        retrieval = settings.get("retrieval") or {}
+        memory = _number(retrieval.get("reading_memory_mb"), DEFAULT_MEMORY_MB)
         timeouts = (settings.get("plugins") or {}).get("timeouts") or {}
         limit = timeouts.get("DocumentLoader.load", timeouts.get("load")) if isinstance(timeouts, dict) else None
-        return cls(memory, _number(limit, DEFAULT_TIME_LIMIT_S))
+        return cls(memory, _number(limit, DEFAULT_TIME_LIMIT_S),
+                   _number(retrieval.get("ocr_page_seconds"), DEFAULT_PAGE_TIME_S))
 
 
 def _number(value: Any, default: float) -> float:
@@ -114,6 +130,14 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Pages:
+    """``done`` of the ``total`` slow pages (OCR) of the file being read are read."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Loaded:
     """The document read, its parts sent before it (``document.parts`` is empty)."""
 
@@ -151,7 +175,7 @@ class _Child:
 
 class Reader:
     """Reads files for the index in a child process (see the module's docstring);
-    ``load`` has the signature of :meth:`LoaderRegistry.load` plus ``cancel``."""
+    ``load`` has the signature of :meth:`LoaderRegistry.load`."""
 
     def __init__(self, registry: LoaderRegistry, home: Path, *, safe_mode: bool = False,
                  limits: Limits | None = None) -> None:
@@ -162,7 +186,8 @@ class Reader:
         self._child: _Child | None = None
         self._failed_starts = 0
 
-    def load(self, path: Path, cancel: threading.Event | None = None) -> LoadResult:
+    def load(self, path: Path, cancel: threading.Event | None = None,
+             progress: PageProgress | None = None) -> LoadResult:
         path = Path(path)
         loader, skipped = self.registry.check(path)
         if skipped is not None:
@@ -170,8 +195,8 @@ class Reader:
         key = loader_key(loader)
         child = self._started()
         if child is None or key not in child.loaders:
-            return self.registry.load(path)
-        return self._read(child, path, loader, key, cancel)
+            return self.registry.load(path, progress=progress)
+        return self._read(child, path, loader, key, cancel, progress)
 
     def close(self) -> None:
         child, self._child = self._child, None
@@ -225,11 +250,13 @@ class Reader:
         if child is not None:
             child.process.close(timeout=0.5)
 
-    def _read(self, child: _Child, path: Path, loader: Any, key: str, cancel: threading.Event | None) -> LoadResult:
+    def _read(self, child: _Child, path: Path, loader: Any, key: str, cancel: threading.Event | None,
+              progress: PageProgress | None) -> LoadResult:
         from archivist import ChildEnded
 
         t0 = time.monotonic()
         deadline = t0 + self.limits.time_s
+        pages: Pages | None = None  # the last slow page reported
         parts: list[DocumentPart] = []
         try:
             child.process.send(Read(str(path), key))
@@ -240,12 +267,21 @@ class Reader:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._end_child()
-                    return LoadResult(path, reason=f"took longer than {self.limits.time_s:g} s to read",
-                                      loader=loader.name, seconds=time.monotonic() - t0, transient=True)
+                    return LoadResult(path, reason=self._too_long(pages), loader=loader.name,
+                                      seconds=time.monotonic() - t0, transient=True)
                 message = child.process.receive(timeout=min(POLL_S, left))
                 if message is None:
                     continue
-                if isinstance(message, Part):
+                if isinstance(message, Pages):
+                    pages = message
+                    deadline = max(deadline, time.monotonic() + self.limits.page_s)
+                    if progress is not None:
+                        try:
+                            progress(message.done, message.total)
+                        except BaseException:
+                            self._end_child()  # it is mid-file: its next messages would be this file's
+                            raise
+                elif isinstance(message, Part):
                     parts.append(message.part)
                 elif isinstance(message, Loaded):
                     doc = replace(message.document, parts=tuple(parts))
@@ -254,11 +290,17 @@ class Reader:
                     return LoadResult(path, reason=message.reason, loader=loader.name,
                                       seconds=time.monotonic() - t0, transient=message.transient)
                 elif isinstance(message, NoLoader):
-                    return self.registry.load(path)
+                    return self.registry.load(path, progress=progress)
         except ChildEnded as exc:
             self._end_child()
             return LoadResult(path, reason=self._death(exc), loader=loader.name,
                               seconds=time.monotonic() - t0, transient=True)
+
+    def _too_long(self, pages: Pages | None) -> str:
+        if pages is None or pages.done >= pages.total:
+            return f"took longer than {self.limits.time_s:g} s to read"
+        return (f"took longer than {self.limits.page_s:g} s to read one scanned page by OCR "
+                f"(page {pages.done + 1} of the {pages.total} it needed)")
 
     def _death(self, exc: Any) -> str:
         if exc.over_memory:
@@ -308,9 +350,10 @@ def serve(channel: Any, home: str, safe_mode: bool, memory_mb: float) -> None:
             continue
         t0 = time.monotonic()
         try:
-            doc = loader.load(Path(request.path))
+            with reporting_pages(lambda done, total: channel.send(Pages(done, total))):
+                doc = loader.load(Path(request.path))
         except UnreadableDocument as exc:
-            channel.send(NotRead(str(exc), transient=False))
+            channel.send(NotRead(str(exc), transient=bool(getattr(exc, "transient", False))))
             continue
         except MemoryError:
             raise  # ends this child with archivist's memory exit status: the parent says why

@@ -83,13 +83,14 @@ def test_bad_files_are_skipped_with_reasons(tmp_path, registry):
     (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 20)
     (tmp_path / "corrupt.docx").write_bytes(b"PK\x03\x04 this is not really a zip")
     (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.7\n garbage garbage")
-    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a signature, then nothing
+    (tmp_path / "clip.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
     with zipfile.ZipFile(tmp_path / "noslides.pptx", "w") as zf:
         zf.writestr("[Content_Types].xml", "<Types/>")
     with zipfile.ZipFile(tmp_path / "badxml.docx", "w") as zf:
         zf.writestr("word/document.xml", "<w:document><unclosed>")
     expected = {"empty.txt": "empty", "binary.txt": "binary", "corrupt.docx": "corrupt",
-                "corrupt.pdf": "corrupt", "photo.png": "unsupported", "noslides.pptx": "no slides",
+                "corrupt.pdf": "corrupt", "photo.png": "corrupt", "clip.mp4": "unsupported", "noslides.pptx": "no slides",
                 "badxml.docx": "malformed"}
     for name, word in expected.items():
         res = registry.load(tmp_path / name)

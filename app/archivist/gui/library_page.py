@@ -361,7 +361,10 @@ class LibraryPage(QWidget):
         if done + share > 0:
             remaining = (now - started) / (done + share) * (total - done - share)
             left = f" · about {_human(remaining)} left"
-        now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded)" if share else "")
+        if progress.stage == "ocr" and progress.part_total:  # scanned pages, read by OCR
+            now_line = f"Now reading {Path(path).name} (OCR: {progress.part_done} of {progress.part_total} pages)"
+        else:
+            now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded)" if share else "")
         self.progress_label.setText(f"Indexing {Path(root).name}: {done} of {total} files done{left}\n{now_line}")
 
     def _show_progress(self, text: str | None) -> None:
