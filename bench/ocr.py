@@ -36,26 +36,16 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# The character error rate the tests check OCR with (tests/retrieval/scans.py), one definition.
+sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
+from scans import cer  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 PDF_PAGES = [("fake-memo.pdf", 1), ("DA-619p.pdf", 21), ("layout-parser-paper-with-empty-pages.pdf", 1),
              ("multi-column.pdf", 1)]
 RENDER_DPI = 300
 
 
-def cer(reference: str, found: str) -> float:
-    """Character error rate, white space runs made one space (see the module's docstring)."""
-    ref, hyp = " ".join(reference.split()), " ".join(found.split())
-    if not ref:
-        return float(bool(hyp))
-    b = np.array([ord(c) for c in hyp], dtype=np.int64)
-    steps = np.arange(len(b) + 1)
-    row = steps.copy()
-    for i, ch in enumerate(ref, 1):
-        new = np.empty_like(row)
-        new[0] = i
-        new[1:] = np.minimum(row[1:] + 1, row[:-1] + (b != ord(ch)))
-        row = np.minimum.accumulate(new - steps) + steps
-    return float(row[-1]) / len(ref)
 
 
 def tesseract() -> tuple[str, str]:
