@@ -131,7 +131,8 @@ def plan(o: Options) -> list[Step]:
     build_tools = [PYINSTALLER, HOOKS_CONTRIB]
     steps = [
         Step("venv", [o.python, "-m", "venv", str(o.venv)]),
-        Step("dependencies", [*pip, *build_tools, f"{o.source}[{o.runtime}]"]),
+        Step("dependencies", [*pip, *build_tools, f"{o.source}[{o.runtime},ocr]"]),
+        Step("ocr-engine", [*pip, "--no-deps", bundle.OCR_ENGINE]),
         # The app itself, always afresh from the source tree (same version number).
         Step("app", [*pip, "--no-deps", "--force-reinstall", str(o.source)]),
         Step("lazy-imports", run=ensure_lazy_imports),

@@ -69,7 +69,17 @@ LAZY_IMPORTS: dict[str, str] = {
     "starlette": "starlette",
     "httpx": "httpx",
     "keyring": "keyring",
+    # OCR of scanned pages (archivist_faiss.ocr, .images); the engine is installed without
+    # its declared dependencies (OCR_ENGINE below), the rest come with the "ocr" extra.
+    "cv2": "opencv-python-headless",
+    "PIL": "Pillow",
+    "rapidocr_onnxruntime": "rapidocr-onnxruntime",
 }
+
+# The OCR engine, installed with --no-deps: it declares plain onnxruntime and the GUI
+# build of OpenCV, which would clash with the runtime's onnxruntime and PySide6's Qt
+# (pyproject.toml's "ocr" extra says so and holds what it really needs).
+OCR_ENGINE = "rapidocr-onnxruntime==1.4.4"
 
 # Packages whose code is imported by name at run time (entry points, Alembic's
 # script_location, plugin modules) rather than reached by an import statement.
@@ -95,6 +105,7 @@ COLLECT_DATA = [
     ("archivist_models", False),  # catalog.toml
     ("archivist_safety", False),  # *.npz
     ("alembic", False),  # script.py.mako templates
+    ("rapidocr_onnxruntime", False),  # its ONNX models and config.yaml, read as files
 ]
 
 # Distributions whose metadata (*.dist-info) must ship: entry points are how the

@@ -242,12 +242,14 @@ def names(steps) -> list[str]:
 def test_linux_plan(tmp_path: Path) -> None:
     o = build.Options(runtime="cpu", platform="linux", machine="x86_64", venv=tmp_path / "venv")
     steps = build.plan(o)
-    assert names(steps) == ["venv", "dependencies", "app", "lazy-imports", "default-model", "embedder",
+    assert names(steps) == ["venv", "dependencies", "ocr-engine", "app", "lazy-imports", "default-model", "embedder",
                             "share-weights", "pyinstaller", "self-check", "deb", "tarball"]
     by = {s.name: s for s in steps}
     argv = by["dependencies"].argv
     requirements = argv[argv.index("--quiet") + 1:]
-    assert build.PYINSTALLER in requirements and f"{ROOT}[cpu]" in requirements
+    assert build.PYINSTALLER in requirements and f"{ROOT}[cpu,ocr]" in requirements
+    # The OCR engine without its declared dependencies (plain onnxruntime, GUI OpenCV).
+    assert by["ocr-engine"].argv[-2:] == ["--no-deps", bundle.OCR_ENGINE]
     assert not any("dev" in r or "pytest" in r for r in requirements)
     assert "--no-deps" in by["app"].argv and "-e" not in by["app"].argv  # a real install, not editable
     assert "archivist_models.default" in by["default-model"].argv
@@ -281,7 +283,7 @@ def test_windows_plan_defaults_to_directml_and_runs_inno_setup() -> None:
     argv = steps[-1].argv
     assert argv[0] == "iscc" and "/DRuntime=directml" in argv and argv[-1].endswith("archivist.iss")
     deps = " ".join(next(s for s in steps if s.name == "dependencies").argv)
-    assert "[directml]" in deps
+    assert "[directml,ocr]" in deps
     assert build.Options(runtime="directml", platform="win32").venv_python.name == "python.exe"
 
 
