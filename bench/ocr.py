@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # The character error rate the tests check OCR with (tests/retrieval/scans.py), one definition.
@@ -126,7 +127,7 @@ def main() -> None:
     from importlib.metadata import version
 
     result = {
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
         "archivist": {"engine": f"rapidocr-onnxruntime {version('rapidocr-onnxruntime')}",
                       "onnxruntime": version("onnxruntime") if _has("onnxruntime") else "?",
                       "startup_s": startup, "dpi": ocr.DPI, "max_side": ocr.MAX_SIDE,
@@ -147,7 +148,7 @@ def main() -> None:
     m = result["mean"]
     print(f"| **mean** | | {m['archivist_cer']:.3f} | {m['archivist_s']:.1f} | {m['tesseract_cer']:.3f} | "
           f"{m['tesseract_s']:.1f} | |")
-    print(f"\nArchivist's engine started in {startup:.1f} s; {tesseract_version}; {_cpu()}; wrote {args.out}")
+    print(f"\nArchivist's engine started in {startup:.1f} s; {tesseract_version}; {cpu_name()}; wrote {args.out}")
 
 
 def _has(name: str) -> bool:
@@ -158,16 +159,6 @@ def _has(name: str) -> bool:
     except PackageNotFoundError:
         return False
     return True
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

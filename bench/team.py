@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -45,6 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.en.json"
@@ -95,16 +95,6 @@ def start_server(folder: Path) -> tuple[str, Path]:
 
 def stop_server(folder: Path) -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "local-postgres.sh"), "stop", str(folder)], capture_output=True)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def ray_scaling(tmp: Path, admin_url: tuple[str, str | None], member: str, encoder_path: Path, home: Path,
