@@ -1,7 +1,8 @@
-"""PostgreSQL collections (plugins/archivist_team): search latency, HNSW recall, XQuAD recall.
+r"""PostgreSQL collections (plugins/archivist_team): search latency, HNSW recall, XQuAD recall.
 
     .venv/bin/python bench/team.py [--size 50000] [--queries 200] [--out bench/results/team.json]
-                                   [--url postgresql://...] [--no-faiss]
+                                   [--url postgresql://... | --pg-folder DIR] [--no-faiss] [--only-scale]
+                                   [--hnsw 16:64 ...] [--ef-search 40,100,200,400,800]
 
 Without ``--url`` a throw-away server is started with scripts/local-postgres.sh in a
 temporary folder (PostgreSQL 15 + pgvector 0.8.6) and stopped at the end.
@@ -13,18 +14,27 @@ temporary folder (PostgreSQL 15 + pgvector 0.8.6) and stopped at the end.
    questions against the FAISS plugin's index of the same files (``--no-faiss`` skips it).
 2. Latency: ``TeamCollection.search`` (hybrid, query embedding included) on the XQuAD
    collection, p50/p95 over the questions.
-3. HNSW at scale: ``--size`` passages made from the real XQuAD passage vectors by
-   perturbation (each copy is a real vector plus Gaussian noise of norm about 0.35 per
-   vector, renormalized: cosine about 0.94 to its source, so the copies form tight
-   clusters around real text), loaded with COPY, the HNSW
-   index built after loading (m=16, ef_construction=64, pgvector's defaults). Queries are
-   real question embeddings. Reported: build time; dense-search latency p50/p95 through
-   SQL (``ORDER BY embedding <=> q LIMIT 10``) and recall@10 of HNSW against exact
-   search (the same query with index scans off) for ef_search 40 (pgvector's default),
-   100 and 200 (the plugin's); and the plugin's whole hybrid search (query embedding,
-   HNSW, BM25 over full-text matches, fusion, fetching the passages) on 50 questions.
-   The real vectors are the 235 XQuAD passages plus every sentence of the articles of
-   five words or more (1,424 in all), so each makes about 35 copies at 50,000.
+3. HNSW at scale (bench/team_scale.py): ``--size`` passages made from the real texts of
+   ../shared/data (bench/team_corpus.py: ~76,000 XQuAD passages and sentences, document
+   passages and sentences of formats/ and reports/, safety-train's texts), embedded once
+   with the shipped encoder and cached under .cache/. Each real text is inserted once with
+   its real vector (XQuAD's 240 passages among them); 200 real sentences are held out as
+   queries; the rest of ``--size`` are copies of real texts, each its source's vector plus
+   Gaussian noise of norm ``--noise`` (0.35: cosine about 0.94 to it), renormalized, with
+   its source's text. Loaded by binary COPY, the full-text and HNSW indexes built after.
+   For each ``--hnsw M:EF_CONSTRUCTION`` build: build time, sizes, and for ef_search in
+   ``--ef-search`` the recall@10 of ``ORDER BY embedding <=> q LIMIT 10`` (as a member,
+   row-level security on) against exact search and its p50/p95 latency, on XQuAD questions
+   and on the held-out sentences; XQuAD's quality inside the set (is the passage a question
+   was asked about in the plugin's dense top 1/5/10?); then the plugin's whole hybrid search
+   on ``--hybrid-queries`` questions. ``--pg-folder DIR`` keeps the database, so a later
+   run (another ``--hnsw``, another sweep) reuses the loaded passages instead of loading
+   them again; ``--only-scale`` skips part 1.
+
+   A million, as measured for docs/team.md (about 25 minutes on 2 cores):
+
+       nice -n 10 .venv/bin/python bench/team.py --only-scale --size 1000000 \
+           --pg-folder .cache/bench-team-pg --maintenance-work-mem 3GB --out bench/results/team_1m_real.json
 """
 
 from __future__ import annotations
@@ -75,6 +85,8 @@ def recall(ranked: list[list[str]], questions: list[dict[str, Any]]) -> dict[str
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
     ms = sorted(s * 1000 for s in seconds)
     return {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2)}
 
@@ -149,12 +161,24 @@ def ray_scaling(tmp: Path, admin_url: tuple[str, str | None], member: str, encod
 
 def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="archivist-bench-team-"))
+    kept = _pg_folder(argv)
     try:
         return run(argv, tmp)
     finally:
-        if (tmp / "pg" / "data").is_dir():
-            stop_server(tmp / "pg")
+        server = (kept or tmp) / "pg"
+        if (server / "data").is_dir():
+            stop_server(server)  # (a kept folder keeps its data: the next run starts it again)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pg_folder(argv: list[str] | None) -> Path | None:
+    args = sys.argv[1:] if argv is None else argv
+    for i, a in enumerate(args):
+        if a == "--pg-folder" and i + 1 < len(args):
+            return Path(args[i + 1]).resolve()
+        if a.startswith("--pg-folder="):
+            return Path(a.split("=", 1)[1]).resolve()
+    return None
 
 
 def run(argv: list[str] | None, tmp: Path) -> int:
@@ -171,17 +195,38 @@ def run(argv: list[str] | None, tmp: Path) -> int:
                         help="also index COPIES copies of the XQuAD articles with Ray, 1 then 2 workers, and in "
                              "this process (0: skip)")
     parser.add_argument("--only-ray", action="store_true", help="only the Ray part (with --ray-scaling)")
+    parser.add_argument("--pg-folder", type=Path,
+                        help="keep the server's data in this folder (not a temporary one), so a later run with "
+                             "the same --size reuses the loaded passages and a built index")
+    parser.add_argument("--only-scale", action="store_true",
+                        help="skip the XQuAD pipeline run (part 1): only the passages at --size")
+    parser.add_argument("--noise", type=float, default=0.35, help="norm of the noise added to each copied vector")
+    parser.add_argument("--hnsw", action="append", metavar="M:EF_CONSTRUCTION",
+                        help="an HNSW build to measure (repeatable, in order; default 16:64, pgvector's defaults)")
+    parser.add_argument("--ef-search", type=lambda v: [int(x) for x in v.split(",")], default=[40, 100, 200, 400, 800],
+                        help="hnsw.ef_search values to sweep, comma-separated")
+    parser.add_argument("--exact-queries", type=int, default=20, help="queries timed with PostgreSQL's exact scan")
+    parser.add_argument("--hybrid-queries", type=int, default=20,
+                        help="questions timed through the plugin's whole hybrid search at --size")
     args = parser.parse_args(argv)
+    args.hnsw = args.hnsw or ["16:64"]
+    for spec in args.hnsw:
+        if not re.fullmatch(r"\d+:\d+", spec):
+            parser.error(f"--hnsw {spec}: give M:EF_CONSTRUCTION, for example 16:64")
+    if args.pg_folder:
+        args.pg_folder = args.pg_folder.resolve()
+        args.pg_folder.mkdir(parents=True, exist_ok=True)
 
     from archivist import collect_loaders
     from archivist_models.embedder import RECIPE_VERSION, build_embedder
     from archivist_team import schema
     from archivist_team.collection import TeamCollection
-    from archivist_team.connection import connect, split_password, with_vectors
+    from archivist_team.connection import connect, split_password
     from archivist_team.encoder import LazyEncoder
 
-    result: dict[str, Any] = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": sys.version.split()[0]}}
-    url = args.url or start_server(tmp)[0]
+    result: dict[str, Any] = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": sys.version.split()[0],
+                                          "load_average_at_start": os.getloadavg()}}
+    url = args.url or start_server(args.pg_folder or tmp)[0]
     plain, password = split_password(url)
     encoder_path = build_embedder(ROOT / ".cache" / "test-models" / f"embedder-minilm-l6-v2-r{RECIPE_VERSION}", WHEELS)
     encoder = LazyEncoder(path=encoder_path)
@@ -193,7 +238,7 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     try:
         with admin.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'") as cur:
             row = cur.fetchone()
-        schema.create_collection(admin, "xquad", "bench_xquad")
+        schema.create_collection(admin, "xquad", "bench_xquad")  # (one that exists is left as it is)
         schema.create_collection(admin, "scale", "bench_scale")
         # Searches run as a member of the collections' roles, so row-level security applies
         # as it does for users (the tables' owner is exempt from it).
@@ -217,6 +262,13 @@ def run(argv: list[str] | None, tmp: Path) -> int:
             args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
             print(f"wrote {args.out}")
             return 0
+
+    if args.only_scale:
+        result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        print(f"wrote {args.out}")
+        return 0
 
     # 1. XQuAD through the real pipeline
     docs = tmp / "xquad"
@@ -259,83 +311,116 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     result["xquad_quality"] = {"questions": len(questions), **quality}
     print(json.dumps(result["xquad_quality"], indent=1), flush=True)
 
-    # 2./3. HNSW at scale, from perturbed real vectors
-    rows = xquad.conn.execute("SELECT embedding FROM archivist_passages WHERE collection = 'xquad' ORDER BY id")
-    base = np.stack([np.asarray(getattr(r[0], "to_numpy", lambda v=r[0]: v)(), dtype=np.float32) for r in rows])
-    xquad.close()
-    # More real vectors than the 235 passages: every sentence of the articles, embedded.
-    sentences = [s.strip() for f in sorted(docs.iterdir()) for s in re.split(r"(?<=[.!?])\s+", f.read_text("utf-8"))
-                 if len(s.split()) >= 5]
-    base = np.concatenate([base, encoder.embedder.embed(sentences)])
-    result["hnsw_base_vectors"] = len(base)
-    rng = np.random.default_rng(15)
-    source = rng.integers(0, len(base), args.size)
-    noise = rng.normal(0.0, 0.35 / np.sqrt(base.shape[1]), (args.size, base.shape[1])).astype(np.float32)
-    vectors = base[source] + noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    scale = TeamCollection("scale", member, "bench", encoder=encoder, loaders=lambda: loaders)
-    conn = scale.conn
-    admin = with_vectors(connect(plain, password))
-    admin.execute("DROP INDEX archivist_passages_embedding")  # built after loading: faster
-    t = time.perf_counter()
-    with admin.transaction():  # (as the owner: PostgreSQL refuses COPY under row-level security)
-        file_id = admin.execute("INSERT INTO archivist_files (collection, source, path, sha256) "
-                                "VALUES ('scale', 'synthetic', 'synthetic', '') RETURNING id").fetchone()[0]
-        with admin.cursor() as cur, cur.copy("COPY archivist_passages (collection, file_id, ordinal, start_offset, "
-                                            "end_offset, text, embedding) FROM STDIN") as copy:
-            for i, vec in enumerate(vectors):
-                copy.write_row(("scale", file_id, i, 0, 0, f"synthetic passage {i}", vec))
-    load_s = time.perf_counter() - t
-    t = time.perf_counter()
-    admin.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
-    admin.execute("CREATE INDEX archivist_passages_embedding ON archivist_passages "
-                 "USING hnsw (embedding vector_cosine_ops)")
-    build_s = time.perf_counter() - t
-    admin.execute("ANALYZE archivist_passages")
-    sizes = admin.execute("SELECT pg_total_relation_size('archivist_passages'), "
-                          "pg_relation_size('archivist_passages_embedding'), "
-                          "pg_relation_size('archivist_passages')").fetchone()
-    admin.close()
-    print(f"loaded {args.size} vectors in {load_s:.1f} s, HNSW built in {build_s:.1f} s", flush=True)
-    picks = rng.choice(len(questions), min(args.queries, len(questions)), replace=False)
-    qvecs = encoder.embedder.embed([questions[i]["q"] for i in picks])
-    exact_times, truths = [], []
-    for q in qvecs:
-        t = time.perf_counter()
-        truths.append({i for i, _ in scale.exact(q, 10)})
-        exact_times.append(time.perf_counter() - t)
-    sweep = {}
-    for ef in (40, 100, 200):
-        times, hits = [], []
-        for q, truth in zip(qvecs, truths):
-            t = time.perf_counter()
-            with conn.transaction():
-                conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-                approx = [r[0] for r in conn.execute(
-                    "SELECT id FROM archivist_passages WHERE collection = 'scale' ORDER BY embedding <=> %s LIMIT 10",
-                    (q,)).fetchall()]
-            times.append(time.perf_counter() - t)
-            hits.append(len(set(approx) & truth) / 10)
-        sweep[f"ef_search_{ef}"] = {"recall_at_10": round(float(np.mean(hits)), 4), **percentiles(times)}
-    hybrid_times = []
-    for i in picks[:50]:
-        t = time.perf_counter()
-        scale.search(questions[i]["q"], 5)
-        hybrid_times.append(time.perf_counter() - t)
-    plan = conn.execute("EXPLAIN SELECT id FROM archivist_passages WHERE collection = 'scale' "
-                        "ORDER BY embedding <=> %s LIMIT 10", (qvecs[0],)).fetchall()
-    scale.close()
-    result["hnsw"] = {"passages": args.size, "queries": len(qvecs), "load_s": round(load_s, 1),
-                      "build_s": round(build_s, 1), "maintenance_work_mem": args.maintenance_work_mem,
-                      "disk_mb": {"table_with_indexes": round(sizes[0] / 2**20), "hnsw_index": round(sizes[1] / 2**20),
-                                  "table_heap": round(sizes[2] / 2**20)}, **sweep, "exact": percentiles(exact_times),
-                      "hybrid_search_with_embedding": percentiles(hybrid_times),
-                      "uses_index": any("archivist_passages_embedding" in r[0] for r in plan)}
-    print(json.dumps(result["hnsw"], indent=1), flush=True)
+    # 2./3. HNSW at scale, from tens of thousands of real vectors and copies of them
+    result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(f"wrote {args.out}")
     return 0
+
+
+def at_scale(args: argparse.Namespace, admin_url: tuple[str, str | None], member: str, encoder: Any,
+             loaders: Any) -> dict[str, Any]:
+    """``--size`` passages (team_scale.make_set), loaded unless the database already holds
+    the same set, then for each ``--hnsw`` build: the ef_search sweep against exact search,
+    on XQuAD's questions and on held-out real sentences, and XQuAD's quality inside it."""
+    import team_corpus
+    import team_scale
+
+    from archivist_team.collection import TeamCollection
+    from archivist_team.connection import connect, with_vectors
+
+    corpus = team_corpus.load(loaders, encoder)
+    data = team_scale.make_set(corpus, args.size, noise=args.noise, held_out=args.queries)
+    counts = corpus.count()
+    out: dict[str, Any] = {
+        "passages": args.size,
+        "set": {"real_texts_embedded": len(corpus.texts), "by_kind": counts,
+                "embed_seconds_when_cached": round(corpus.embed_seconds, 1),
+                "held_out_query_sentences": len(data.held_out), "real_rows": data.real_rows,
+                "copies": args.size - data.real_rows,
+                "copies_per_copied_vector": round((args.size - data.real_rows) / max(1, data.real_rows - data.xquad_rows), 2),
+                "noise_norm": args.noise, "key": data.key}}
+    print(json.dumps(out["set"], indent=1), flush=True)
+    admin = with_vectors(connect(*admin_url))
+    try:
+        if team_scale.stored_key(admin) == data.key:
+            print("the database already holds this set: not loaded again", flush=True)
+            out["load"] = "reused"
+        else:
+            out["load"] = team_scale.load(admin, corpus, data)
+            print(f"loaded: {out['load']}", flush=True)
+    finally:
+        admin.close()
+
+    # Queries: XQuAD's questions (their real embeddings) and real sentences kept out of the set.
+    xquad = json.loads(XQUAD.read_text("utf-8"))["data"]
+    asked = [(qa["question"], c) for c, p in enumerate(pp for a in xquad for pp in a["paragraphs"]) for qa in p["qas"]]
+    if data.xquad_rows != sum(len(a["paragraphs"]) for a in xquad):
+        raise SystemExit("error: XQuAD's passages are not all distinct texts; the quality check needs them so")
+    t = time.perf_counter()
+    question_vectors = encoder.embedder.embed([q for q, _ in asked])
+    out["questions_embed_s"] = round(time.perf_counter() - t, 1)
+    rng = np.random.default_rng(team_scale.SEED)
+    picks = np.sort(rng.choice(len(asked), min(args.queries, len(asked)), replace=False))
+    sets = {"xquad_questions": question_vectors[picks], "held_out_sentences": corpus.vectors[data.held_out]}
+    t = time.perf_counter()
+    truths = {name: team_scale.exact_top(data.vectors, q) for name, q in sets.items()}
+    question_truths = team_scale.exact_top(data.vectors, question_vectors)
+    out["numpy_exact_s"] = round(time.perf_counter() - t, 1)
+
+    scale = TeamCollection(team_scale.SCALE, member, "bench", encoder=encoder, loaders=lambda: loaders)
+    conn = scale.conn
+    out["exact_sql"] = team_scale.sql_exact(conn, sets["xquad_questions"][:args.exact_queries],
+                                            truths["xquad_questions"][:args.exact_queries])
+    print(f"exact scan: {out['exact_sql']}", flush=True)
+    out["builds"] = []
+    for spec in args.hnsw:
+        m, ef_construction = (int(x) for x in spec.split(":"))
+        admin = with_vectors(connect(*admin_url))
+        try:
+            if team_scale.hnsw_params(admin) == (m, ef_construction):
+                build: dict[str, Any] = {"build_s": "reused"}
+            else:
+                print(f"building HNSW m {m}, ef_construction {ef_construction} ...", flush=True)
+                build = team_scale.build(admin, m, ef_construction, args.maintenance_work_mem)
+            admin.execute("ANALYZE archivist_passages")
+            build.update(team_scale.sizes(admin))
+        finally:
+            admin.close()
+        build.update(m=m, ef_construction=ef_construction)
+        build["load_average_after_build"] = os.getloadavg()
+        print(f"  {build}", flush=True)
+        for name, q in sets.items():
+            print(f"  {name}:", flush=True)
+            build[name] = team_scale.sweep(conn, q, truths[name], args.ef_search)
+        build["xquad_inside"] = team_scale.xquad_inside(scale, data, question_vectors, [c for _, c in asked],
+                                                        question_truths)
+        print(f"  XQuAD inside: {build['xquad_inside']}", flush=True)
+        plan = conn.execute("EXPLAIN SELECT id FROM archivist_passages WHERE collection = %s "
+                            "ORDER BY embedding <=> %s LIMIT 10", (team_scale.SCALE, sets["xquad_questions"][0])).fetchall()
+        build["uses_index"] = any("archivist_passages_embedding" in r[0] for r in plan)
+        out["builds"].append(build)
+    hybrid_times, hybrid_hits = [], 0
+    for i in picks[:args.hybrid_queries]:
+        question, context = asked[i]
+        t = time.perf_counter()
+        got = scale.search(question, 5)
+        hybrid_times.append(time.perf_counter() - t)
+        hybrid_hits += any(p.chunk_id == f"{team_scale.SCALE}:{scale_id(conn, context)}" for p in got)
+    scale.close()
+    out["hybrid_search_with_embedding"] = {"questions": len(hybrid_times), **percentiles(hybrid_times),
+                                           "right_passage_in_top_5": hybrid_hits} if hybrid_times else {}
+    out["load_average_at_end"] = os.getloadavg()
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def scale_id(conn: Any, ordinal: int) -> int:
+    import team_scale
+
+    return int(conn.execute("SELECT id FROM archivist_passages WHERE collection = %s AND ordinal = %s",
+                            (team_scale.SCALE, ordinal)).fetchone()[0])
 
 
 if __name__ == "__main__":
