@@ -135,6 +135,7 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
     return {"questions": len(questions), "documents": len(report.indexed), "chunks": n_chunks,
             "overlap_tokens": ix.overlap_tokens,
             "index_seconds": round(index_s, 1), "weights": {"dense_share": fusion.DENSE_SHARE,
+                                                             "dense_share_low": fusion.DENSE_SHARE_LOW,
                                                              "meta_weight": fusion.META_WEIGHT},
             "results": results, "fusion_grid": grid,
             "encoder": ix.embedder.variant, "recall_checks": checks,
@@ -231,18 +232,38 @@ def cached_index(name: str, docs: Path, headers: bool) -> Any:
     return ix
 
 
-def fusions(dense: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> dict[str, list[int]]:
-    """Every fusion measured, each a ranking of ids."""
+def fusions(dense: list[tuple[int, float]], keyword: list[tuple[int, float]],
+            doc_of: dict[int, str] | None = None) -> dict[str, list[int]]:
+    """Every fusion measured, each a ranking of ids. The per-query ones (issue #13, second
+    round) set the cosine's share from how far the two sides agree: ``overlap`` is the
+    share of passages the two top tens have in common, ``doc agreement`` the share of the
+    dense top ten from the document of the keyword side's first hit (``doc_of``: passage
+    id -> file); ``within kw top 2`` lets the fused order change only which of the keyword
+    side's two first hits comes first. "shipped" is :func:`fusion.fuse` (its share from
+    the overlap, between 0.4 and 0.5)."""
     from archivist_faiss import fusion
 
     d_ids, k_ids = [i for i, _ in dense], [i for i, _ in keyword]
+    overlap = len(set(d_ids[:10]) & set(k_ids[:10])) / 10
+    gated = {f"dense share {share}": [i for i, _ in fusion.fuse(dense, keyword, share)] for share in (0.2, 0.4)}
+    gated["fixed share 0.5 (before)"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5)]
+    gated["share .5*overlap"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5 * overlap)]
+    if doc_of is not None:  # every method needs an entry for every query (recall() pairs them by position)
+        agree = 1.0
+        if k_ids and d_ids:
+            agree = sum(doc_of[i] == doc_of[k_ids[0]] for i in d_ids[:10]) / min(10, len(d_ids))
+        gated["share .5*doc agreement"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5 * agree)]
+    shipped = [i for i, _ in fusion.fuse(dense, keyword)]
+    head = set(k_ids[:2])
+    gated["within kw top 2"] = [i for i in shipped if i in head] + [i for i in shipped if i not in head]
     out = {"dense": d_ids, "keyword": k_ids}
     for k in (5, 60):
         out[f"rrf k={k}"] = [i for i, _ in fusion.rrf([(d_ids, 1.0), (k_ids, 1.0)], k=k)]
     for alpha in (0.3, 0.5, 0.7):
         out[f"minmax a={alpha}"] = [i for i, _ in fusion.convex([(dense, alpha), (keyword, 1 - alpha)], "minmax")]
     out["dbsf"] = [i for i, _ in fusion.convex([(dense, 0.5), (keyword, 0.5)], "dbsf")]
-    out["shipped"] = [i for i, _ in fusion.fuse(dense, keyword)]
+    out.update(gated)
+    out["shipped"] = shipped
     return out
 
 
@@ -274,8 +295,9 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
         qvecs = ix.embedder.embed(queries)
         vectors = ix.ensure_vectors()
         runs: dict[str, list[list[int]]] = {}
+        doc_of = {i: p for i, (p, _) in rows.items()}
         for q, v in zip(queries, qvecs):
-            for method, ids in fusions(vectors.search(v, DEPTH), ix.keyword(q, DEPTH)).items():
+            for method, ids in fusions(vectors.search(v, DEPTH), ix.keyword(q, DEPTH), doc_of).items():
                 runs.setdefault(method, []).append(ids)
         good = good_for(rows)
         out["headers" if headers else "plain"] = {
@@ -320,10 +342,10 @@ def xquad_quality() -> dict:
 
 def print_comparison(title: str, result: dict) -> None:
     print(f"\n{title}: {result['questions']} questions")
-    print(f"{'method':<16}{'plain R@1':>10}{'R@5':>7}{'R@10':>7}{'headers R@1':>13}{'R@5':>7}{'R@10':>7}")
+    print(f"{'method':<24}{'plain R@1':>10}{'R@5':>7}{'R@10':>7}{'headers R@1':>13}{'R@5':>7}{'R@10':>7}")
     for method in result["plain"]["results"]:
         p, h = result["plain"]["results"][method], result["headers"]["results"][method]
-        print(f"{method:<16}{p['recall@1']:>10.3f}{p['recall@5']:>7.3f}{p['recall@10']:>7.3f}"
+        print(f"{method:<24}{p['recall@1']:>10.3f}{p['recall@5']:>7.3f}{p['recall@10']:>7.3f}"
               f"{h['recall@1']:>13.3f}{h['recall@5']:>7.3f}{h['recall@10']:>7.3f}")
 
 

@@ -47,7 +47,8 @@ def _library(ctx: click.Context) -> LibraryService:
 
 class ProgressBar:
     """click's progress bar on stderr, one per source, naming the file being read and,
-    while a big one is embedded, its share ("report.pdf (45% embedded)"), or while a
+    while a big one is embedded, its share ("report.pdf (45% embedded, searchable by keyword)":
+    its words are indexed before its vectors), or while a
     scan is read by OCR, its pages ("scan.pdf (OCR: 3 of 12 pages)")."""
 
     def __init__(self) -> None:
@@ -86,7 +87,7 @@ def item_label(item: str | None) -> str:
     path, _, share = item.partition("\0")
     name = printable(Path(path).name)[-40:]
     if share.endswith("%"):
-        return f"{name} ({share} embedded)"
+        return f"{name} ({share} embedded, searchable by keyword)"
     return f"{name} ({share})" if share else name
 
 

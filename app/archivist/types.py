@@ -260,7 +260,8 @@ class SyncProgress:
     reading ``path`` now ("" once ``root`` is finished). Inside one slow file, ``part_done``
     of its ``part_total`` parts are done (0 of 0 otherwise), so a 600-page PDF shows
     progress inside itself; ``stage`` says what those parts are: ``"embedding"``, passages
-    embedded, or ``"ocr"``, scanned pages read by OCR."""
+    embedded (a library reports it once the file's passages are stored and found by their
+    words, so front ends say "searchable by keyword"), or ``"ocr"``, scanned pages read by OCR."""
 
     root: str
     done: int

@@ -48,7 +48,7 @@ def read(database: Path, query: Callable[[Any], T], empty: T) -> T | None:
 def sources(conn: Any) -> list[LibrarySource]:
     rows = conn.execute(
         "SELECT s.path, s.added_at,"
-        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status = 'indexed'),"
+        " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status IN ('indexed', 'embedding')),"
         " (SELECT count(*) FROM files f WHERE f.source_id = s.id AND f.status IN ('skipped', 'failed')),"
         " (SELECT count(*) FROM chunks c JOIN files f ON c.file_id = f.id WHERE f.source_id = s.id)"
         " FROM sources s ORDER BY s.path"

@@ -1,9 +1,13 @@
-"""Bringing sources up to date: walk, compare, read, chunk, embed, write, one file at a time.
+"""Bringing sources up to date: walk, compare, read, chunk, write, embed, one file at a time.
 
 A file is compared by size and modification time, then by content hash (touching a
 file costs a hash, not a re-index); a new or changed one is read by its loader (in a
-child process, under limits of memory and time: :mod:`reading`), cut into passages and
-embedded, then written in one transaction (:mod:`records`).
+child process, under limits of memory and time: :mod:`reading`) and cut into passages.
+The passages and their keyword rows are committed first, so the file's words are
+searchable at once; then the passages are embedded and their vectors committed in
+batches (:mod:`records`). A file between the two is "embedding": keyword search finds
+it, dense search not yet; a sync that finds one (after a kill or a Stop) embeds the
+passages still without a vector, without reading the file again if it did not change.
 
 One file never stops the others. A file that cannot be read is recorded as skipped
 with its reason, and so is a failure after reading (cutting it into passages, writing
@@ -16,9 +20,11 @@ indexed under its name with that byte spelled ``\\xe9``.
 
 Progress is reported before each file, before each page read by OCR (stage "ocr")
 and, in a file of more than :data:`BIG_FILE_PASSAGES` passages, between embedding
-batches. Cancelling is checked at the same places and while a file is read: the file
-being read is then left as it was (nothing of it was written) and the next sync redoes it. One sync runs at a time per
-index, across processes (:mod:`sync_lock`).
+batches (stage "embedding": the file is searchable by keyword by then). Cancelling is
+checked at the same places and while a file is read: a file being read is then left as
+it was (nothing of it was written), a file being embedded keeps its committed batches,
+and the next sync redoes or finishes it. One sync runs at a time per index, across
+processes (:mod:`sync_lock`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.exc import OperationalError, StatementError
 
 from archivist import ArchivistError, SkippedFile, SyncProgress, SyncReport
@@ -42,7 +49,7 @@ from archivist_faiss.loading import LoadResult, clean_text, describe
 from archivist_faiss.reading import Stopped
 from archivist_faiss.records import Fault, Records
 from archivist_faiss.sources import Sources
-from archivist_faiss.store import FAILED, SKIPPED, File
+from archivist_faiss.store import FAILED, PENDING, SKIPPED, File
 from archivist_faiss.sync_lock import SyncLock
 from archivist_faiss.vector_cache import VectorCache
 
@@ -50,6 +57,9 @@ SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".to
 # A file with more passages than this reports how far its embedding is (a 600-page PDF
 # embeds for a minute or more); smaller ones only before they start.
 BIG_FILE_PASSAGES = 64
+# Passages embedded between two commits of their vectors: what a kill can cost (about
+# 10 s of embedding on two cores), and how often a search in another process sees more.
+EMBED_COMMIT = 256
 
 Progress = Callable[[SyncProgress], None]
 
@@ -181,7 +191,7 @@ class Ingestion:
         except OSError as exc:
             report.skipped.append(SkippedFile(key, f"cannot read: {exc.strerror or exc}"))
             return
-        retry = record is not None and record.status == FAILED
+        retry = record is not None and record.status in (FAILED, PENDING)  # PENDING: resume its embedding
         if record is not None and not retry and record.size == st.st_size and record.mtime == st.st_mtime:
             _unchanged(record, report)
             return
@@ -194,9 +204,13 @@ class Ingestion:
             self.records.touch(record.id, st)
             _unchanged(record, report)
             return
+        if record is not None and record.status == PENDING and record.sha256 == digest:
+            if (record.size, record.mtime) != (st.st_size, st.st_mtime):
+                self.records.touch(record.id, st)
+            self._embed(record.id, key, part, fault, report, record.parts)  # resumed where it stopped
+            return
         result = self.reader.load(path, cancel, pages)
         chunks: list[Any] = []
-        vectors = None
         if result.document is not None:
             try:
                 chunks = self.encoder.chunker.chunk(result.document)
@@ -211,23 +225,65 @@ class Ingestion:
             else:
                 if not chunks:
                     result = LoadResult(path, reason="no text found", loader=result.loader)
-                else:
-                    # The passage alone: its header goes to the keyword index only (headers.py)
-                    texts = [c.text for c in chunks]
-                    embed = self.encoder.embedder.embed
-                    try:
-                        vectors = embed(texts) if part is None else embed(texts, progress=part)
-                    except MemoryError:
-                        chunks, result = [], _failed(result, "ran out of memory embedding it")
         if fault:
             fault("before_commit", path)
-        result = self._write(source_id, Path(key), st, digest, result, chunks, vectors, record, fault)
+        # Step 1: the passages and their words (searchable by keyword from here), no vectors
+        result = self._write(source_id, Path(key), st, digest, result, chunks, None, record, fault)
         if result.document is None:
             report.skipped.append(SkippedFile(key, result.reason or "skipped"))
-        else:
-            report.indexed.append(key)
-            report.passages += len(chunks)
-            report.pages += len(result.document.parts)
+            return
+        written = self.sources.file(key)
+        assert written is not None  # just written
+        if fault:
+            fault("keyword_committed", path)
+        # Step 2: their vectors, committed batch by batch (a kill resumes at the next sync)
+        self._embed(written.id, key, part, fault, report, len(result.document.parts))
+
+    def _embed(self, file_id: int, key: str, part: Callable[[int, int], None] | None, fault: Fault | None,
+               report: SyncReport, pages: int) -> None:
+        """Embed the file's passages still without a vector, shortest first, and commit them
+        in batches of :data:`EMBED_COMMIT` (the passage alone: its header goes to the keyword index only,
+        headers.py). ``part`` may raise :class:`Stopped` between batches: what is committed
+        stays, the file stays "embedding" and searchable by keyword, the next sync goes on."""
+        ids, texts, total = self.records.unembedded(file_id)
+        # Shortest first, as the encoder orders one call's texts: each batch then holds
+        # passages of about the same length, padded as little as when embedded all at once.
+        order = sorted(range(len(ids)), key=lambda n: (len(texts[n]), int(ids[n])))
+        ids, texts = ids[order], [texts[n] for n in order]
+        embed = self.encoder.embedder.embed
+        done = total - len(ids)
+        for start in range(0, len(ids), EMBED_COMMIT):
+            batch = texts[start:start + EMBED_COMMIT]
+
+            def within(n: int, _of: int, before: int = done) -> None:
+                if part is not None:
+                    part(before + n, total)
+
+            try:
+                vectors = embed(batch) if part is None else embed(batch, progress=within)
+            except MemoryError:  # may pass: "failed", its passages go, read again at the next sync
+                self.records.mark_failed(file_id, "ran out of memory embedding it")
+                report.skipped.append(SkippedFile(key, "ran out of memory embedding it"))
+                return
+            last = start + EMBED_COMMIT >= len(ids)
+            if fault:
+                fault("before_vectors", Path(key))
+            try:
+                self.records.write_vectors(file_id, ids[start:start + EMBED_COMMIT], vectors, last)
+            except StatementError as exc:
+                cause = exc.orig if exc.orig is not None else exc
+                if isinstance(exc, OperationalError) and "locked" not in str(cause):
+                    raise ArchivistError(f"the index could not be written ({describe(cause)})") from exc
+                # the file stays "embedding", searchable by keyword; the next sync goes on
+                report.skipped.append(SkippedFile(key, f"searchable by keyword only: its vectors could not be "
+                                                       f"saved ({describe(cause)}); the next sync tries again"))
+                return
+            done += len(batch)
+        if not len(ids):
+            self.records.write_vectors(file_id, ids, np.zeros((0, 0), dtype=np.float32), True)
+        report.indexed.append(key)
+        report.passages += total
+        report.pages += pages
 
     def _write(self, source_id: int, path: Path, st: os.stat_result, digest: str, result: LoadResult,
                chunks: list[Any], vectors: Any, record: File | None, fault: Fault | None) -> LoadResult:

@@ -7,7 +7,8 @@ found by SQLite's own checks and two of ours:
 - ``PRAGMA integrity_check`` reads every page: a truncated file, an overwritten page, an
   index that disagrees with its table;
 - FTS5's ``integrity-check``: the keyword index against the passages it was made from;
-- every embedding must be :data:`DIMENSIONS` finite floats of unit length, and every
+- every embedding must be :data:`DIMENSIONS` finite floats of unit length (or empty, in
+  a file whose state is "embedding": its vectors are still to come), and every
   passage's text must equal its keyword row's. SQLite keeps no checksum of a row, so
   bytes changed inside one (random bytes over the middle of the file) pass its checks
   but not these.
@@ -131,6 +132,10 @@ def _embedding_damage(conn: sqlite3.Connection, batch: int = 20_000) -> str:
     import numpy as np
 
     size = DIMENSIONS * 4
+    row = conn.execute("SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
+                       "WHERE length(c.embedding) = 0 AND f.status != 'embedding' LIMIT 1").fetchone()
+    if row is not None:
+        return f"the embedding of passage {row[0]} is missing"
     last = 0
     while True:
         rows = conn.execute("SELECT id, embedding FROM chunks WHERE id > ? ORDER BY id LIMIT ?",
@@ -138,6 +143,9 @@ def _embedding_damage(conn: sqlite3.Connection, batch: int = 20_000) -> str:
         if not rows:
             return ""
         last = rows[-1][0]
+        rows = [(i, e) for i, e in rows if e != b""]  # a passage still being embedded (checked above)
+        if not rows:
+            continue
         wrong = next((i for i, e in rows if not isinstance(e, bytes) or len(e) != size), None)
         if wrong is not None:
             return f"the embedding of passage {wrong} is not {DIMENSIONS} numbers"
@@ -193,7 +201,7 @@ def vectors_damage(folder: Path, database: Path) -> str:
             ids = faiss.vector_to_array(index.id_map)
             stored = np.asarray(faiss.rev_swig_ptr(flat.get_xb(), n * index.d)).reshape(n, index.d) if n else None
             position = {int(i): p for p, i in enumerate(ids)}
-            for chunk_id, embedding in conn.execute("SELECT id, embedding FROM chunks"):
+            for chunk_id, embedding in conn.execute("SELECT id, embedding FROM chunks WHERE length(embedding) > 0"):
                 p = position.get(int(chunk_id))
                 if p is None:
                     return ""  # not the same passages: a search rebuilds it

@@ -1,9 +1,9 @@
 """The plugin's own SQLite database (SQLAlchemy): sources, files, chunks, FTS5 keywords.
 
 Chunk texts, locators and embeddings live here, so the FAISS file is only a cache that
-can always be rebuilt. A file's chunks, their keyword rows and the file's "indexed"
-state are written in one transaction: a run killed midway leaves either the old version
-of a file or the new one, never half of it.
+can always be rebuilt. A file's chunks, their keyword rows and the file's state are
+written in one transaction, then their embeddings in others (:mod:`records`): a run
+killed midway leaves either the old version of a file or the new one, never half of it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ SCHEMA_VERSION = 1
 # A file's status. "failed": skipped for a reason that may pass (a timeout, memory, a
 # loader that raised, a failed write), so it is read again at the next sync; "skipped":
 # for one that lasts as long as the file (unsupported, encrypted, no text, a link).
-INDEXED, SKIPPED, FAILED = "indexed", "skipped", "failed"
+# "embedding": its passages are written and searchable by keyword, their vectors are
+# still being computed (records.py); a sync that finds a file so resumes its embedding.
+INDEXED, SKIPPED, FAILED, PENDING = "indexed", "skipped", "failed", "embedding"
 
 
 class Base(DeclarativeBase):
@@ -57,7 +59,7 @@ class File(Base):
     size: Mapped[int] = mapped_column(Integer)
     mtime: Mapped[float] = mapped_column(Float)
     sha256: Mapped[str] = mapped_column(String)
-    status: Mapped[str] = mapped_column(String)  # INDEXED, SKIPPED or FAILED
+    status: Mapped[str] = mapped_column(String)  # INDEXED, PENDING, SKIPPED or FAILED
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     title: Mapped[str | None] = mapped_column(String, nullable=True)
     loader: Mapped[str | None] = mapped_column(String, nullable=True)
@@ -77,7 +79,7 @@ class ChunkRow(Base):
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit length
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit length; b"" until embedded
     file: Mapped[File] = relationship(back_populates="chunks")
 
 

@@ -37,8 +37,14 @@ class VectorCache:
             return int(s.get(Meta, "generation").value)
 
     def passage_count(self) -> int:
+        """Passages stored, with or without their vector (searchable by keyword either way)."""
         with self.Session() as s:
             return int(s.scalar(select(func.count(ChunkRow.id))) or 0)
+
+    def vector_count(self) -> int:
+        """Passages with their vector (a file being embedded has some without)."""
+        with self.Session() as s:
+            return int(s.scalar(select(func.count(ChunkRow.id)).where(func.length(ChunkRow.embedding) > 0)) or 0)
 
     def ensure(self) -> VectorIndex:
         """Load the FAISS file, or rebuild it from SQLite when it is missing or stale,
@@ -46,7 +52,7 @@ class VectorCache:
         if self.ready and self.generation() != self.generation_held:
             self.ready = False
         if not self.ready:
-            gen, count = self.generation(), self.passage_count()
+            gen, count = self.generation(), self.vector_count()
             if not self.vectors.load(gen, count):
                 self.vectors.rebuild(count, self._all_vectors)
                 self.vectors.save(gen)
@@ -89,7 +95,10 @@ class VectorCache:
                                     .order_by(ChunkRow.id).limit(batch)).all()
                 if not rows:
                     return
+                last = int(rows[-1][0])
+                rows = [r for r in rows if r[1]]  # b"": not embedded yet
+                if not rows:
+                    continue
                 ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
                 vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                last = int(ids[-1])
                 yield ids, vecs

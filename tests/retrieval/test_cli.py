@@ -130,7 +130,7 @@ def test_files_of_an_unread_type_are_summed_up_per_type_and_problems_listed_one_
 
 def test_progress_bar_names_the_file_and_how_far_a_big_one_is_embedded() -> None:
     assert item_label(None) == "" and item_label("/docs/a.pdf") == "a.pdf"
-    assert item_label("/docs/report.pdf\x0045%") == "report.pdf (45% embedded)"
+    assert item_label("/docs/report.pdf\x0045%") == "report.pdf (45% embedded, searchable by keyword)"
 
 
 def test_the_summary_says_what_a_sync_did_and_whether_it_was_stopped() -> None:

@@ -25,5 +25,46 @@ def test_one_side_empty_leaves_the_other_as_it_is() -> None:
     assert [i for i, _ in fusion.fuse(dense, [])] == [7, 3, 9]
     assert [i for i, _ in fusion.fuse([], [(4, 3.0), (2, 1.0)])] == [4, 2]
     # a passage found by its words only counts as at most as similar as the least similar found by meaning
-    fused = dict(fusion.fuse(dense, [(8, 5.0)]))
+    fused = dict(fusion.fuse(dense, [(8, 5.0)], share=0.5))
     assert fused[8] == 0.5 * 0.5 + 0.5 * 1.0
+
+
+def test_the_cosine_counts_less_when_the_two_sides_disagree() -> None:
+    """The share is set per query from the overlap of the two top tens (never below 0.4:
+    a weak side is heard less, not silenced)."""
+    dense = [(i, 0.9 - 0.01 * i) for i in range(1, 11)]
+    assert fusion.dense_share(dense, [(i, 10.0 - i) for i in range(1, 11)]) == fusion.DENSE_SHARE
+    assert fusion.dense_share(dense, [(i, 10.0 - i) for i in range(20, 30)]) == fusion.DENSE_SHARE_LOW
+    assert fusion.DENSE_SHARE_LOW < fusion.dense_share(dense, [(1, 3.0), (2, 2.0), (40, 1.0)]) < fusion.DENSE_SHARE
+
+
+def _cases() -> list[dict]:
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "fixtures" / "fusion_cases.json").read_text("utf-8"))
+    return list(data["cases"])
+
+
+def test_the_fusion_ranks_committed_cases_the_same_whatever_order_they_come_in() -> None:
+    """Real scored lists (6 report and 6 XQuAD questions, tests/retrieval/fixtures) fuse to
+    the committed order, and shuffling the inputs changes nothing: equal scores are ordered
+    by passage id, never by the order a list or a set happened to give."""
+    import random
+
+    rng = random.Random(13)
+    for case in _cases():
+        dense = [(int(i), float(s)) for i, s in case["dense"]]
+        keyword = [(int(i), float(s)) for i, s in case["keyword"]]
+        assert [i for i, _ in fusion.fuse(dense, keyword)][:10] == case["fused_top10"], case["question"]
+        for _ in range(3):
+            d, k = dense[:], keyword[:]
+            rng.shuffle(d)
+            rng.shuffle(k)
+            assert [i for i, _ in fusion.fuse(d, k)][:10] == case["fused_top10"]
+
+
+def test_equal_fused_scores_are_ordered_by_passage_id() -> None:
+    dense = [(9, 0.5), (4, 0.5), (6, 0.5)]
+    keyword = [(6, 2.0), (9, 2.0), (4, 2.0)]
+    assert [i for i, _ in fusion.fuse(dense, keyword)] == [4, 6, 9]

@@ -126,7 +126,7 @@ def test_interrupted_run_resumes_and_hides_half_indexed_files(tmp_path, make_ind
     assert Path(ix2.search("blacksmith horseshoe", 1)[0].path).name == "2-bravo.txt"
 
 
-def test_fault_in_the_embedder_leaves_nothing_half_done(tmp_path, make_index, embedder):
+def test_fault_in_the_embedder_leaves_the_file_searchable_by_keyword_and_resumes(tmp_path, make_index, embedder):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Tides are caused by the gravitational pull of the moon.")
@@ -149,8 +149,14 @@ def test_fault_in_the_embedder_leaves_nothing_half_done(tmp_path, make_index, em
     with pytest.raises(Boom):
         ix.index([docs])
     ix2 = make_index()
-    assert [Path(f["path"]).name for f in ix2.files()] == ["a.txt"]
-    assert len(ix2.sync().indexed) == 1
+    # b.txt's passages were committed before its vectors: its words are searchable, its meaning not yet
+    assert {Path(f["path"]).name: f["status"] for f in ix2.files()} == {"a.txt": "indexed", "b.txt": "embedding"}
+    assert Path(ix2.search("sourdough yeast", 1, mode="keyword")[0].path).name == "b.txt"
+    assert all(Path(h.path).name != "b.txt" for h in ix2.search("sourdough yeast", 5, mode="dense"))
+    report = ix2.sync()
+    assert [Path(p).name for p in report.indexed] == ["b.txt"] and report.unchanged == 1
+    assert Path(ix2.search("sourdough yeast", 1, mode="dense")[0].path).name == "b.txt"
+    assert ix2.vectors.count == ix2.chunk_count() == 2
 
 
 def test_stale_or_missing_faiss_file_is_rebuilt(tmp_path, make_index):
@@ -216,7 +222,7 @@ def test_a_big_file_reports_how_far_it_is_embedded(tmp_path, make_index):
     assert seen[-1] == SyncProgress(str(docs), 1, 1)
 
 
-def test_stopping_inside_a_big_file_leaves_it_unindexed_and_the_next_run_redoes_it(tmp_path, make_index):
+def test_stopping_inside_a_big_file_keeps_its_words_and_the_next_run_finishes_it(tmp_path, make_index):
     docs = tmp_path / "docs"
     docs.mkdir()
     big_text(docs / "ledger.txt")
@@ -230,10 +236,13 @@ def test_stopping_inside_a_big_file_leaves_it_unindexed_and_the_next_run_redoes_
     ix = make_index()
     report = ix.index([docs], progress=stop, cancel=cancel)
     assert report.cancelled and report.indexed == []
-    assert "ledger.txt" not in {Path(f["path"]).name for f in ix.files()}
-    assert not any(Path(h.path).name == "ledger.txt" for h in ix.search("crates of tea", 5))
+    # its passages were committed before embedding began: searchable by keyword, "embedding"
+    assert {Path(f["path"]).name: f["status"] for f in ix.files()} == {"ledger.txt": "embedding"}
+    assert Path(ix.search("crates of tea", 1, mode="keyword")[0].path).name == "ledger.txt"
+    passages = ix.chunk_count()
     report = make_index().sync()
     assert "ledger.txt" in {Path(p).name for p in report.indexed}
+    assert make_index().chunk_count() == passages + 1  # the note; the ledger's passages not doubled
     assert Path(make_index().search("crates of tea harbour office", 1)[0].path).name == "ledger.txt"
 
 
