@@ -4,21 +4,34 @@ screen input -> retrieve -> screen passages -> pack prompt -> stream from the mo
 screen output sentence by sentence -> persist -> citations. The turn is a generator of
 events so the CLI can print and the GUI can render as text arrives; ``ask`` drains it
 for callers who only want the result.
+
+A conversation with pinned files answers from those files instead of the index: read
+whole (:mod:`archivist.whole_files`), given to the model whole when they fit its
+context, otherwise in parts by a map-reduce pass (:mod:`archivist.map_reduce`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from archivist.collection_choice import Choice, check_choice, collection_of, known_collections
 from archivist.errors import PluginFailure
-from archivist.prompt import DEFAULT_SYSTEM_PROMPT, make_citations, pack_prompt
+from archivist.map_reduce import FilePass, pass_budget
+from archivist.prompt import (
+    DEFAULT_SYSTEM_PROMPT,
+    WHOLE_FILE_INSTRUCTIONS,
+    grounded_messages,
+    make_citations,
+    pack_prompt,
+)
 from archivist.protocols import Countable
 from archivist.types import (
     Action,
@@ -30,6 +43,7 @@ from archivist.types import (
     Stage,
     Verdict,
 )
+from archivist.whole_files import file_units, pin_paths, read_files
 
 if TYPE_CHECKING:
     from archivist.plugins import PluginHost
@@ -43,6 +57,7 @@ NOTHING_FOUND = (
     "I could not find anything about this in your documents, so I won't guess. "
     "Try other words, or add the folder that holds the answer."
 )
+NOTHING_IN_FILES = "I read the pinned files but found nothing about this in them, so I won't guess."
 # Tokens kept free beside prompt and answer, for template tokens the count may miss.
 CONTEXT_MARGIN = 16
 # Context used when the model allows more: small CPU models slow down on long prompts.
@@ -70,6 +85,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     grounded: bool = False
     message_id: int | None = None
+    files: list[str] = field(default_factory=list)  # the pinned files it was answered from
+    parts: int = 0  # parts of a map-reduce pass over them (0: read whole, or no files)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +104,8 @@ class Answer:
             "timings": {k: _round(v) for k, v in self.timings.items()},
             "safety": [v.to_dict() for v in self.verdicts if v.action is not Action.ALLOW],
             "notices": list(self.notices),
+            "files": list(self.files),
+            "parts": self.parts,
         }
 
 
@@ -94,11 +113,12 @@ class Answer:
 class TurnEvent:
     """Something the front end should show now.
 
-    kinds: ``sources`` (passages found), ``text`` (a piece of the answer, already
-    screened), ``notice`` (a safety or plugin message), ``done`` (the final Answer).
+    kinds: ``sources`` (passages found), ``progress`` (how far reading pinned files is,
+    "Reading part 3 of 12 (report.pdf, pages 9-12)"), ``text`` (a piece of the answer,
+    already screened), ``notice`` (a safety or plugin message), ``done`` (the final Answer).
     """
 
-    kind: Literal["sources", "text", "notice", "done"]
+    kind: Literal["sources", "progress", "text", "notice", "done"]
     text: str = ""
     sources: tuple[Passage, ...] = ()
     verdict: Verdict | None = None
@@ -182,8 +202,14 @@ class Assistant:
         sources: int | None = None,
         model: str | None = None,
         collections: Collection[str] | None = None,
+        files: Sequence[str | Path] | None = None,
     ) -> Iterator[TurnEvent]:
         """Run one turn, yielding events as they happen; the last one is ``done``.
+
+        ``files`` pins files to the conversation (an empty list unpins all); None keeps
+        the conversation's pins. With files pinned, the answer comes from them whole
+        rather than from the collections: an unreadable one raises
+        :class:`~archivist.errors.UnreadableDocument` naming it, before the model loads.
 
         ``collections`` chooses which collections answer (names from :meth:`collections`;
         an unknown one raises :class:`~archivist.collection_choice.UnknownCollection`
@@ -210,9 +236,13 @@ class Assistant:
         history: list[ChatMessage] = []
         if conversation_id is not None:
             history = self.conversations().history(conversation_id)
+        pins = pin_paths(files) if files is not None else (
+            list(self.conversations().pinned_files(conversation_id)) if conversation_id is not None else [])
+        documents = read_files(self.host, pins)
 
         loaded = self.load_model(model)
         stats = GenerationStats()
+        parts = 0
 
         def finish(text: str, citations: list[Citation], found: list[Passage], grounded: bool) -> Answer:
             nonlocal conversation_id
@@ -231,6 +261,7 @@ class Assistant:
                 stats={**stats.to_dict(), **timings},
                 safety=[v.to_dict() for v in verdicts if v.action is not Action.ALLOW],
                 collections=choice,
+                pinned_files=pins if files is not None else None,
             )
             return Answer(
                 text=text,
@@ -245,6 +276,8 @@ class Assistant:
                 timings=timings,
                 grounded=grounded,
                 message_id=message_id,
+                files=list(pins),
+                parts=parts,
             )
 
         verdict = screener.screen(question, Stage.INPUT)
@@ -265,7 +298,55 @@ class Assistant:
 
         found: list[Passage] = []
         grounded = False
-        if use_documents:
+        cite: Callable[[str], list[Citation]] | None = None
+        budget = min(loaded.info.context_length, int(self.preference("context_budget", DEFAULT_CONTEXT_BUDGET)))
+        system_prompt = str(self.preference("system_prompt", DEFAULT_SYSTEM_PROMPT))
+        prompt = ""
+        if documents:
+            units, passage_verdicts = screener.check_passages(file_units(documents, pins))
+            for passage_verdict in passage_verdicts:
+                verdicts.append(passage_verdict)
+                yield TurnEvent("notice", text=passage_verdict.reason, verdict=passage_verdict)
+            grounded = bool(units)
+            if not units:
+                yield TurnEvent("text", text=NOTHING_IN_FILES)
+                yield TurnEvent("done", answer=finish(NOTHING_IN_FILES, [], [], False))
+                return
+            file_budget = pass_budget(loaded.info.context_length, self.preference)
+            # The answer gets at most a quarter of a small context: the files need the rest.
+            options = dataclasses.replace(options, max_new_tokens=min(options.max_new_tokens, file_budget // 4))
+            whole = _whole_prompt(question_for_model, history, units, system_prompt, loaded,
+                                  file_budget - options.max_new_tokens - CONTEXT_MARGIN)
+            if whole is not None:
+                prompt, found = whole, units
+            else:
+                t0 = time.perf_counter()
+                file_pass = FilePass(loaded, question_for_model, system_prompt, file_budget, options, cancel)
+                parts = len(file_pass.plan(units))
+                for line in file_pass.read():
+                    yield TurnEvent("progress", text=line)
+                if not file_pass.stopped and not file_pass.notes:
+                    timings["map_ms"] = (time.perf_counter() - t0) * 1000.0
+                    yield TurnEvent("text", text=NOTHING_IN_FILES)
+                    yield TurnEvent("done", answer=finish(NOTHING_IN_FILES, [], [], True))
+                    return
+                if not file_pass.stopped:
+                    for line in file_pass.prepare(history):
+                        yield TurnEvent("progress", text=line)
+                if not file_pass.stopped:
+                    yield TurnEvent("progress", text=f"Writing the answer from the notes on {len(file_pass.notes)} "
+                                                     f"of {parts} parts")
+                timings["map_ms"] = (time.perf_counter() - t0) * 1000.0
+                timings.update(file_pass.figures.to_dict())
+                if file_pass.stopped:
+                    done = len(file_pass.notes)
+                    text = f"Stopped while reading the files ({done} of {parts} parts had notes)."
+                    stats.finish_reason = "cancelled"
+                    yield TurnEvent("text", text=text)
+                    yield TurnEvent("done", answer=finish(text, [], [], True))
+                    return
+                prompt, cite = file_pass.prompt, file_pass.citations
+        elif use_documents:
             t0 = time.perf_counter()
             k = sources or int(self.preference("sources", DEFAULT_SOURCES))
             found, has_documents = self.retrieve(question_for_model, k, choice)
@@ -284,21 +365,21 @@ class Assistant:
             if found:
                 yield TurnEvent("sources", sources=tuple(found))
 
-        budget = min(loaded.info.context_length, int(self.preference("context_budget", DEFAULT_CONTEXT_BUDGET)))
-        packed = pack_prompt(
-            question_for_model,
-            history=history,
-            passages=found,
-            system_prompt=str(self.preference("system_prompt", DEFAULT_SYSTEM_PROMPT)),
-            template=loaded.apply_chat_template,
-            count_tokens=loaded.count_tokens,
-            budget=budget - options.max_new_tokens - CONTEXT_MARGIN,
-        )
-        found = list(packed.sources)
+        if not prompt:
+            packed = pack_prompt(
+                question_for_model,
+                history=history,
+                passages=found,
+                system_prompt=system_prompt,
+                template=loaded.apply_chat_template,
+                count_tokens=loaded.count_tokens,
+                budget=budget - options.max_new_tokens - CONTEXT_MARGIN,
+            )
+            prompt, found = packed.prompt, list(packed.sources)
         timings["before_generation_ms"] = (time.perf_counter() - started) * 1000.0
 
         shown: list[str] = []
-        raw = loaded.stream(packed.prompt, options, stats, cancel)
+        raw = loaded.stream(prompt, options, stats, cancel)
         try:
             for event in screener.screen_stream(raw):
                 if event.verdict is not None and event.verdict.action is not Action.ALLOW:
@@ -318,7 +399,10 @@ class Assistant:
             if isinstance(raw, Generator):
                 raw.close()
         text = "".join(shown).strip()
-        citations = make_citations(text, found) if found else []
+        if cite is not None:
+            citations = cite(text)
+        else:
+            citations = make_citations(text, found) if found else []
         answer = finish(text, citations, found, grounded)
         yield TurnEvent("done", answer=answer)
 
@@ -330,6 +414,23 @@ class Assistant:
                 answer = event.answer
         assert answer is not None
         return answer
+
+
+def _whole_prompt(question: str, history: list[ChatMessage], units: list[Passage], system_prompt: str,
+                  loaded: LoadedModel, budget: int) -> str | None:
+    """The prompt with every unit of the pinned files as a numbered source, whole, and
+    as much history as fits (oldest dropped first); None when the units alone do not
+    fit ``budget``. Counted once per try: a 600-page file is not re-counted page by page."""
+    turns = list(history)
+    while True:
+        prompt = loaded.apply_chat_template(
+            grounded_messages(question, turns, units, system_prompt, WHOLE_FILE_INSTRUCTIONS, None))
+        if loaded.count_tokens(prompt) <= budget:
+            return prompt
+        if not turns:
+            return None
+        # Without history first: if the files do not fit even then, they are read in parts.
+        turns = []
 
 
 def _well_formed(text: str) -> str:

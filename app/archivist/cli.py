@@ -99,15 +99,20 @@ def _options(f: Any) -> Any:
     f = click.option("--collection", "collections", multiple=True, metavar="NAME",
                      help="Answer from this collection only ('library': your own; repeat for several; "
                           "default: all, or the conversation's choice).")(f)
+    f = click.option("--file", "files", multiple=True, metavar="PATH", type=click.Path(path_type=Path),
+                     help="Answer from this whole file (repeat for several): pinned to the conversation, read "
+                          "whole when it fits the model's context, else in parts.")(f)
     return f
 
 
 def _turn_kwargs(assistant: Any, options: Any, no_docs: bool, sources: int | None, model: str | None,
-                 collections: tuple[str, ...]) -> dict[str, Any]:
+                 collections: tuple[str, ...], files: tuple[Path, ...] = ()) -> dict[str, Any]:
     """What a turn asks of ``assistant.stream`` besides the question; the collections
-    are checked first, so an unknown name fails before the model loads."""
+    are checked first, so an unknown name fails before the model loads. No ``--file``
+    keeps the conversation's pinned files (None)."""
     chosen = assistant.check_collections(collections) if collections else None
-    return dict(options=options, use_documents=not no_docs, sources=sources, model=model, collections=chosen)
+    return dict(options=options, use_documents=not no_docs, sources=sources, model=model, collections=chosen,
+                files=list(files) if files else None)
 
 
 @cli.command()
@@ -130,13 +135,18 @@ def ask(
     no_docs: bool,
     sources: int | None,
     collections: tuple[str, ...],
+    files: tuple[Path, ...],
 ) -> None:
-    """Ask one question and stream the answer."""
+    """Ask one question and stream the answer.
+
+    With --file, the answer comes from those files whole ("summarise this report"),
+    cited by page: archivist ask --file report.pdf "Summarise this report."
+    """
     from archivist.types import GenerationOptions
 
     options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
     assistant = state.app.assistant()
-    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections)
+    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections, files)
     state.app.load_model(model)
     if jsonl is not None:
         for number, query in read_queries(jsonl):
@@ -173,6 +183,8 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
                 click.echo(printable(event.text), nl=False)
             elif event.kind == "notice":
                 click.secho(f"\n[safety] {printable(event.text)}", fg="yellow", err=True)
+            elif event.kind == "progress":  # reading pinned files in parts: stderr, so stdout is the answer
+                click.secho(f"… {printable(event.text)}", dim=True, err=True)
             elif event.kind == "done":
                 answer = event.answer
     except KeyboardInterrupt:
@@ -182,6 +194,9 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
     click.echo()
     if answer is not None:
         _print_citations(answer.citations)
+        if answer.parts:
+            names = ", ".join(Path(f).name for f in answer.files)
+            click.secho(printable(f"\n({names}: read in {answer.parts} parts)"), dim=True, err=True)
     return answer
 
 
@@ -235,18 +250,23 @@ def chat(
     no_docs: bool,
     sources: int | None,
     collections: tuple[str, ...],
+    files: tuple[Path, ...],
 ) -> None:
-    """Talk with the assistant. Ctrl-C stops an answer; Ctrl-D or /exit quits."""
+    """Talk with the assistant. Ctrl-C stops an answer; Ctrl-D or /exit quits.
+
+    With --file, each conversation answers from those files (pinned to it)."""
     from archivist.collection_choice import describe_choice
     from archivist.types import GenerationOptions
 
     assistant = state.app.assistant()
     options = GenerationOptions(max_new_tokens=max_tokens, temperature=temperature)
-    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections)
+    kwargs = _turn_kwargs(assistant, options, no_docs, sources, model, collections, files)
     loaded = state.app.load_model(model)
     click.secho(printable(f"Archivist {__version__} · {loaded.info.name} on {loaded.provider}"), bold=True)
     if kwargs["collections"] is not None and not no_docs:
         click.echo(printable(f"Answering from {describe_choice(kwargs['collections'])}."))
+    if files:
+        click.echo(printable("Answering from " + ", ".join(Path(f).name for f in files) + " (pinned)."))
     click.echo("Type a question. /new starts a new conversation, /exit quits.")
     conversation: int | None = None
     while True:
@@ -264,7 +284,9 @@ def chat(
             click.echo("(new conversation)")
             continue
         click.echo("archivist> ", nl=False)
-        answer = _print_turn(assistant, question, conversation, kwargs)
+        # The files are pinned by a conversation's first turn; later turns keep its pins.
+        turn = kwargs if conversation is None else {**kwargs, "files": None}
+        answer = _print_turn(assistant, question, conversation, turn)
         if answer is not None:
             conversation = answer.conversation_id
 

@@ -23,6 +23,10 @@ GROUNDED_INSTRUCTIONS = (
     "After each fact, cite its source number in brackets, like [1]. "
     "If the sources do not contain the answer, say you could not find it in the documents."
 )
+WHOLE_FILE_INSTRUCTIONS = (
+    "Answer the question using only the numbered sources below: they are the pages of the "
+    "files the user chose, in order. After each fact, cite its source number in brackets, like [1]."
+)
 # Characters of one source kept in the prompt; long chunks are cut rather than skipped.
 MAX_SOURCE_CHARS = 1200
 
@@ -38,16 +42,27 @@ class PackedPrompt:
     tokens: int
 
 
-def format_sources(passages: Sequence[Passage]) -> str:
-    """Sources as the model sees them: ``[n] (file, page) text``, one per paragraph."""
+def format_sources(passages: Sequence[Passage], max_chars: int | None = MAX_SOURCE_CHARS) -> str:
+    """Sources as the model sees them: ``[n] (file, page) text``, one per paragraph; each
+    cut at ``max_chars`` (None: whole, as the pages of a pinned file are given)."""
     lines = []
     for n, passage in enumerate(passages, start=1):
-        where = passage.title or passage.path.rsplit("/", 1)[-1]
-        if passage.locator.page:
-            where += f", page {passage.locator.page}"
-        text = " ".join(passage.text.split())[:MAX_SOURCE_CHARS]
-        lines.append(f"[{n}] ({where}) {text}")
+        lines.append(f"[{n}] ({source_place(passage)}) {source_text(passage, max_chars)}")
     return "\n\n".join(lines)
+
+
+def source_place(passage: Passage) -> str:
+    """Where a source is, as the model reads it: "file, page n"."""
+    where = passage.title or passage.path.replace("\\", "/").rsplit("/", 1)[-1]
+    if passage.locator.page:
+        where += f", page {passage.locator.page}"
+    return where
+
+
+def source_text(passage: Passage, max_chars: int | None = MAX_SOURCE_CHARS) -> str:
+    """A source's text on one line, cut at ``max_chars`` (None: whole)."""
+    text = " ".join(passage.text.split())
+    return text if max_chars is None else text[:max_chars]
 
 
 def pack_prompt(
@@ -82,16 +97,35 @@ def _messages(
     sources: Sequence[Passage],
     system_prompt: str,
 ) -> list[ChatMessage]:
+    return grounded_messages(question, history, sources, system_prompt)
+
+
+def grounded_messages(
+    question: str,
+    history: Sequence[ChatMessage],
+    sources: Sequence[Passage],
+    system_prompt: str,
+    instructions: str = GROUNDED_INSTRUCTIONS,
+    max_chars: int | None = MAX_SOURCE_CHARS,
+) -> list[ChatMessage]:
+    """The messages of a turn answered from numbered ``sources`` (none: the model alone)."""
     # Sources go in the system message and the question stands alone as the user's
     # turn: measured on the 135M built-in model, this keeps it on the sources far more
     # often than sources pasted into the user's message (it then tends to list them).
     system = system_prompt
     if sources:
-        system = f"{system_prompt}\n\n{GROUNDED_INSTRUCTIONS}\n\nSources:\n{format_sources(sources)}"
+        system = f"{system_prompt}\n\n{instructions}\n\nSources:\n{format_sources(sources, max_chars)}"
     return [ChatMessage("system", system), *history, ChatMessage("user", question)]
 
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its ``[n]`` citations (a note's own numbers, before they are
+    given to a model that numbers things differently)."""
+    text = re.sub(r"[ \t]{2,}", " ", _CITATION.sub("", text))
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
 
 
 def cited_numbers(answer: str, available: int) -> list[int]:

@@ -139,7 +139,7 @@ def test_a_big_file_moves_the_bar_and_says_how_far_it_is_embedded(library_app, q
     assert page.progress.value() == 100 and "book.pdf" in page.progress_label.text()
     page._on_message(Progress(SyncProgress("/notes", 1, 4, "/notes/book.pdf", 150, 300)))
     assert page.progress.value() == 150 and page.progress.maximum() == 400
-    assert "book.pdf (50% embedded)" in page.progress_label.text()
+    assert "book.pdf (50% embedded; already searchable by keyword)" in page.progress_label.text()
     assert page.progress.format() == "1 of 4 files"
 
 

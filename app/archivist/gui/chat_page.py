@@ -8,6 +8,11 @@ conversation by one turn on the worker thread, then ask again.
 When more than one collection can answer (the user's library and shared ones), "Answer
 from" chooses which, for this conversation: the choice is stored with it and restored
 when it is shown again (:mod:`archivist.collection_choice`).
+
+"Pin files…" pins files to the conversation: its questions are then answered from those
+files whole (:mod:`archivist.whole_files`), shown as chips above the input, stored with
+the conversation. A long file is read in parts; the answer's placeholder says which part
+is being read.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -32,10 +38,12 @@ from PySide6.QtWidgets import (
 
 from archivist.collection_choice import LIBRARY
 from archivist.gui.message_view import MessageView
+from archivist.gui.pinned_bar import PinnedFilesBar
 from archivist.gui.preferences import Preferences
 from archivist.gui.rewind import drop_last_turn
 from archivist.gui.workers import TurnWorker
 from archivist.store.conversations import Conversations, MessageRecord
+from archivist.whole_files import pin_paths
 
 
 class Composer(QPlainTextEdit):
@@ -77,6 +85,7 @@ class ChatPage(QWidget):
         self._answer_view: MessageView | None = None
         self.collections: list[str] = [LIBRARY]  # what may answer (refresh_collections)
         self.choice: frozenset[str] | None = None  # what answers in this conversation; None: all
+        self.pinned: list[str] = []  # files this conversation answers from whole
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -99,6 +108,8 @@ class ChatPage(QWidget):
             "<h2>Ask your documents anything</h2>"
             "<p>Answers come from the model on this computer, with numbered citations "
             "of the passages they rest on. Nothing leaves your machine.</p>"
+            "<p>To ask about a whole file (\u201csummarise this report\u201d, \u201clist every deadline\u201d), "
+            "pin it with <b>Pin files…</b> below.</p>"
             "<p>Enter sends · Shift+Enter for a new line · Esc stops an answer</p>"
         )
         self.welcome.setObjectName("welcome")
@@ -125,6 +136,9 @@ class ChatPage(QWidget):
         self.edit_hint.setObjectName("hint")
         self.edit_hint.setVisible(False)
         column = QVBoxLayout()
+        self.pinned_bar = PinnedFilesBar()
+        self.pinned_bar.removed.connect(self.unpin_file)
+        column.addWidget(self.pinned_bar)
         column.addWidget(self.edit_hint)
         self.use_documents = QCheckBox("Answer from my documents")
         self.use_documents.setToolTip("Off: the model answers from what it knows, without your files.")
@@ -139,6 +153,12 @@ class ChatPage(QWidget):
         self.composer.escaped.connect(self.escape)
         column.addWidget(self.composer)
         options_row = QHBoxLayout()
+        self.pin_button = QPushButton("Pin files…")
+        self.pin_button.setObjectName("pinButton")
+        self.pin_button.setToolTip("Answer from whole files (\u201csummarise this report\u201d), pinned to "
+                                   "this conversation")
+        self.pin_button.clicked.connect(self._choose_files)
+        options_row.addWidget(self.pin_button)
         options_row.addWidget(self.use_documents)
         self.answer_from = QToolButton()
         self.answer_from.setObjectName("answerFrom")
@@ -195,8 +215,11 @@ class ChatPage(QWidget):
         checked = [a.text() for a in self.collection_actions() if a.isChecked()]
         everything = self.choice is None or len(checked) == len(self.collection_actions())
         self.answer_from.setText("Answer from: " + ("all" if everything else ", ".join(checked)))
-        # (not while a turn runs: it stores the choice it was asked with when it ends)
-        self.answer_from.setEnabled(self.use_documents.isChecked() and not self.busy)
+        # (not while a turn runs: it stores the choice it was asked with when it ends;
+        # nor while files are pinned: the answers come from them, not the collections)
+        self.answer_from.setEnabled(self.use_documents.isChecked() and not self.busy and not self.pinned)
+        self.answer_from.setVisible(len(self.collections) > 1 and not self.pinned)
+        self.use_documents.setVisible(not self.pinned)
 
     def _choice_toggled(self, toggled: QAction) -> None:
         checked = {str(a.data()) for a in self.collection_actions() if a.isChecked()}
@@ -215,6 +238,37 @@ class ChatPage(QWidget):
             self.conversations.choose_collections(self.conversation_id, choice)
         self._show_choice()
 
+    # -- pinned files ----------------------------------------------------------------
+
+    def _choose_files(self) -> None:
+        paths, _filter = QFileDialog.getOpenFileNames(self, "Pin files to this conversation")
+        if paths:
+            self.pin_files(paths)
+
+    def pin_files(self, paths: list[str]) -> None:
+        """Answer from ``paths`` too, whole, in this conversation from now on; a stored
+        conversation keeps them at once (a new one with its first answer)."""
+        self._set_pins(pin_paths([*self.pinned, *paths]))
+        self.composer.setFocus()
+
+    def unpin_file(self, path: str) -> None:
+        self._set_pins([p for p in self.pinned if p != path])
+
+    def _set_pins(self, paths: list[str]) -> None:
+        if self.busy:  # the turn running reads the pins it was asked with
+            return
+        self.pinned = paths
+        if self.conversation_id is not None:
+            self.conversations.pin_files(self.conversation_id, paths)
+        self._show_pins()
+
+    def _show_pins(self) -> None:
+        self.pinned_bar.set_files(self.pinned)
+        self.composer.setPlaceholderText(
+            "Ask about the pinned files… (\u201csummarise this\u201d, \u201clist every deadline\u201d)"
+            if self.pinned else "Ask a question…")
+        self._show_choice()
+
     # -- state --------------------------------------------------------------------
 
     @property
@@ -231,6 +285,8 @@ class ChatPage(QWidget):
         return out
 
     def _set_busy(self, busy: bool) -> None:
+        self.pin_button.setEnabled(not busy)
+        self.pinned_bar.setEnabled(not busy)
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
         self._show_choice()
@@ -268,7 +324,8 @@ class ChatPage(QWidget):
         conversation = self.conversations.get_conversation(conversation_id) if conversation_id else None
         self.title.setText(conversation.title if conversation else "New conversation")
         self.choice = conversation.collections if conversation else None
-        self._show_choice()
+        self.pinned = list(conversation.pinned_files) if conversation else []
+        self._show_pins()
         self.welcome.setVisible(not records)
         self._follow = True
         self._mark_last()
@@ -326,7 +383,7 @@ class ChatPage(QWidget):
             self.app.assistant(),
             question,
             conversation_id=conversation_id,
-            stream_kwargs={**self.prefs.stream_kwargs(), "collections": self.choice},
+            stream_kwargs={**self.prefs.stream_kwargs(), "collections": self.choice, "files": list(self.pinned)},
             prepare=prepare,
         )
         # Slots ignore a worker that was detached (the user moved to another conversation).
@@ -334,6 +391,7 @@ class ChatPage(QWidget):
             return lambda *args: slot(*args) if worker is self.worker else None
 
         worker.sources.connect(mine(self._on_sources))
+        worker.progress.connect(mine(self._on_progress))
         worker.text.connect(mine(self._on_text))
         worker.notice.connect(mine(self._on_notice))
         worker.done.connect(mine(self._on_done))
@@ -407,6 +465,12 @@ class ChatPage(QWidget):
         if self._answer_view is not None:
             self._answer_view.set_sources(passages)
 
+    def _on_progress(self, line: str) -> None:
+        """How far reading the pinned files is, in the answer's place until it starts."""
+        if self._answer_view is not None:
+            self._answer_view.placeholder.setText(f"{line}…")
+            self._answer_view.set_stats(line)
+
     def _on_text(self, text: str) -> None:
         if self._answer_view is not None:
             self._answer_view.append(text)
@@ -430,7 +494,7 @@ class ChatPage(QWidget):
             view.clear_safety()
             for verdict in answer.verdicts:
                 view.add_safety(verdict.action.value, verdict.reason, verdict.categories)
-            stats = _stats_line(answer.model, answer.provider, answer.stats.to_dict())
+            stats = _stats_line(answer.model, answer.provider, {**answer.stats.to_dict(), **answer.timings})
             view.set_stats(stats)
             view.flush()
         self.conversation_id = answer.conversation_id
@@ -482,6 +546,8 @@ def _stats_line(model: str | None, provider: str | None, stats: dict[str, Any]) 
     rate = stats.get("tokens_per_s")
     if rate:
         parts.append(f"{rate:.1f} tok/s")
+    if stats.get("map_parts"):
+        parts.append(f"read in {int(stats['map_parts'])} parts")
     if stats.get("finish_reason") == "cancelled":
         parts.append("stopped")
     return " · ".join(parts)

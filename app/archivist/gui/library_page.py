@@ -11,6 +11,10 @@ says why, in the service's words, and offers nothing else. When the user may onl
 the library (a shared collection they are not a writer of: ``archivist.Writable``), it
 shows what the library holds, offers no adding, indexing or removing, and says why in the
 library's own line.
+
+"Ask about a file…" (and the table's context menu) hands a file to the chat, which pins
+it to a new conversation so its questions are answered from the whole file; asking is
+reading, so it is offered on a read-only library too.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -97,6 +102,7 @@ class LibraryPage(QWidget):
     report_ready = Signal(object)  # the finished sync's report (archivist.SyncReport)
     failed = Signal(str)  # a request failed, or the index could not be opened
     progressed = Signal(int, int, str)  # files done, files in the folder, the file now read
+    ask_about_file = Signal(str)  # a file to answer from whole: the window pins it to a new conversation
 
     def __init__(self, app: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,8 +150,12 @@ class LibraryPage(QWidget):
         self.prune_button.clicked.connect(self._confirm_prune)
         self.cancel_button = QPushButton("Stop indexing")
         self.cancel_button.clicked.connect(self.cancel)
+        self.ask_button = QPushButton("Ask about a file…")
+        self.ask_button.setToolTip("Pin a file to a new conversation and ask about all of it "
+                                   "(\u201csummarise this report\u201d)")
+        self.ask_button.clicked.connect(self._ask_about_selected)
         for button in (self.add_button, self.remove_button, self.prune_button, self.sync_button,
-                       self.cancel_button):
+                       self.cancel_button, self.ask_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -161,6 +171,8 @@ class LibraryPage(QWidget):
         self.sources_table.setHorizontalHeaderLabels(("Folder", "Files", "Passages", "Skipped", "Changes"))
         style_read_only_table(self.sources_table, stretch_column=0)
         self.sources_table.itemSelectionChanged.connect(self._update_buttons)
+        self.sources_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.sources_table.customContextMenuRequested.connect(self._source_menu)
         layout.addWidget(self.sources_table, 1)
 
         self.progress_label = QLabel("")
@@ -275,6 +287,32 @@ class LibraryPage(QWidget):
         if path:
             self.remove_folder(path)
 
+    def ask_about(self, path: str) -> None:
+        """Answer from the whole of ``path`` in a new conversation (the window does it)."""
+        self.ask_about_file.emit(str(path))
+
+    def _ask_about_selected(self) -> None:
+        """The selected source when it is a file; else a file chosen in it (or anywhere)."""
+        source = self.selected_source()
+        if source is not None and Path(source).is_file():
+            self.ask_about(source)
+            return
+        path, _filter = QFileDialog.getOpenFileName(self, "Ask about a file", source or "")
+        if path:
+            self.ask_about(path)
+
+    def _source_menu(self, at: QPoint) -> None:
+        item = self.sources_table.itemAt(at)
+        if item is None:
+            return
+        self.sources_table.selectRow(item.row())
+        source = self.selected_source()
+        menu = QMenu(self)
+        is_file = source is not None and Path(source).is_file()
+        menu.addAction("Ask about this file" if is_file else "Ask about a file in this folder…",
+                       self._ask_about_selected)
+        menu.exec(self.sources_table.viewport().mapToGlobal(at))
+
     def selected_source(self) -> str | None:
         rows = self.sources_table.selectionModel().selectedRows()
         item = self.sources_table.item(rows[0].row(), 0) if rows else None
@@ -364,7 +402,7 @@ class LibraryPage(QWidget):
         if progress.stage == "ocr" and progress.part_total:  # scanned pages, read by OCR
             now_line = f"Now reading {Path(path).name} (OCR: {progress.part_done} of {progress.part_total} pages)"
         else:
-            now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded)" if share else "")
+            now_line = f"Now reading {Path(path).name}" + (f" ({share:.0%} embedded; already searchable by keyword)" if share else "")
         self.progress_label.setText(f"Indexing {Path(root).name}: {done} of {total} files done{left}\n{now_line}")
 
     def _show_progress(self, text: str | None) -> None:

@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         self.navigation.setCurrentRow(0)
 
         self.sidebar.selected.connect(self.chat.show_conversation)
+        self.library.ask_about_file.connect(self.ask_about_file)
         self.chat.conversation_changed.connect(self._conversation_saved)
         self.settings_page.changed.connect(self._preferences_changed)
         self.models_page.model_chosen.connect(self._model_chosen)
@@ -234,6 +235,11 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         self.show_page("Chat")
         self.sidebar.new_conversation()
+
+    def ask_about_file(self, path: str) -> None:
+        """A new conversation with ``path`` pinned: its questions are answered from the whole file."""
+        self.new_conversation()
+        self.chat.pin_files([path])
 
     # -- model --------------------------------------------------------------------
 

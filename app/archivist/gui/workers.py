@@ -98,6 +98,7 @@ class TurnWorker(QObject):
     """
 
     sources = Signal(object)  # tuple[Passage, ...]
+    progress = Signal(str)  # reading pinned files: "Reading part 3 of 12 (report.pdf, pages 9-12)"
     text = Signal(str)
     notice = Signal(str, object)  # reason, Verdict | None
     done = Signal(object)  # Answer
@@ -152,6 +153,8 @@ class TurnWorker(QObject):
                     emit(self.text, event.text)
                 elif event.kind == "sources":
                     emit(self.sources, event.sources)
+                elif event.kind == "progress":
+                    emit(self.progress, event.text)
                 elif event.kind == "notice":
                     emit(self.notice, event.text, event.verdict)
                 elif event.kind == "done":

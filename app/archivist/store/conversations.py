@@ -53,6 +53,7 @@ class ConversationRecord:
     updated_at: datetime
     message_count: int
     collections: frozenset[str] | None = None  # the collections chosen to answer; None: all
+    pinned_files: tuple[str, ...] = ()  # files its questions are answered from whole; (): none
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class Conversations:
         stats: Mapping[str, Any] | None = None,
         safety: Sequence[JSONItem] | None = None,
         collections: Collection[str] | None = None,
+        pinned_files: Sequence[str] | None = None,
     ) -> tuple[int, int]:
         """Store one chat turn in one transaction: the conversation (a new one, titled
         ``title`` or the question, when ``conversation_id`` is None), the question and
@@ -142,6 +144,7 @@ class Conversations:
 
         ``collections``, when given, becomes the conversation's choice of collections
         (None keeps the one it has; a new conversation's is then all of them).
+        ``pinned_files``, when given, become the files pinned to it (None keeps them).
 
         Returns the conversation's id and the answer's message id.
         """
@@ -157,6 +160,8 @@ class Conversations:
                 conversation = found
             if collections is not None:
                 conversation.collections = sorted(collections)
+            if pinned_files is not None:
+                conversation.pinned_files = _pins(pinned_files)
             s.add(Message(conversation_id=conversation.id, role="user", text=storable(question),
                           citations=[], stats={}, safety=[]))
             reply = Message(
@@ -251,6 +256,24 @@ class Conversations:
             if not changed:
                 raise ConversationNotFound(f"no conversation with id {conversation_id}")
 
+    def pinned_files(self, conversation_id: int) -> tuple[str, ...]:
+        """The files pinned to the conversation, in the order pinned (none for no such
+        conversation)."""
+        with self.db.session(write=False) as s:
+            conversation = s.get(Conversation, conversation_id)
+            return () if conversation is None else _pinned(conversation.pinned_files)
+
+    def pin_files(self, conversation_id: int, paths: Sequence[str]) -> None:
+        """Keep ``paths`` (the whole list; empty: none) as the files pinned to the
+        conversation. It keeps its place in the list (its ``updated_at``)."""
+        with self.db.session() as s:
+            changed = s.execute(
+                update(Conversation).where(Conversation.id == conversation_id)
+                .values(pinned_files=_pins(paths) or None, updated_at=Conversation.updated_at)
+            ).rowcount  # type: ignore[attr-defined]
+            if not changed:
+                raise ConversationNotFound(f"no conversation with id {conversation_id}")
+
     def rename(self, conversation_id: int, title: str) -> None:
         with self.db.session() as s:
             conversation = s.get(Conversation, conversation_id)
@@ -316,8 +339,19 @@ def _choice(names: Any) -> frozenset[str] | None:
     return frozenset(str(n) for n in names) if isinstance(names, list) else None
 
 
+def _pins(paths: Sequence[str]) -> list[str] | None:
+    """``paths`` as stored: each once, in order, storable; None for none."""
+    kept = list(dict.fromkeys(storable(str(p)) for p in paths))
+    return kept or None
+
+
+def _pinned(paths: Any) -> tuple[str, ...]:
+    return tuple(str(p) for p in paths) if isinstance(paths, list) else ()
+
+
 def _conversation_record(c: Conversation, message_count: int) -> ConversationRecord:
-    return ConversationRecord(c.id, c.title, c.created_at, c.updated_at, int(message_count), _choice(c.collections))
+    return ConversationRecord(c.id, c.title, c.created_at, c.updated_at, int(message_count), _choice(c.collections),
+                              _pinned(c.pinned_files))
 
 
 def _message_record(m: Message) -> MessageRecord:

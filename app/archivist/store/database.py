@@ -27,7 +27,7 @@ from archivist.config import database_damaged, is_damaged_sqlite
 from archivist.errors import ArchivistError
 
 #: The newest migration in ``migrations/versions``; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 BUSY_TIMEOUT_MS = 10_000
 _BEGIN_OPTION = "archivist_begin"

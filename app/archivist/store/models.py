@@ -64,6 +64,9 @@ class Conversation(Base):
     # The collections chosen to answer in this conversation (their names, "library" for
     # the user's own; archivist.collection_choice); NULL: all of them.
     collections: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # The files pinned to this conversation (absolute paths, in the order pinned): its
+    # questions are answered from them whole (archivist.whole_files); NULL: none.
+    pinned_files: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
