@@ -160,7 +160,13 @@ def ask(
         raise click.UsageError("give a question, or --jsonl FILE")
     if as_json:
         turn_began = time.perf_counter()
-        answer = assistant.ask(question, conversation_id=conversation, **kwargs)
+        answer = None
+        for event in assistant.stream(question, conversation_id=conversation, **kwargs):
+            if event.kind == "progress":  # a pass over pinned files takes minutes: say how far, on stderr
+                click.secho(f"… {printable(event.text)}", dim=True, err=True)
+            elif event.kind == "done":
+                answer = event.answer
+        assert answer is not None  # a turn always ends with "done"
         payload = answer.to_dict()
         ttft = answer.timings.get("ttft_ms")
         # From the CLI's start (imports, plugins, model load) to the first token.
