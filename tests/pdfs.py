@@ -4,11 +4,13 @@ its conftest), for the tests of questions about whole files (core, CLI, window).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def text_pdf(path: Path, pages: list[list[str]], size: float = 11.0) -> Path:
-    """A letter-size PDF whose page i holds the lines ``pages[i]`` as real text."""
+def text_pdf(path: Path, pages: Sequence[Sequence[str]], size: float = 11.0, top: float = 720.0) -> Path:
+    """A letter-size PDF whose page i holds the lines ``pages[i]`` as real text, in
+    Helvetica of ``size`` points, the first line ``top`` points from the page's foot."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
@@ -16,7 +18,7 @@ def text_pdf(path: Path, pages: list[list[str]], size: float = 11.0) -> Path:
     font = raw.FPDFText_LoadStandardFont(pdf.raw, b"Helvetica")
     for lines in pages:
         page = pdf.new_page(612, 792)
-        y = 720.0
+        y = top
         for line in lines:
             obj = raw.FPDFPageObj_CreateTextObj(pdf.raw, font, size)
             text = ctypes.create_string_buffer((line + "\0").encode("utf-16-le"))

@@ -6,7 +6,6 @@ the engine's arithmetic may differ by a character between CPUs)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,27 +30,11 @@ def need_ocr() -> None:
 
 
 def text_pdf(path: Path, pages: Sequence[Sequence[str]], size: float = 16.0) -> Path:
-    """A letter-size PDF whose page i holds the lines ``pages[i]`` as real text."""
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as raw
+    """A letter-size PDF whose page i holds the lines ``pages[i]`` as real text, large
+    enough to read back from a scan of it (tests/pdfs.py makes it)."""
+    from pdfs import text_pdf as make  # tests/ is on sys.path (tests/conftest.py); imported here, not by bench/ocr.py
 
-    pdf = pdfium.PdfDocument.new()
-    font = raw.FPDFText_LoadStandardFont(pdf.raw, b"Helvetica")
-    for lines in pages:
-        page = pdf.new_page(612, 792)
-        y = 700.0
-        for line in lines:
-            obj = raw.FPDFPageObj_CreateTextObj(pdf.raw, font, size)
-            text = ctypes.create_string_buffer((line + "\0").encode("utf-16-le"))
-            raw.FPDFText_SetText(obj, ctypes.cast(text, ctypes.POINTER(raw.FPDF_WCHAR)))
-            raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, y)
-            raw.FPDFPage_InsertObject(page.raw, obj)  # the page owns it now
-            y -= size * 1.5
-        raw.FPDFPage_GenerateContent(page.raw)
-        page.close()
-    pdf.save(str(path))
-    pdf.close()
-    return path
+    return make(path, pages, size=size, top=700.0)
 
 
 def page_images(pdf_path: Path, dpi: int = DPI) -> list[Any]:
