@@ -219,38 +219,80 @@ def team_cli(team_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]
 
 @dataclass
 class RayCluster:
-    """A Ray instance on this machine with two CPUs (so two Archivist workers), this
-    process its driver. (A head and a second node through ``ray.cluster_utils.Cluster``
-    would be closer to a cluster of machines, but its nodes advertise the host's address,
-    which a sandbox without a route to itself cannot reach; one node's workers are
-    processes all the same, and a killed one is what the tests need.)"""
+    """A Ray cluster of two nodes on loopback: a head and a worker node, one CPU each
+    (so two Archivist workers, one per node), started with ``ray start`` as an
+    administrator would, this process its driver. Both advertise 127.0.0.1 and share a
+    token of their own (``RAY_AUTH_MODE=token``): without it a head picks up a token left
+    in ``~/.ray`` by an earlier cluster and refuses a worker node that does not."""
 
-    logs: Path
-    """The session's logs folder, where each worker process's stderr is kept
+    logs: list[Path]
+    """The nodes' logs folders, where each worker process's stderr is kept
     (``worker-<id>-<job>-<pid>.err``)."""
 
     def worker_logs(self) -> dict[int, str]:
-        """Each worker process's stderr so far, by its process id."""
+        """Each worker process's stderr so far, by its process id, on either node."""
         logs = {}
-        for file in self.logs.glob("worker-*.err"):
-            try:
-                logs[int(file.stem.rsplit("-", 1)[1])] = file.read_text(errors="replace")
-            except (ValueError, OSError):
-                continue
+        for folder in self.logs:
+            for file in folder.glob("worker-*.err"):
+                try:
+                    logs[int(file.stem.rsplit("-", 1)[1])] = file.read_text(errors="replace")
+                except (ValueError, OSError):
+                    continue
         return logs
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[RayCluster]:
-    """A local Ray instance with two CPUs (:class:`RayCluster`), connected, for a module."""
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A head and a worker node on loopback (:class:`RayCluster`), connected, for a module;
+    both stopped after it."""
+    import secrets
+    import sys
+
+    # Set before Ray is first imported here: it reads its auth settings once per process.
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         import ray
     except ImportError:
         unavailable("Ray is not installed: pip install -e '.[team]'")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # (as the plugin sets it: private by default)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    nodes: list[subprocess.Popen[bytes]] = []
     try:
-        node = ray._private.worker._global_node  # (the logs folder has no public accessor)
-        yield RayCluster(Path(node.get_logs_dir_path()))
+        common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={folder}", "--block",
+                  "--disable-usage-stats"]
+        head = [ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common]
+        nodes.append(subprocess.Popen(head, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        address = f"127.0.0.1:{port}"
+        if not wait_for(lambda: _ray_answers(ray_cli, address), 120):
+            unavailable(f"a Ray head could not be started on {address}")
+        worker = [ray_cli, "start", f"--address={address}", *common]
+        nodes.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        if not wait_for(lambda: len([n for n in ray.nodes() if n["Alive"]]) == 2, 120):
+            raise AssertionError("the worker node did not join the head")
+        yield RayCluster(sorted(folder.glob("session_*/logs")))  # one session: both nodes log there
     finally:
         ray.shutdown()
+        for node in reversed(nodes):  # --block: the command stops its node's processes on SIGTERM
+            node.terminate()
+        for node in reversed(nodes):
+            try:
+                node.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, 9)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ray_answers(ray_cli: str, address: str) -> bool:
+    return subprocess.run([ray_cli, "status", f"--address={address}"], capture_output=True,
+                          timeout=60).returncode == 0
