@@ -120,6 +120,11 @@ class RequestConversations:
             return None
         return self._store().chosen_collections(self._conversation_id)
 
+    def pinned_files(self, conversation_id: int) -> tuple[str, ...]:
+        """None: an API turn answers from the collections. Pinned files are the window's and
+        the command line's (a pass over a long file takes minutes, past a client's timeout)."""
+        return ()
+
     def save_turn(self, conversation_id: int | None, question: str, answer: str, **kwargs: Any) -> tuple[int, int]:
         if self._store is None:
             return 0, 0  # not kept: 0 is no conversation's id
