@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from archivist.protocols import DocumentLoader, LoadedModel
     from archivist.store.conversations import Conversations
     from archivist.store.database import Database
+    from archivist.whole_files import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,14 @@ class Application:
         from archivist.store.database import open_database
 
         return open_database(self.paths.database)
+
+    @cached_property
+    def pinned_reads(self) -> ReadCache:
+        """Pinned files already read, kept while unchanged, for every turn of this
+        application (each turn gets an :meth:`assistant` of its own)."""
+        from archivist.whole_files import ReadCache
+
+        return ReadCache()
 
     @cached_property
     def library(self) -> LibraryService:
@@ -248,7 +257,7 @@ class Application:
             return Conversations(self.database)
 
         return Assistant(self.host, load_model=self.load_model, conversations=conversations,
-                         preference=self.preference)
+                         preference=self.preference, pinned_reads=self.pinned_reads)
 
     def ask_model(
         self, messages: list[ChatMessage], max_new_tokens: int = 8, timeout_s: float = 2.0, load: bool = False

@@ -43,7 +43,7 @@ from archivist.types import (
     Stage,
     Verdict,
 )
-from archivist.whole_files import file_units, pin_paths, read_files
+from archivist.whole_files import ReadCache, file_units, pin_paths, read_files
 
 if TYPE_CHECKING:
     from archivist.plugins import PluginHost
@@ -144,11 +144,14 @@ class Assistant:
         load_model: Callable[[str | None], LoadedModel],
         conversations: Callable[[], Conversations],
         preference: Callable[[str, Any], Any] = _no_preference,
+        pinned_reads: ReadCache | None = None,
     ) -> None:
         self.host = host
         self.load_model = load_model
         self.conversations = conversations
         self.preference = preference
+        # Pinned files read for earlier questions, kept while unchanged (whole_files.ReadCache).
+        self.pinned_reads = pinned_reads if pinned_reads is not None else ReadCache()
 
     def _screener(self) -> Screener:
         from archivist.screening import Screener
@@ -238,7 +241,7 @@ class Assistant:
             history = self.conversations().history(conversation_id)
         pins = pin_paths(files) if files is not None else (
             list(self.conversations().pinned_files(conversation_id)) if conversation_id is not None else [])
-        documents = read_files(self.host, pins)
+        documents = read_files(self.host, pins, self.pinned_reads)
 
         loaded = self.load_model(model)
         stats = GenerationStats()

@@ -15,6 +15,8 @@ its character offsets. Qt-free.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 UNIT_CHARS = 4000
 # Larger files are refused before a loader reads them (the library's limit too).
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# What :class:`ReadCache` keeps: a follow-up question about a pinned 600-page PDF (about
+# 1.5 million characters) should not parse it again, and a session pins few files.
+CACHE_CHARS = 32_000_000
+CACHE_FILES = 16
 
 
 def pin_paths(paths: Iterable[str | Path]) -> list[str]:
@@ -54,9 +60,56 @@ def loader_for(host: PluginHost, path: Path) -> Contribution[DocumentLoader] | N
     return candidates[0][1] if candidates else None
 
 
-def read_file(host: PluginHost, path: str | Path) -> Document:
-    """The document in ``path``, read by its loader; :class:`UnreadableDocument` with one
-    line naming the file and saying why when it cannot be read.
+class ReadCache:
+    """Documents read for pinned files, kept while each file is unchanged.
+
+    Why: a conversation's pins are read again at every question (a file may change
+    between two), and a long PDF takes seconds to parse, OCR minutes. A document is kept
+    under its path, size, modification time (in nanoseconds) and the plugin whose loader
+    read it, so an edited file, or a new plugin that reads the format, is read afresh.
+    Bounded by :data:`CACHE_CHARS` characters and :data:`CACHE_FILES` files, the least
+    recently asked about dropped first. Thread-safe: the window and the HTTP API may ask
+    at once (two threads missing the same file both read it; the second one is kept)."""
+
+    def __init__(self, max_chars: int = CACHE_CHARS, max_files: int = CACHE_FILES) -> None:
+        self.max_chars = max_chars
+        self.max_files = max_files
+        self._docs: OrderedDict[tuple[str, int, int, str], tuple[Document, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, int, int, str]) -> Document | None:
+        with self._lock:
+            kept = self._docs.get(key)
+            if kept is None:
+                self.misses += 1
+                return None
+            self._docs.move_to_end(key)
+            self.hits += 1
+            return kept[0]
+
+    def put(self, key: tuple[str, int, int, str], document: Document) -> None:
+        chars = sum(len(part.text) for part in document.parts)
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            for old in [k for k in self._docs if k[0] == key[0]]:  # an older version of the file
+                self._chars -= self._docs.pop(old)[1]
+            self._docs[key] = (document, chars)
+            self._chars += chars
+            while self._docs and (self._chars > self.max_chars or len(self._docs) > self.max_files):
+                self._chars -= self._docs.popitem(last=False)[1][1]
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
+def read_file(host: PluginHost, path: str | Path, cache: ReadCache | None = None) -> Document:
+    """The document in ``path``, read by its loader (or from ``cache`` while the file is
+    unchanged); :class:`UnreadableDocument` with one line naming the file and saying why
+    when it cannot be read.
 
     The loader is called directly rather than under the host's guard: a parser that
     fails on one strange file is that file's problem (it is reported), and must not
@@ -69,9 +122,10 @@ def read_file(host: PluginHost, path: str | Path) -> Document:
     if path.is_dir():
         raise UnreadableDocument(f"cannot read {name}: it is a folder (pin the files in it, or add it to the library)")
     try:
-        size = path.stat().st_size
+        stat = path.stat()
     except OSError as exc:
         raise UnreadableDocument(f"cannot read {name}: {exc.strerror or exc}") from exc
+    size = stat.st_size
     if size == 0:
         raise UnreadableDocument(f"cannot read {name}: empty file (0 bytes)")
     if size > MAX_FILE_BYTES:
@@ -80,6 +134,9 @@ def read_file(host: PluginHost, path: str | Path) -> Document:
     if contribution is None:
         raise UnreadableDocument(f"cannot read {name}: no loader for '{path.suffix or path.name}' files "
                                  "(a plugin may add one: archivist plugins list)")
+    key = (os.path.abspath(path), size, stat.st_mtime_ns, contribution.plugin)
+    if cache is not None and (kept := cache.get(key)) is not None:
+        return kept
     try:
         document = contribution.obj.load(path)
     except UnreadableDocument as exc:
@@ -94,12 +151,14 @@ def read_file(host: PluginHost, path: str | Path) -> Document:
                                  f"{type(document).__name__}, not a Document")
     if not any(part.text.strip() for part in document.parts):
         raise UnreadableDocument(f"cannot read {name}: no text found in it (a scan whose pages have no text layer?)")
+    if cache is not None:
+        cache.put(key, document)
     return document
 
 
-def read_files(host: PluginHost, paths: Sequence[str | Path]) -> list[Document]:
+def read_files(host: PluginHost, paths: Sequence[str | Path], cache: ReadCache | None = None) -> list[Document]:
     """Each of ``paths`` read (:func:`read_file`); the first that cannot be stops the rest."""
-    return [read_file(host, p) for p in paths]
+    return [read_file(host, p, cache) for p in paths]
 
 
 def units(document: Document, path: str | None = None) -> list[Passage]:

@@ -9,6 +9,7 @@ test_whole_files_real.py and asserts structure only.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -204,3 +205,55 @@ def test_files_with_nothing_relevant_say_so_without_guessing(scripted_app, scrip
     _events, answer = run(scripted_app.assistant(), "Who won the 1966 World Cup?", files=[fifty_pages])
     assert answer.text == NOTHING_IN_FILES and answer.citations == []
     assert len(scripted.prompts) == answer.parts  # no answer call over no notes
+
+
+def test_a_pinned_file_is_read_once_while_unchanged_and_again_when_it_changes(scripted_app, scripted,
+                                                                               tmp_path) -> None:
+    """A follow-up question reuses the document read for the last one (a long PDF takes
+    seconds to parse); an edited file is read afresh, so the answer is never from old text."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The boiler is serviced every October by Acme Heating.\n", encoding="utf-8")
+    calls: list[Path] = []
+    txt = next(c.obj for c in scripted_app.host.loaders() if ".txt" in c.obj.extensions)
+    real_load = txt.load
+
+    def counting_load(path, *args, **kwargs):
+        calls.append(Path(path))
+        return real_load(path, *args, **kwargs)
+
+    txt.load = counting_load
+    try:
+        for _ in range(3):
+            scripted.reply("October [1].")
+        first = scripted_app.assistant().ask("When is the boiler serviced?", files=[notes], options=SHORT)
+        scripted_app.assistant().ask("Who does it?", conversation_id=first.conversation_id, options=SHORT,
+                                     use_documents=False)
+        assert calls == [notes]  # the second turn (a new assistant, as the window makes) read nothing
+        assert "Acme Heating" in scripted.prompts[1]
+        notes.write_text("The boiler is serviced every April by Brightside Boilers.\n", encoding="utf-8")
+        os.utime(notes, ns=(notes.stat().st_atime_ns, notes.stat().st_mtime_ns + 1_000_000_000))
+        scripted_app.assistant().ask("And now?", conversation_id=first.conversation_id, options=SHORT,
+                                     use_documents=False)
+        assert calls == [notes, notes]
+        assert "Brightside Boilers" in scripted.prompts[2] and "Acme Heating" not in scripted.prompts[2]
+    finally:
+        txt.load = real_load
+
+
+def test_the_read_cache_keeps_to_its_bounds() -> None:
+    from archivist.types import Document, DocumentPart, Locator
+    from archivist.whole_files import ReadCache
+
+    def doc(chars: int) -> Document:
+        return Document(path="x", parts=(DocumentPart(text="a" * chars, locator=Locator(page=1)),))
+
+    cache = ReadCache(max_chars=100, max_files=2)
+    cache.put(("a", 1, 1, "p"), doc(40))
+    cache.put(("b", 1, 1, "p"), doc(40))
+    assert cache.get(("a", 1, 1, "p")) is not None  # "a" is now the most recently asked about
+    cache.put(("c", 1, 1, "p"), doc(40))  # over both bounds: the least recent ("b") goes
+    assert cache.get(("b", 1, 1, "p")) is None and len(cache) == 2
+    cache.put(("a", 2, 2, "p"), doc(10))  # a new version of "a" replaces the old one
+    assert cache.get(("a", 1, 1, "p")) is None and cache.get(("a", 2, 2, "p")) is not None and len(cache) == 2
+    cache.put(("big", 1, 1, "p"), doc(101))  # larger than the whole cache: not kept
+    assert cache.get(("big", 1, 1, "p")) is None
