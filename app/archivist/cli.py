@@ -208,25 +208,30 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
 
 # Above the sources an answer was given but does not cite (Citation.cited is False).
 CONSULTED_HEADING = "Consulted, not cited in the answer:"
+# Above the sources whose words the answer repeats, when it cites none (Citation.matched).
+MATCHED_HEADING = "Not cited, but the answer repeats the words of:"
 
 
 def _print_citations(citations: list[Any]) -> None:
-    """The cited sources as ``[n] path``; then, apart, the ones only consulted.
+    """The cited sources as ``[n] path``; then, apart, the ones the answer's sentences
+    repeat (matched by Archivist), then the ones only consulted.
 
     Why apart: when an answer cites nothing, its best sources are still shown so it can
-    be checked, but printing them as ``[n]`` would say the answer rests on them.
+    be checked, but printing them as ``[n]`` would say the model rests the answer on them.
     """
     cited = [c for c in citations if c.cited]
-    consulted = [c for c in citations if not c.cited]
+    matched = [c for c in citations if not c.cited and getattr(c, "matched", False)]
+    consulted = [c for c in citations if not c.cited and not getattr(c, "matched", False)]
     if cited:
         click.echo()
         for c in cited:
             _print_source(f"[{c.n}]", c)
-    if consulted:
-        click.echo()
-        click.secho(CONSULTED_HEADING, fg="yellow")
-        for c in consulted:
-            _print_source("-", c)
+    for heading, group in ((MATCHED_HEADING, matched), (CONSULTED_HEADING, consulted)):
+        if group:
+            click.echo()
+            click.secho(heading, fg="yellow")
+            for c in group:
+                _print_source("-", c)
 
 
 def _print_source(mark: str, citation: Any) -> None:

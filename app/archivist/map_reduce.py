@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from archivist.attribution import matched_sources
 from archivist.errors import ArchivistError
 from archivist.prompt import cited_numbers, format_sources, strip_citations
 from archivist.types import ChatMessage, Citation, GenerationOptions, GenerationStats, Locator, Passage
@@ -253,8 +254,10 @@ class FilePass:
 
     def citations(self, answer: str, fallback: int = 2) -> list[Citation]:
         """The parts the answer cites, each pointing to the file and page its note cited
-        (else the part's first unit); none cited: the first ``fallback`` parts with notes,
-        marked consulted (``cited=False``), as :func:`archivist.prompt.make_citations` does."""
+        (else the part's first unit). None cited: the pages of parts with notes whose
+        words the answer's sentences repeat (``matched``, one per part, see
+        :mod:`archivist.attribution`), else the first ``fallback`` parts with notes, both
+        marked ``cited=False``, as :func:`archivist.prompt.make_citations` does."""
         parts = {p.number: p for p in self.parts}
         cited_by: dict[int, tuple[Passage, ...]] = {}
         for note in self.notes:
@@ -262,14 +265,20 @@ class FilePass:
                 cited_by[note.parts[0]] = note.cited
         numbers = [n for n in cited_numbers(answer, len(self.parts)) if n in parts]
         cited = bool(numbers)
+        chosen: dict[int, Passage] = {}
         if not cited:
-            numbers = [note.parts[0] for note in self.notes][:fallback]
+            noted = sorted({n for note in self.notes for n in note.parts if n in parts})
+            units = [(n, unit) for n in noted for unit in parts[n].sources]
+            for i in matched_sources(answer, [unit.text for _, unit in units]):
+                n, unit = units[i - 1]
+                chosen.setdefault(n, unit)
+            numbers = list(chosen) or [note.parts[0] for note in self.notes][:fallback]
         out = []
         for n in numbers:
-            unit = (cited_by.get(n) or parts[n].sources)[0]
+            unit = chosen.get(n) or (cited_by.get(n) or parts[n].sources)[0]
             out.append(Citation(n=n, path=unit.path, page=unit.locator.page, start=unit.locator.start,
                                 end=unit.locator.end, snippet=" ".join(unit.text.split())[:300], score=unit.score,
-                                cited=cited))
+                                cited=cited, matched=n in chosen))
         return out
 
     # -- the model ------------------------------------------------------------------

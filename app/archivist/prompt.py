@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from archivist.attribution import matched_sources
 from archivist.types import ChatMessage, Citation, Passage
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -142,14 +143,18 @@ def cited_numbers(answer: str, available: int) -> list[int]:
 def make_citations(answer: str, sources: Sequence[Passage], fallback: int = 2) -> list[Citation]:
     """Citations for the sources the answer cites, in first-cited order.
 
-    An answer that cites none of its sources still comes with the top ``fallback`` of
-    them, so the user can check it against what the model was given; those are marked
-    ``cited=False`` (consulted, not cited), because the answer does not attribute
-    anything to them.
+    An answer that cites none of its sources still comes with sources the user can check
+    it against, marked ``cited=False`` because the answer attributes nothing to them:
+    those whose words its sentences repeat (``matched``, see :mod:`archivist.attribution`),
+    else the top ``fallback`` of what the model was given (consulted).
     """
     numbers = cited_numbers(answer, len(sources))
     cited = bool(numbers)
+    matched = False
     if not cited:
+        numbers = matched_sources(answer, [p.text for p in sources])
+        matched = bool(numbers)
+    if not cited and not matched:
         numbers = list(range(1, min(fallback, len(sources)) + 1))
     citations = []
     for n in numbers:
@@ -164,6 +169,7 @@ def make_citations(answer: str, sources: Sequence[Passage], fallback: int = 2) -
                 snippet=" ".join(p.text.split())[:300],
                 score=p.score,
                 cited=cited,
+                matched=matched,
             )
         )
     return citations

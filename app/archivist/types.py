@@ -126,7 +126,9 @@ class Citation:
 
     ``cited`` is False for a source the answer does not cite: when it cites none of
     its sources (or only numbers that do not exist), the best ones are still listed so
-    the user can check the answer, but as *consulted*, never as citations.
+    the user can check the answer, but as *consulted*, never as citations. Among those,
+    ``matched`` marks the sources whose words a sentence of the answer repeats
+    (:mod:`archivist.attribution`): found by Archivist, not written by the model.
     """
 
     n: int
@@ -137,6 +139,7 @@ class Citation:
     snippet: str
     score: float
     cited: bool = True
+    matched: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)

@@ -14,7 +14,7 @@ from click.testing import Result as CliResult
 from doubles import RetrieverPlugin, StaticRetriever
 
 from archivist import Locator, Passage
-from archivist.cli import CONSULTED_HEADING
+from archivist.cli import CONSULTED_HEADING, MATCHED_HEADING
 
 ARCHIVIST = [sys.executable, "-m", "archivist.cli"]
 
@@ -219,6 +219,18 @@ def test_ask_json_marks_each_citation_cited_or_consulted(two_sources, scripted) 
     consulted = json.loads(ask_in_process(two_sources, "Where is Quimby?", "--json").stdout)
     assert [(c["n"], c["cited"]) for c in consulted["citations"]] == [(1, False), (2, False)]
     assert consulted["answer"] == "Quimby is a market town."
+
+
+def test_ask_lists_the_sources_an_uncited_answer_repeats_apart_from_citations(two_sources, scripted) -> None:
+    scripted.reply("Quimby is a market town on the river Lune, people say.")
+    result = ask_in_process(two_sources, "Where is Quimby?")
+    lines = result.stdout.splitlines()
+    assert MATCHED_HEADING in lines and CONSULTED_HEADING not in lines
+    assert lines[lines.index(MATCHED_HEADING) + 1] == "- /docs/towns.txt"
+    assert not [line for line in lines if line.startswith("[")]
+    scripted.reply("Quimby is a market town on the river Lune, people say.")
+    as_json = json.loads(ask_in_process(two_sources, "Where is Quimby?", "--json").stdout)
+    assert [(c["n"], c["cited"], c["matched"]) for c in as_json["citations"]] == [(2, False, True)]
 
 
 # -- passage verdicts: the user is told when a document tried to instruct the model -----

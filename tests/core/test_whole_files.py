@@ -257,3 +257,17 @@ def test_the_read_cache_keeps_to_its_bounds() -> None:
     assert cache.get(("a", 1, 1, "p")) is None and cache.get(("a", 2, 2, "p")) is not None and len(cache) == 2
     cache.put(("big", 1, 1, "p"), doc(101))  # larger than the whole cache: not kept
     assert cache.get(("big", 1, 1, "p")) is None
+
+
+def test_a_summary_that_cites_no_part_is_matched_to_the_pages_it_repeats(
+        scripted_app, scripted, budget, fifty_pages) -> None:
+    """The built-in model rarely writes [n]: the pages whose words its sentences repeat
+    are listed as matched (not cited), each with its page."""
+    budget(400)
+    for k in range(1, 60):
+        scripted.reply(f"Part note {k} [2]." if k % 3 else "Nothing relevant.")
+    final = "Section 2 covers budget item 14 of the plan. The plan has many pages."
+    _, answer = run(scripted_app.assistant(), "Summarise this report.", scripted, final, files=[fifty_pages])
+    [citation] = answer.citations
+    assert (citation.n, citation.page, citation.cited, citation.matched) == (1, 2, False, True)
+    assert "P2Q" in citation.snippet

@@ -122,6 +122,24 @@ def test_sources_an_answer_does_not_cite_are_shown_as_consulted(
     assert "Consulted" in label and "<b>Sources</b>" not in label
 
 
+def test_sources_an_uncited_answer_repeats_are_shown_as_matched(
+        scripted_app, scripted, scripted_window, qtbot) -> None:
+    scripted_app.host.add("static", RetrieverPlugin(StaticRetriever([FESTIVAL])))
+    scripted.reply("The Zorblat festival takes place every June, in Quimby.")
+    answer, _ = ask(qtbot, scripted_window, "When is the festival?")
+    assert [(c.n, c.cited, c.matched) for c in answer.citations] == [(1, False, True)]
+    reply = scripted_window.chat.views()[-1]
+    label = reply.sources_label.text()
+    assert "<b>Matched</b>" in label and "repeats their words" in label and "festivals.pdf, p. 3" in label
+    assert "<b>Sources</b>" not in label and "Consulted" not in label and "[1]" not in label
+    reply.on_link_hovered("cite:1")
+    assert "the answer repeats its words" in QToolTip.text()
+    reply.on_link_hovered("")
+    # Reloaded from the store, still matched.
+    scripted_window.chat.show_conversation(answer.conversation_id)
+    assert "<b>Matched</b>" in scripted_window.chat.views()[-1].sources_label.text()
+
+
 def test_the_real_model_streams_stops_and_answers_again(app, window, qtbot) -> None:
     """The one GUI test on the real model: what it does, not what it says."""
     chat = window.chat

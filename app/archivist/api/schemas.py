@@ -129,7 +129,7 @@ def archivist_extra(answer: Answer, saved: bool) -> dict[str, Any]:
             "section": source.locator.section if source is not None else None,
             "title": source.title if source is not None else None,
             "passage": source.text if source is not None else c.snippet,
-            "score": c.score, "cited": c.cited,
+            "score": c.score, "cited": c.cited, "matched": c.matched,
         })
     return {
         "grounded": answer.grounded,

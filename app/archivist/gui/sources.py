@@ -53,6 +53,7 @@ def citation_from(data: Any) -> Citation:
         score=float(data.get("score", 0.0)),
         # Stored before the flag existed: such answers were shown as citing it.
         cited=bool(data.get("cited", True)),
+        matched=bool(data.get("matched", False)),
     )
 
 
@@ -84,17 +85,22 @@ def consulted_label(citation: Citation) -> str:
 
 
 def sources_html(citations: list[Citation]) -> str:
-    """The line under an answer: its citations, then the sources it was given but does not cite.
+    """The line under an answer: its citations, then the sources it does not cite: those
+    whose words it repeats (matched), then the others it was given (consulted).
 
-    Both kinds link to their passage (hover) and file (click), so an answer that cites
+    Every kind links to its passage (hover) and file (click), so an answer that cites
     nothing can still be checked; only the cited ones are called sources of the answer.
     """
     parts = []
     cited = [c for c in citations if c.cited]
-    consulted = [c for c in citations if not c.cited]
+    matched = [c for c in citations if not c.cited and c.matched]
+    consulted = [c for c in citations if not c.cited and not c.matched]
     if cited:
         links = " &nbsp; ".join(f"<a href='cite:{c.n}'>{html.escape(source_label(c))}</a>" for c in cited)
         parts.append(f"<b>Sources</b> &nbsp; {links}")
+    if matched:
+        links = " &nbsp; ".join(f"<a href='cite:{c.n}'>{html.escape(consulted_label(c))}</a>" for c in matched)
+        parts.append(f"<b>Matched</b> <i>(not cited; the answer repeats their words)</i> &nbsp; {links}")
     if consulted:
         links = " &nbsp; ".join(f"<a href='cite:{c.n}'>{html.escape(consulted_label(c))}</a>" for c in consulted)
         parts.append(f"<b>Consulted</b> <i>(not cited in the answer)</i> &nbsp; {links}")
@@ -104,7 +110,8 @@ def sources_html(citations: list[Citation]) -> str:
 def citation_tooltip(citation: Citation) -> str:
     """The passage behind ``[n]``, as rich text for a tooltip."""
     page = f" — page {citation.page}" if citation.page else ""
-    title = f"[{citation.n}] " if citation.cited else "Consulted, not cited: "
+    title = (f"[{citation.n}] " if citation.cited else
+             "Not cited, the answer repeats its words: " if citation.matched else "Consulted, not cited: ")
     return (
         f"<p><b>{title}{html.escape(Path(citation.path).name)}</b>{page}</p>"
         f"<p>{html.escape(citation.snippet)}</p>"
