@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 
 from archivist import Document
+from archivist_faiss.headers import holds_lead
 from archivist_faiss.loading import LoadResult
 from archivist_faiss.store import FAILED, INDEXED, PENDING, SKIPPED, ChunkRow, File, now
 from archivist_faiss.vector_cache import VectorCache
@@ -51,6 +52,8 @@ class Records:
         and the file is "embedding" until :meth:`write_vectors` has written them all."""
         doc = result.document
         meta = metadata_text(path, doc, st.st_mtime, lead=self.chunk_headers)
+        # The passages that hold a paged document's lead get the header without it (headers.holds_lead).
+        lead_meta = metadata_text(path, doc, st.st_mtime, lead=self.chunk_headers, first_page=False)
         old_ids: list[int] = []
         new_ids = np.zeros(0, dtype=np.int64)
         with self.Session.begin() as s:
@@ -76,7 +79,9 @@ class Records:
                          text=c.text, embedding=b"" if vectors is None else vectors[n].astype(np.float32).tobytes())
                     for n, (i, c) in enumerate(zip(new_ids, chunks))])
                 s.execute(text("INSERT INTO chunks_fts(rowid, text, meta) VALUES (:id, :text, :meta)"),
-                          [{"id": int(i), "text": c.text, "meta": meta} for i, c in zip(new_ids, chunks)])
+                          [{"id": int(i), "text": c.text,
+                            "meta": lead_meta if self.chunk_headers and holds_lead(doc, c.locator) else meta}
+                           for i, c in zip(new_ids, chunks)])
             if fault:
                 fault("in_transaction", path)
             gen = self.cache.bump(s)
@@ -152,10 +157,11 @@ def _delete_chunk_rows(s: Any, ids: list[int]) -> None:
         s.execute(delete(ChunkRow).where(ChunkRow.id.in_(part)))
 
 
-def metadata_text(path: Path, doc: Document | None, mtime: float, lead: bool = True) -> str:
+def metadata_text(path: Path, doc: Document | None, mtime: float, lead: bool = True,
+                  first_page: bool = True) -> str:
     """What people search files by: name, title, folders, dates (the FTS ``meta`` column);
-    with ``lead``, the rest of the passages' header too (metadata, the first page's start:
-    :func:`~archivist_faiss.headers.header_text`)."""
+    with ``lead``, the rest of the passages' header too (metadata and, with
+    ``first_page``, the first page's start: :func:`~archivist_faiss.headers.header_text`)."""
     date = datetime.fromtimestamp(mtime)
     words = [path.name, path.stem.replace("_", " ").replace("-", " "), doc.title if doc and doc.title else "",
              " ".join(path.parent.parts[-3:]), date.strftime("%Y-%m-%d %B %Y %b")]
@@ -166,5 +172,5 @@ def metadata_text(path: Path, doc: Document | None, mtime: float, lead: bool = T
         if lead:
             from archivist_faiss.headers import header_text
 
-            words.append(header_text(path, doc))
+            words.append(header_text(path, doc, lead=first_page))
     return " ".join(w for w in words if w)

@@ -79,3 +79,44 @@ def test_near_identical_reports_are_told_apart_by_their_headers_and_cited_withou
             assert np.allclose(stored, embedder.embed([row.text])[0], atol=1e-5)
     finally:
         headed.close()
+
+
+def test_only_a_paged_documents_passages_on_its_first_lines_hold_its_lead() -> None:
+    from archivist_faiss.headers import holds_lead
+
+    pages = (DocumentPart("", Locator(page=1)), DocumentPart("Title block " * 80, Locator(page=2, start=0)),
+             DocumentPart("Body", Locator(page=3, start=960)))
+    doc = Document("/x/r.pdf", pages)
+    assert holds_lead(doc, Locator(page=2, start=0)) and holds_lead(doc, Locator(page=2, start=399))
+    assert not holds_lead(doc, Locator(page=2, start=400)) and not holds_lead(doc, Locator(page=3, start=960))
+    text_file = Document("/x/a.txt", (DocumentPart("First lines of an article.", Locator()),))
+    assert not holds_lead(text_file, Locator(start=0)) and not holds_lead(None, Locator(page=1))
+    assert header_text("/x/r.pdf", doc, lead=False) == "r"
+    assert header_text("/x/r.pdf", doc).startswith("r | Title block")
+
+
+def test_a_question_naming_its_report_finds_the_page_that_answers_not_the_title_page(tmp_path, make_index) -> None:
+    """The title page holds the words a question names its report by; every passage's
+    header carries them too, so the title page must not get them twice (headers.holds_lead)."""
+    from pdfs import text_pdf
+
+    docs = tmp_path / "reports"
+    docs.mkdir()
+    places = [("Tallahassee", "Piper PA-22"), ("Wausau", "Cessna Skyhawk"), ("Belen", "Sorrell SNJ-7"),
+              ("Houston", "Beech A23"), ("Latrobe", "Vans RV-8")]
+    for n, (place, aircraft) in enumerate(places):
+        text_pdf(docs / f"2008011{n}X0004{n}.pdf", [
+            ["National Transportation Safety Board", "Aviation Accident Final Report",
+             f"Location: {place}   Aircraft: {aircraft}   Registration: N{5920 + n}D", "Flight conducted under: Part 91",
+             f"The pilot of the {aircraft} was not injured near {place}."],
+            ["Pilot Information", f"Total flight time: {1000 + n} hours, {200 + n} hours in this make.",
+             "Medical certificate: class 3."],
+            ["Weather", "The wind was calm and the visibility was ten miles."]])
+    ix = make_index(isolate=False)
+    ix.index([docs])
+    for n, (place, aircraft) in enumerate(places):
+        question = f"How many hours of flight time did the pilot of N{5920 + n}D, the {aircraft} at {place}, have?"
+        # Keyword search (the words decide; the cosines of the hybrid still like the title
+        # page, which says the place and aircraft twice: docs/documents.md).
+        top = ix.search(question, k=1, mode="keyword")[0]
+        assert f"X0004{n}" in top.path and f"Total flight time: {1000 + n}" in top.text, (question, top.text)
