@@ -8,6 +8,9 @@ streams, Stop cancels it, the next question is answered; it asserts only structu
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from doubles import CollectionRetriever
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -135,6 +138,11 @@ def test_sources_an_uncited_answer_repeats_are_shown_as_matched(
     reply.on_link_hovered("cite:1")
     assert "the answer repeats its words" in QToolTip.text()
     reply.on_link_hovered("")
+    directory = os.environ.get("ARCHIVIST_SCREENSHOT_DIR")
+    if directory:  # the picture of an uncited answer's matched source
+        scripted_window.resize(1100, 560)
+        qtbot.wait(300)
+        scripted_window.grab().save(str(Path(directory) / "matched-sources.png"))
     # Reloaded from the store, still matched.
     scripted_window.chat.show_conversation(answer.conversation_id)
     assert "<b>Matched</b>" in scripted_window.chat.views()[-1].sources_label.text()
