@@ -26,7 +26,7 @@ import numpy as np
 
 from archivist_safety.findings import DANGEROUS, HATE, PERSONAL_DATA, SELF_HARM, SEXUAL, VIOLENCE, Finding
 from archivist_safety.intent import FICTION, REAL_LIFE, find_harmful_intent
-from archivist_safety.toxicity import INSULTS, SLURS, TARGETED, ProfanityModel, deobfuscate, toxicity_score
+from archivist_safety.toxicity import INSULTS, SLUR_WORDS, TARGETED, ProfanityModel, deobfuscate, toxicity_score
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def lexical_features(text: str, intent: Iterable[Finding] | None = None) -> np.n
     return np.array(
         [
             ProfanityModel.probability(clean),
-            1.0 if SLURS.search(low) else 0.0,
+            1.0 if SLUR_WORDS.search(low) else 0.0,
             1.0 if insult and TARGETED.search(low) else 0.0,
             toxicity_score(text)[0],
             1.0 if FICTION.search(low) else 0.0,

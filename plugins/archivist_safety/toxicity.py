@@ -21,13 +21,30 @@ from archivist_safety.findings import HATE, Finding
 
 WEIGHTS = Path(__file__).with_name("profanity_svm.npz")  # rebuilt by build_model.py
 
-SLURS = re.compile(
+# Words that are slurs in some of their uses: what the learned head reads as its "slur"
+# feature (classifier.py), so this pattern stays as the head was trained with it until the
+# head is rebuilt. Several are everyday words too ("mustard", "leotard", "maggots",
+# "snowflakes", "dykes" along a river, "a chink in the armour"), so matching it alone
+# decides nothing: see SLURS.
+SLUR_WORDS = re.compile(
     r"\b(?:n[i1!][g9]{2}(?:er|a|ah|uh|az|ers|as)s?|f[a@]g(?:got)?s?|f[a@]gg[o0]ts?|dykes?|trann(?:y|ies)|k[i1]kes?|sp[i1]cs?|"
     r"ch[i1]nks?|g[o0]{2}ks?|wetbacks?|beaners?|ragheads?|towelheads?|sand ?n[i1]gg\w*|camel ?jockeys?|coons?|jungle ?bunn(?:y|ies)|"
     r"porch ?monkeys?|golliwogs?|pakis?|gypos?|pikeys?|retards?|retarded|\w+tards?|\w+turds?|maggots?|mongoloids?|spastics?|sp[a@]zz?(?:es)?|"
     r"shemales?|heebs?|kaffirs?|dindus?|zipperheads?|slant ?eyes?|redskins?|squaws?|half[- ]?breeds?|negroe?s?|muzzies?|"
     r"libtards?|trumptards?|demonrats?|rethuglicans?|feminazis?|femoids?|foids?|incels?|cucks?|soyboys?|snowflakes?|sheeple|"
     r"commie scum|nazi scum|libt[a@]rds?)\b"
+)
+# The slurs with no everyday meaning: found, they decide alone (always blocked, never
+# softened by the head). Left out of SLUR_WORDS's list: words with an innocent sense
+# (fag, dyke, chink, coon, golliwog, retard(ed), any word ending in -tard or -turd,
+# maggot, mongoloid, spastic, spaz, redskin, squaw, half-breed, negro, incel, cuck,
+# snowflake, sheeple), which the head weighs in context instead. Until December 2026
+# the whole list decided alone, and "Spread the mustard on the bread." was blocked as hate.
+SLURS = re.compile(
+    r"\b(?:n[i1!][g9]{2}(?:er|a|ah|uh|az|ers|as)s?|f[a@]gg?[o0]ts?|trann(?:y|ies)|k[i1]kes?|sp[i1]cs?|"
+    r"g[o0]{2}ks?|wetbacks?|beaners?|ragheads?|towelheads?|sand ?n[i1]gg\w*|camel ?jockeys?|jungle ?bunn(?:y|ies)|"
+    r"porch ?monkeys?|pakis?|gypos?|pikeys?|shemales?|heebs?|kaffirs?|dindus?|zipperheads?|slant ?eyes?|muzzies?|"
+    r"libt[a@]rds?|trumptards?|demonrats?|rethuglicans?|feminazis?|femoids?|foids?|soyboys?|commie scum|nazi scum)\b"
 )
 INSULTS = re.compile(
     r"\b(?:idiots?|idiotic|morons?|moronic|imbeciles?|cretins?|dimwits?|dumbass(?:es)?|dumb ?fucks?|dipshits?|halfwits?|nitwits?|"
@@ -177,11 +194,14 @@ def deobfuscate(text: str) -> str:
     return _STEM.sub(stem, out)
 
 
-def toxicity_score(text: str, learned: bool = True) -> tuple[float, str]:
-    """A hate/harassment score in 0..1 and the rule that gave it."""
+def toxicity_score(text: str, learned: bool = True, slur_words: bool = True) -> tuple[float, str]:
+    """A hate/harassment score in 0..1 and the rule that gave it. With ``slur_words``
+    every word of :data:`SLUR_WORDS` scores as a slur, as the learned head's feature was
+    made (classifier.py); without, only :data:`SLURS` do (the rules-only fallback, where
+    no head weighs the context)."""
     text = deobfuscate(text)
     low = text.lower()
-    if SLURS.search(low):
+    if SLURS.search(low) or (slur_words and SLUR_WORDS.search(low)):
         return 0.95, "slur"
     p = ProfanityModel.probability(text) if learned else 0.0
     insult = INSULTS.search(low)
@@ -201,6 +221,6 @@ def toxicity_score(text: str, learned: bool = True) -> tuple[float, str]:
 
 
 def find_toxicity(text: str, threshold: float = 0.6, learned: bool = True) -> Iterator[Finding]:
-    score, kind = toxicity_score(text, learned)
+    score, kind = toxicity_score(text, learned, slur_words=False)
     if score >= threshold:
         yield Finding(HATE, 0, len(text), round(score, 3), kind)
