@@ -6,7 +6,9 @@ items caught (any action other than allow) and blocked, the share of safe items 
 flagged (warned or blocked) and wrongly blocked, the learned head's ROC AUC on whole
 items, and latency p50/p95 per item (input) and per sentence (output). It also prints
 the head's held-out-by-source figures on its training sources, as the build measured
-them (``safety_head.npz``'s meta). Each set is also reported on
+them (``safety_head.npz``'s meta), and the head's curves on those held-out sources
+(``bench/safety_curves.py``: caught at the thresholds that flag 1-20% of clean texts).
+Each set is also reported on
 its two halves by row parity: the filter's rules were written looking only at failures
 in the even rows ("dev"), so the odd rows ("held-out") are the more honest figure. The
 learned head is trained on the project's own lines (plugins/archivist_safety/training/),
@@ -15,6 +17,13 @@ never on these sets; its encoder is built in --home from .cache/wheels if missin
     .venv/bin/python bench/safety.py [--data ../shared/data/safety] [--home .cache/safety-build]
                                      [--out bench/results/safety.json]
                                      [--judge MODEL_DIR | --judge-oracle] [--judge-margin M]
+                                     [--heldout-answers] [--threads N]
+
+``--heldout-answers`` screens the clean multi-sentence answers again with heads that never
+saw their source (``bench/safety_answers.py``, about 6 more minutes). ``--threads N`` runs
+the encoder on N threads instead of the plugin's default (``encoder.THREADS``); the scores
+are the same bit for bit, only the latency moves (``bench/safety_latency.py`` compares
+thread counts in one run).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from archivist.context import PluginContext
 from archivist.plugins import PluginHost
@@ -46,7 +56,7 @@ def load_sets(data: Path) -> dict[str, list[tuple[str, bool]]]:
 
 
 def screener(home: Path, judge_model: Path | None = None, margin: float | None = None,
-             oracle: bool = False) -> Screener:
+             oracle: bool = False, threads: int | None = None) -> Screener:
     os.environ.setdefault("ARCHIVIST_WHEEL_CACHE", str(ROOT / ".cache" / "wheels"))
     host = PluginHost(PluginContext(home=home), allowed={"safety"})
     if judge_model is not None:
@@ -83,11 +93,35 @@ def screener(home: Path, judge_model: Path | None = None, margin: float | None =
         if warm_up is not None:
             warm_up()  # build/load the encoder before timing anything
         learned = getattr(f.obj, "learned", None)
+        if threads is not None and learned is not None and learned.encoder is not None:
+            set_threads(learned, threads)
         state = "off" if learned is None else ("on" if learned.encoder is not None else f"unavailable ({learned.error})")
         print(f"{f.plugin}: learned head {state}")
     s = Screener(filters, host)
     s.screen("warm up the models.", Stage.INPUT)
     return s
+
+
+def set_threads(learned: Any, threads: int) -> None:
+    """Swap the learned layer's encoder (``LearnedLayer.encoder``) for one on ``threads``
+    threads (same files, same cut cache, same scores bit for bit); the plugin's default
+    is left as it is."""
+    from archivist_safety.encoder import Encoder
+
+    head = learned.head
+    learned.encoder = Encoder.for_home(learned.home, learned.cache, threads=threads,
+                                       layers=head.encoder_layers, deep_layers=head.deep_layers)
+
+
+def sentence_count(text: str) -> int:
+    """Sentences in ``text`` as the stream cuts them (a blocked answer stops early, so its
+    events undercount it)."""
+    from archivist.screening import _sentence_end
+
+    n, rest = 0, text
+    while (cut := _sentence_end(rest)) is not None:
+        n, rest = n + 1, rest[cut:]
+    return n + bool(rest.strip())
 
 
 def print_sources() -> dict:
@@ -146,7 +180,7 @@ def run(s: Screener, items: list[tuple[str, bool]], stage: Stage, scores: bool =
             blocked = any(e.verdict.action is Action.BLOCK for e in events)
             lat = list(s.delays_ms)
             cats = sorted({c for e in events for c in e.verdict.categories})
-            sentences = len(events)
+            sentences = sentence_count(text)
         else:
             t0 = time.perf_counter()
             v = s.screen(text, stage)
@@ -202,26 +236,25 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def clean_answers(train: Path) -> list[str]:
+def clean_answers_by_source(train: Path) -> dict[str, list[str]]:
     """Clean texts of three sentences or more from the training sources that read like
-    an assistant's answers, or [] where the folder is absent."""
-    from archivist.screening import _sentence_end
-
-    def count(text: str) -> int:
-        n, rest = 0, text
-        while (cut := _sentence_end(rest)) is not None:
-            n, rest = n + 1, rest[cut:]
-        return n + bool(rest.strip())
-
-    out = []
+    an assistant's answers, by source (CoCoNot's compliant responses, self-instruct), or
+    {} where the folder is absent. Every one of them is a training row of the shipped
+    head (``bench/safety_answers.py`` checks it)."""
+    out: dict[str, list[str]] = {}
     for name, source in (("coconot.csv", "coconot-contrast-response"), ("self_instruct.csv", "self-instruct")):
         path = train / name
         if not path.exists():
-            return []
+            return {}
         with open(path, encoding="utf-8", newline="") as f:
-            out += [r["text"] for r in csv.DictReader(f)
-                    if r["label"] == "safe" and r["source"].startswith(source) and count(r["text"]) >= 3]
+            out[source] = [r["text"] for r in csv.DictReader(f)
+                           if r["label"] == "safe" and r["source"].startswith(source) and sentence_count(r["text"]) >= 3]
     return out
+
+
+def clean_answers(train: Path) -> list[str]:
+    """All of :func:`clean_answers_by_source`'s answers in one list."""
+    return [a for answers in clean_answers_by_source(train).values() for a in answers]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--judge-margin", type=float, help="the judge's band around the threshold (default: the policy's)")
     ap.add_argument("--judge-oracle", action="store_true",
                     help="a judge that answers with each item's label: the most a judge on the band could add")
+    ap.add_argument("--heldout-answers", action="store_true",
+                    help="also screen the clean multi-sentence answers with heads that never saw their source "
+                    "(refits two heads per source, about 6 minutes on 2 cores)")
+    ap.add_argument("--threads", type=int, help="encoder threads (default: the plugin's, encoder.THREADS)")
+    ap.add_argument("--scores", type=Path, default=ROOT / ".cache" / "safety-features" / "heldout-scores.npz",
+                    help="the build's held-out-by-source scores, for the curves")
     args = ap.parse_args(argv)
     if args.out is None:
         args.out = ROOT / "bench" / "results" / (
@@ -251,12 +290,28 @@ def main(argv: list[str] | None = None) -> int:
         import archivist.screening
 
         archivist.screening.reads_context = lambda kind: False  # type: ignore[assignment]
-    s = screener(args.home, args.judge, args.judge_margin, args.judge_oracle)
+    if args.threads is not None and args.threads < 1:
+        print(f"--threads must be 1 or more, not {args.threads}", file=sys.stderr)
+        return 2
+    s = screener(args.home, args.judge, args.judge_margin, args.judge_oracle, args.threads)
+    from archivist_safety.encoder import THREADS
+
+    threads = args.threads or THREADS
+    print(f"encoder threads: {threads}")
     judges = [f.obj.judge for f in s.filters if getattr(f.obj, "judge", None) is not None]
     print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     results = []
     by_type: dict[str, list[int]] = {}
     print_sources()
+    from safety_curves import curves, print_curves
+
+    try:
+        held_curves: dict | None = curves(args.scores)
+        assert held_curves is not None
+        print_curves(held_curves)
+    except FileNotFoundError as exc:
+        held_curves = None
+        print(f"curves: {exc}")
     print(f"{'set':10} {'stage':7} {'split':9} {'unsafe':>6} {'safe':>5} {'caught':>7} {'blocked':>7} "
           f"{'false+':>7} {'blocked+':>8} {'AUC':>6} {'p50 ms':>7} {'p95 ms':>7} unit")
     for name, items in load_sets(args.data).items():
@@ -297,9 +352,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(s, [(a, False) for a in answers], Stage.OUTPUT, scores=False)
         m = summarise(rows)
         results.append({"set": "train-answers", "stage": "output", "split": "all", **m})
-        print(f"clean answers from the training sources ({m['n_safe_multi']} of 3+ sentences): "
-              f"flagged {m['multi_false_positive']:.1%}, blocked {m['multi_blocked_safe']:.1%}, "
-              f"p50 {m['latency_ms_p50']:.2f} ms a sentence")
+        print(f"clean answers from the training sources ({m['n_safe_multi']} of 3+ sentences, each one a "
+              f"training row of the shipped head): flagged {m['multi_false_positive']:.1%}, "
+              f"blocked {m['multi_blocked_safe']:.1%}, p50 {m['latency_ms_p50']:.2f} ms a sentence")
+    heldout_answers = None
+    if args.heldout_answers and answers:
+        from safety_answers import run_heldout_answers
+
+        heldout_answers = run_heldout_answers(s, args.train, args.home)
     for r in results:
         if r["stage"] == "output" and r["split"] == "all" and r["n_safe_multi"]:
             print(f"  {r['set']:13} output: clean items of 3+ sentences {r['n_safe_multi']}: "
@@ -311,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"results": results, "xstest_input_flagged_by_type": by_type,
+                                    "heldout_curves": held_curves, "heldout_answers": heldout_answers,
+                                    "encoder_threads": threads,
                                     "judge": str(args.judge) if args.judge else "oracle" if args.judge_oracle else None,
                                     "judge_margin": args.judge_margin,
                                     "load_average_end": load}, indent=2) + "\n", encoding="utf-8")
