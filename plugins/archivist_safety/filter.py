@@ -11,7 +11,7 @@ from archivist_safety.destructive import find_destructive_commands
 from archivist_safety.encoder import well_formed
 from archivist_safety.findings import HATE, PERSONAL_DATA, PROMPT_INJECTION, SELF_HARM, SEXUAL_MINORS, Finding
 from archivist_safety.injection import find_injection
-from archivist_safety.intent import find_harmful_intent
+from archivist_safety.intent import CARE_KIND, find_harmful_intent
 from archivist_safety.judge import Judge
 from archivist_safety.personal_data import find_personal_data
 from archivist_safety.policy import REASONS, Policy, block_message
@@ -63,13 +63,14 @@ class ArchivistSafetyFilter:
         scored = (self.learned.score(text, intent, set_threshold, self.policy.block_threshold_for(stage))
                   if self.learned is not None and text.strip() else None)
         if scored is None:
-            # Rules only: the hand-written intent rules and the lexical hate layer.
-            found.extend(intent)
+            # Rules only: the hand-written intent rules and the lexical hate layer (a
+            # child in a care or teaching context is left alone: intent.CARE_KIND).
+            found.extend(f for f in intent if f.kind != CARE_KIND)
             threshold = set_threshold if set_threshold is not None else 0.6
             found.extend(find_toxicity(text, threshold, self.policy.learned))
             return found
         # The head has weighed the rules already; only the exact ones still decide alone.
-        found.extend(f for f in intent if f.category == SEXUAL_MINORS)
+        found.extend(f for f in intent if f.category == SEXUAL_MINORS and f.kind != CARE_KIND)
         if SLURS.search(text.lower()):
             found.append(Finding(HATE, 0, len(text), 0.95, "slur"))
         p, category = scored
