@@ -284,6 +284,8 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
     """Dense, keyword and every fusion, with passage headers off and on."""
     from sqlalchemy import select
 
+    from archivist_faiss import fusion
+    from archivist_faiss.naming import named_first
     from archivist_faiss.store import ChunkRow, File
 
     out: dict = {}
@@ -296,9 +298,17 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
         vectors = ix.ensure_vectors()
         runs: dict[str, list[list[int]]] = {}
         doc_of = {i: p for i, (p, _) in rows.items()}
+        file_of = ix.searcher.files_of(list(rows))
         for q, v in zip(queries, qvecs):
-            for method, ids in fusions(vectors.search(v, DEPTH), ix.keyword(q, DEPTH), doc_of).items():
+            dense, keyword = vectors.search(v, DEPTH), ix.keyword(q, DEPTH)
+            for method, ids in fusions(dense, keyword, doc_of).items():
                 runs.setdefault(method, []).append(ids)
+            # What Search.search does after ranking: a question naming its document by an
+            # identifier gets that document's passages first (naming.py).
+            named = ix.searcher.named_files(q)
+            for method, ranked in (("dense, named first", dense), ("keyword, named first", keyword),
+                                   ("shipped, named first", fusion.fuse(dense, keyword))):
+                runs.setdefault(method, []).append([i for i, _ in named_first(ranked, file_of, named)])
         good = good_for(rows)
         out["headers" if headers else "plain"] = {
             "chunks": len(rows), "index": json.loads((CACHE / f"{name}-{'headers' if headers else 'plain'}"

@@ -23,6 +23,7 @@ from archivist import Locator, Passage
 from archivist_faiss import fusion
 from archivist_faiss.catalog import on_disk
 from archivist_faiss.encoder import LazyEncoder
+from archivist_faiss.naming import MAX_NAMED_FILES, identifiers, named_first
 from archivist_faiss.store import ChunkRow, File
 from archivist_faiss.vector_cache import VectorCache
 
@@ -122,6 +123,9 @@ class Search:
             dense = self.unembedded(vec, keyword, self.dense(query, depth, vec))
             similar = dict(dense)
             ranked = fusion.fuse(dense, keyword)
+        named = self.named_files(query)
+        if named:  # the question names its document (naming.py): its passages first
+            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named)
         if min_similarity > 0:
             # Similar enough in meaning, or holding every word of the query (short keyword
             # queries such as a name embed poorly but match exactly). A passage outside the
@@ -129,6 +133,27 @@ class Search:
             exact = {i for i, _ in self.keyword(query, depth, joiner="AND")}
             ranked = [(i, s) for i, s in ranked if similar.get(i, -1.0) >= min_similarity or i in exact]
         return self._hits(ranked, k)
+
+    def named_files(self, query: str) -> set[int]:
+        """The files an identifier in ``query`` names (:mod:`naming`): for each, the files
+        whose name or header holds it, kept when they are at most :data:`MAX_NAMED_FILES`."""
+        named: set[int] = set()
+        for word in identifiers(query):
+            with self.engine.connect() as conn:
+                files = {int(r[0]) for r in conn.execute(text(
+                    "SELECT DISTINCT c.file_id FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+                    "WHERE chunks_fts MATCH :q LIMIT :n"), {"q": f'meta : "{word}"', "n": MAX_NAMED_FILES + 1}).all()}
+            if len(files) <= MAX_NAMED_FILES:
+                named |= files
+        return named
+
+    def files_of(self, ids: list[int]) -> dict[int, int]:
+        """Passage id -> file id, for ``ids``."""
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {int(i): int(f) for i, f in conn.execute(
+                select(ChunkRow.id, ChunkRow.file_id).where(ChunkRow.id.in_(ids))).all()}
 
     def _hits(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
         """The first ``k`` of ``ranked`` whose file is still on the disk. A file deleted
