@@ -29,7 +29,9 @@ MIN_SHARE = 0.6
 
 _WORD = re.compile(r"[^\W_]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_NUMBERS = re.compile(r"\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\]")  # "[7]": a source number, not a word
+# A citation as models write it, "[2]" or "[1, 3]": source numbers, not words (the
+# numbers are the group; archivist.prompt reads them with this pattern too).
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # Words every text has; they would make any two sentences look alike.
 STOPWORDS = frozenset(
     """about above after again against all also and any are as at because been before being below between
@@ -60,7 +62,7 @@ def matched_sources(answer: str, sources: Sequence[str], min_words: int = MIN_WO
     no other source holds as large a share."""
     words = [content_words(s) for s in sources]
     found: list[int] = []
-    for sentence in sentences(_NUMBERS.sub(" ", answer)):
+    for sentence in sentences(CITATION.sub(" ", answer)):
         mine = content_words(sentence)
         if len(mine) < min_words:
             continue

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from archivist.attribution import matched_sources
+from archivist.attribution import CITATION, matched_sources
 from archivist.types import ChatMessage, Citation, Passage
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -119,20 +119,17 @@ def grounded_messages(
     return [ChatMessage("system", system), *history, ChatMessage("user", question)]
 
 
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-
-
 def strip_citations(text: str) -> str:
     """``text`` without its ``[n]`` citations (a note's own numbers, before they are
     given to a model that numbers things differently)."""
-    text = re.sub(r"[ \t]{2,}", " ", _CITATION.sub("", text))
+    text = re.sub(r"[ \t]{2,}", " ", CITATION.sub("", text))
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
 
 
 def cited_numbers(answer: str, available: int) -> list[int]:
     """Source numbers the answer cites as [n] or [n, m], in first-cited order."""
     seen: list[int] = []
-    for match in _CITATION.finditer(answer):
+    for match in CITATION.finditer(answer):
         for part in re.split(r"[,;]", match.group(1)):
             n = int(part)
             if 1 <= n <= available and n not in seen:
