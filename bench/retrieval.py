@@ -307,8 +307,13 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
             # identifier gets that document's passages first (naming.py).
             named = ix.searcher.named_files(q)
             for method, ranked in (("dense, named first", dense), ("keyword, named first", keyword),
-                                   ("shipped, named first", fusion.fuse(dense, keyword))):
+                                   ("fused, named first", fusion.fuse(dense, keyword))):
                 runs.setdefault(method, []).append([i for i, _ in named_first(ranked, file_of, named)])
+            # And the search users get, through the plugin's own code: the three modes of
+            # Search.search (the hybrid ranks named files whole, Search.within).
+            for mode in ("dense", "keyword", "hybrid"):
+                runs.setdefault(f"Search.search {mode}", []).append(
+                    [h.chunk_id for h in ix.searcher.search(q, DEPTH, mode=mode)])
         good = good_for(rows)
         out["headers" if headers else "plain"] = {
             "chunks": len(rows), "index": json.loads((CACHE / f"{name}-{'headers' if headers else 'plain'}"
@@ -352,10 +357,10 @@ def xquad_quality() -> dict:
 
 def print_comparison(title: str, result: dict) -> None:
     print(f"\n{title}: {result['questions']} questions")
-    print(f"{'method':<24}{'plain R@1':>10}{'R@5':>7}{'R@10':>7}{'headers R@1':>13}{'R@5':>7}{'R@10':>7}")
+    print(f"{'method':<26}{'plain R@1':>10}{'R@5':>7}{'R@10':>7}{'headers R@1':>13}{'R@5':>7}{'R@10':>7}")
     for method in result["plain"]["results"]:
         p, h = result["plain"]["results"][method], result["headers"]["results"][method]
-        print(f"{method:<24}{p['recall@1']:>10.3f}{p['recall@5']:>7.3f}{p['recall@10']:>7.3f}"
+        print(f"{method:<26}{p['recall@1']:>10.3f}{p['recall@5']:>7.3f}{p['recall@10']:>7.3f}"
               f"{h['recall@1']:>13.3f}{h['recall@5']:>7.3f}{h['recall@10']:>7.3f}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archivist_faiss.naming import identifiers, named_first
+from archivist_faiss.naming import content_query, identifiers, named_first
 
 PROTOCOL = ("Study protocol\n\nThis randomised trial compares two dressings for wounds after surgery in "
             "adults at one hospital.\n\n")
@@ -33,6 +33,13 @@ def test_named_files_come_first_in_the_order_they_were_ranked() -> None:
     assert named_first(ranked, {1: 10}, set()) == ranked
 
 
+def test_the_content_query_leaves_out_the_words_of_the_documents_name_and_header() -> None:
+    header = "N5921D report | Aviation accident final report, Piper PA-22-150, Tallahassee, FL"
+    assert content_query("How many hours had the pilot of the Piper N5921D at Tallahassee?", header).split() == \
+        "How many hours had the pilot of the at ?".split()
+    assert content_query("Pilot hours?", "") == "Pilot hours?"
+
+
 def test_a_question_naming_its_trial_gets_that_trials_passage_not_a_better_worded_one(tmp_path, make_index) -> None:
     docs = tmp_path / "protocols"
     docs.mkdir()
@@ -54,3 +61,47 @@ def test_a_question_naming_its_trial_gets_that_trials_passage_not_a_better_worde
     # Without the identifier the words decide, as before.
     top = ix.search("How was the sample size calculated?", k=1, mode="keyword")[0]
     assert Path(top.path).name != "NCT00000011_Prot.txt"
+
+
+def _report(registration: str, aircraft: str, place: str, hours: int) -> str:
+    title = (f"Aviation accident final report for {registration}, a {aircraft}, at {place}. "
+             f"The {aircraft} {registration} was destroyed near {place}; the {aircraft} was registered to a "
+             f"club at {place}, and the investigation of {registration} was carried out at {place}. "
+             + " ".join(f"Record {n} of the {aircraft} {registration} at {place} is kept on file." for n in range(3))
+             + " This report was prepared from the statements of the witnesses and from the examination of the "
+               "wreckage by the investigators in charge.")
+    pilot = (f"Pilot information. The pilot held a private certificate with an airplane single-engine land "
+             f"rating and had logged {hours} hours of total flight time, of which 40 hours were in the last "
+             "ninety days. The pilot's last flight review was completed eleven months before the accident, "
+             "and the pilot held a third-class medical certificate with no limitations. The pilot reported "
+             "no prior accidents or incidents, and the flight instructor who signed the review described "
+             "the pilot as careful and well prepared for cross-country flights in good weather.")
+    weather = ("Weather information. The nearest station reported wind from 270 degrees at 8 knots, visibility "
+               "10 miles, a few clouds at 4,500 feet, temperature 12 degrees, dew point 3 degrees, and an "
+               "altimeter setting of 30.05 inches of mercury. No significant weather was forecast for the "
+               "area, and no notices to airmen affected the airport, its runways or its lighting that day.")
+    return "\n\n".join((title, pilot, weather)) + "\n"
+
+
+def test_inside_the_named_report_the_page_that_answers_beats_the_title_page(tmp_path, make_index, monkeypatch) -> None:
+    """The question's place and aircraft chose the report; inside it they would choose its
+    title block, which repeats them, over the pilot's record that answers. The hybrid
+    ranks the named report's passages without them on its keyword side (Search.within)."""
+    from archivist_faiss import search
+
+    docs = tmp_path / "reports"
+    docs.mkdir()
+    (docs / "N5921D_report.txt").write_text(_report("N5921D", "Piper PA-22-150", "Tallahassee", 1250))
+    for reg, craft, place in (("N1234X", "Cessna 152", "Venice"), ("N77AB", "Beech Bonanza", "Madill")):
+        (docs / f"{reg}_report.txt").write_text(_report(reg, craft, place, 300))
+    ix = make_index(isolate=False)
+    ix.index([docs])
+    question = "How many hours of flight time did the pilot of the Piper PA-22-150 N5921D that crashed at Tallahassee have?"
+    top = ix.search(question, k=1)[0]
+    assert Path(top.path).name == "N5921D_report.txt" and "1250 hours" in top.text, top.text[:80]
+    # Without ranking the named report whole (named files first, the fused order kept),
+    # its title block comes first: what the change is for.
+    monkeypatch.setattr(search, "WITHIN_MAX_PASSAGES", 0)
+    top = ix.search(question, k=1)[0]
+    assert Path(top.path).name == "N5921D_report.txt" and "1250 hours" not in top.text, top.text[:80]
+    assert "N5921D" in top.text and "Tallahassee" in top.text
