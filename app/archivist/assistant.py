@@ -33,6 +33,7 @@ from archivist.prompt import (
     pack_prompt,
 )
 from archivist.protocols import Countable
+from archivist.repetition import LoopGuard
 from archivist.types import (
     Action,
     ChatMessage,
@@ -383,8 +384,14 @@ class Assistant:
 
         shown: list[str] = []
         raw = loaded.stream(prompt, options, stats, cancel)
+        guard = LoopGuard()
         try:
             for event in screener.screen_stream(raw):
+                if event.text and not event.stopped and guard.repeats(event.source or event.text):
+                    # The model began repeating itself (archivist.repetition): the
+                    # answer ends before the repeat, and generation stops.
+                    stats.finish_reason = "repetition"
+                    break
                 if event.verdict is not None and event.verdict.action is not Action.ALLOW:
                     verdicts.append(event.verdict)
                     yield TurnEvent("notice", text=event.verdict.reason, verdict=event.verdict)

@@ -199,6 +199,8 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
         return None
     click.echo()
     if answer is not None:
+        if answer.stats.finish_reason == "repetition":
+            click.secho(REPEATING_NOTE, dim=True, err=True)
         _print_citations(answer.citations)
         if answer.parts:
             names = ", ".join(Path(f).name for f in answer.files)
@@ -206,6 +208,8 @@ def _print_turn(assistant: Any, question: str, conversation: int | None, kwargs:
     return answer
 
 
+# After an answer cut where the model began repeating itself (archivist.repetition).
+REPEATING_NOTE = "(The model began repeating itself; the answer ends there.)"
 # Above the sources an answer was given but does not cite (Citation.cited is False).
 CONSULTED_HEADING = "Consulted, not cited in the answer:"
 # Above the sources whose words the answer repeats, when it cites none (Citation.matched).

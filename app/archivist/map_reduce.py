@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from archivist.attribution import matched_sources
 from archivist.errors import ArchivistError
 from archivist.prompt import cited_numbers, format_sources, strip_citations
+from archivist.repetition import without_loop
 from archivist.types import ChatMessage, Citation, GenerationOptions, GenerationStats, Locator, Passage
 from archivist.whole_files import describe_units, text_pieces
 
@@ -92,6 +93,7 @@ class PassFigures:
     seconds: float = 0.0
     parts: int = 0
     relevant: int = 0
+    loops_cut: int = 0  # notes cut where the model began repeating itself
 
     def to_dict(self) -> dict[str, float]:
         return {f"map_{k}": float(v) for k, v in dataclasses.asdict(self).items()}
@@ -289,13 +291,16 @@ class FilePass:
         return self.stopped
 
     def _generate(self, messages: Sequence[ChatMessage], max_new_tokens: int) -> str:
-        """The model's whole answer to ``messages`` (a note: not shown, so not streamed)."""
+        """The model's whole answer to ``messages`` (a note: not shown, so not streamed),
+        cut where it starts repeating itself (:mod:`archivist.repetition`)."""
         stats = GenerationStats()
         options = dataclasses.replace(self.options, max_new_tokens=min(max_new_tokens, self.options.max_new_tokens))
         started = time.perf_counter()
         stream = self.model.stream(self.model.apply_chat_template(messages), options, stats, self.cancel)
         try:
-            text = "".join(stream)
+            text, looped = without_loop(stream)
+            if looped:
+                self.figures.loops_cut += 1
         finally:
             if isinstance(stream, Generator):
                 stream.close()

@@ -271,3 +271,19 @@ def test_a_summary_that_cites_no_part_is_matched_to_the_pages_it_repeats(
     [citation] = answer.citations
     assert (citation.n, citation.page, citation.cited, citation.matched) == (1, 2, False, True)
     assert "P2Q" in citation.snippet
+
+
+def test_a_note_that_loops_is_cut_where_it_starts_repeating(scripted_app, scripted, budget, fifty_pages) -> None:
+    """archivist.repetition on the notes of a file read in parts: what the part said is
+    kept, the loop is not (nor read to its end), and the turn counts the cut."""
+    budget(400)
+    loop = "Page 2 covers budget item 14 [2]. " + "The plan has many pages of figures. " * 20
+    scripted.reply(loop)
+    for _ in range(1, 60):
+        scripted.reply("Nothing relevant.")
+    _, answer = run(scripted_app.assistant(), "Summarise this report.", scripted,
+                 "Item 14 is on page two [1].", files=[fifty_pages])
+    reduce_prompt = scripted.prompts[-1]
+    assert "Page 2 covers budget item 14" in reduce_prompt
+    assert reduce_prompt.count("The plan has many pages of figures.") == 1
+    assert answer.timings["map_loops_cut"] == 1.0

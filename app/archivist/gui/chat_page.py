@@ -550,4 +550,6 @@ def _stats_line(model: str | None, provider: str | None, stats: dict[str, Any]) 
         parts.append(f"read in {int(stats['map_parts'])} parts")
     if stats.get("finish_reason") == "cancelled":
         parts.append("stopped")
+    elif stats.get("finish_reason") == "repetition":  # archivist.repetition
+        parts.append("ended where the model began repeating itself")
     return " · ".join(parts)

@@ -1,0 +1,73 @@
+"""An answer is cut where the model starts repeating itself (archivist.repetition): the
+loop guard on its own, in a streamed turn, and in the notes of a file read in parts.
+The model is scripted: what is asserted is the cut, the same on every CPU."""
+
+from __future__ import annotations
+
+from doubles import RetrieverPlugin, StaticRetriever
+
+from archivist import Locator, Passage
+from archivist.repetition import LoopGuard, sentences, without_loop
+from archivist.types import GenerationOptions
+
+LOOP = ("The pilot had 1,250 hours of flight time. The accident was ruled out as a result of a "
+        "malfunction. " + "The accident was ruled out as a result of a malfunction. " * 12)
+
+
+def test_a_sentence_said_again_repeats_and_short_or_new_ones_do_not() -> None:
+    guard = LoopGuard()
+    assert not guard.repeats("The study will examine the factors that influence day-case surgery.")
+    assert not guard.repeats("Yes.") and not guard.repeats("Yes.")  # too short to be a loop
+    assert not guard.repeats("- The pilot had 1,250 hours in total.")
+    assert not guard.repeats("- The pilot had 300 hours in this model.")  # a list, not a loop
+    assert guard.repeats("The study will examine the factors that influence day-case surgery.")
+    # Most of its word triples said before: a loop with a word changed.
+    guard = LoopGuard()
+    guard.repeats("It will examine the factors that may influence routine day-case surgery pathways and outcomes.")
+    assert guard.repeats("It will explore the factors that may influence routine day-case surgery pathways and outcomes.")
+
+
+def test_the_stream_is_cut_before_the_repeat_and_read_no_further() -> None:
+    read = []
+
+    def stream():
+        for word in LOOP.split(" "):
+            read.append(word)
+            yield word + " "
+
+    text, looped = without_loop(stream())
+    assert looped
+    assert text == "The pilot had 1,250 hours of flight time. The accident was ruled out as a result of a malfunction."
+    assert len(read) < len(LOOP.split(" ")) / 3
+    assert list(sentences(["One. Two", " three.\nFour"])) == ["One.", " Two three.", "\n", "Four"]
+    assert without_loop(["No loop here at all."]) == ("No loop here at all.", False)
+
+
+def test_a_looping_answer_ends_before_the_repeat_and_generation_stops(scripted_app, scripted) -> None:
+    scripted.reply(LOOP)
+    shown = []
+    for event in scripted_app.assistant().stream("What happened?", use_documents=False,
+                                                 options=GenerationOptions(max_new_tokens=400)):
+        if event.kind == "text":
+            shown.append(event.text)
+        if event.kind == "done":
+            answer = event.answer
+    assert answer.text == "The pilot had 1,250 hours of flight time. The accident was ruled out as a result of a malfunction."
+    assert "".join(shown).strip() == answer.text
+    assert answer.stats.finish_reason == "repetition"
+    assert answer.stats.completion_tokens < len(LOOP.split()) / 3  # the model was stopped, not read to the end
+
+
+def test_ask_says_the_answer_was_cut_where_it_began_repeating(scripted_app, scripted) -> None:
+    from click.testing import CliRunner
+
+    from archivist.cli import REPEATING_NOTE, State, cli
+
+    scripted_app.host.add("static", RetrieverPlugin(StaticRetriever([
+        Passage(text="The pilot had logged 1,250 hours.", path="/docs/report.txt", locator=Locator(page=2))])))
+    scripted.reply(LOOP)
+    result = CliRunner().invoke(cli, ["ask", "How many hours?"], obj=State(scripted_app), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].endswith("as a result of a malfunction.")
+    assert result.stdout.count("ruled out") == 1
+    assert REPEATING_NOTE in result.stderr
