@@ -45,6 +45,15 @@ def test_models_lists_each_model_with_and_without_the_library_and_the_encoder(se
         served.client().models.retrieve("nothing-like-it")
 
 
+def test_an_answer_cut_where_the_model_began_repeating_says_so_in_the_archivist_object(
+        scripted_app, scripted, served) -> None:
+    scripted.reply("Quimby is a market town. " + "The festival is in June every year. " * 6)
+    completion = served.client().chat.completions.create(model="archivist:nodocs", messages=ask("Tell me."))
+    assert completion.choices[0].message.content == "Quimby is a market town. The festival is in June every year."
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.model_extra["archivist"]["finish_reason"] == "repetition"
+
+
 def test_a_grounded_answer_has_its_markers_and_citations_with_path_page_and_passage(scripted_app, scripted,
                                                                                  served) -> None:
     with_sources(scripted_app, FESTIVAL, QUIMBY)

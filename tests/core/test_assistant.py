@@ -20,7 +20,7 @@ from archivist.types import Action, GenerationOptions
 
 SHORT = GenerationOptions(max_new_tokens=24)
 # What a real answer may end with: its end-of-turn token, or the token budget.
-FINISHED = {"stop", "length"}
+FINISHED = {"stop", "length", "repetition"}  # "repetition": archivist.repetition cut a loop
 
 FESTIVAL = Passage(
     text="The Zorblat festival takes place every June in the town of Quimby.",

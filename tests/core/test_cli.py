@@ -66,7 +66,7 @@ def test_ask_json_streams_an_answer_from_the_real_model(home: Path, default_mode
     # Its words differ by CPU (see tests/core/test_real_model.py): only their shape is asserted.
     assert data["answer"].strip()
     assert 0 < data["completion_tokens"] <= 24
-    assert data["finish_reason"] in ("stop", "length")
+    assert data["finish_reason"] in ("stop", "length", "repetition")
     assert data["prompt_tokens"] > 5
     assert data["ttft_ms"] > 0 and data["tokens_per_s"] > 0
     assert data["citations"] == [] and data["grounded"] is False

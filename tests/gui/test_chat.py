@@ -148,6 +148,23 @@ def test_sources_an_uncited_answer_repeats_are_shown_as_matched(
     assert "<b>Matched</b>" in scripted_window.chat.views()[-1].sources_label.text()
 
 
+def test_an_answer_cut_where_the_model_began_repeating_says_so(scripted_app, scripted, scripted_window, qtbot) -> None:
+    """archivist.repetition in the window: the loop is not shown, the stats line says why
+    the answer ends there."""
+    scripted.reply("Quimby is a market town. The festival is in June every year. "
+                   + "The festival is in June every year. " * 8)
+    answer, _ = ask(qtbot, scripted_window, "Tell me about Quimby.")
+    assert answer.stats.finish_reason == "repetition"
+    reply = scripted_window.chat.views()[-1]
+    assert reply.text().strip() == "Quimby is a market town. The festival is in June every year."
+    assert "ended where the model began repeating itself" in reply.stats.text()
+    directory = os.environ.get("ARCHIVIST_SCREENSHOT_DIR")
+    if directory:
+        scripted_window.resize(1100, 560)
+        qtbot.wait(300)
+        scripted_window.grab().save(str(Path(directory) / "repetition-cut.png"))
+
+
 def test_the_real_model_streams_stops_and_answers_again(app, window, qtbot) -> None:
     """The one GUI test on the real model: what it does, not what it says."""
     chat = window.chat
@@ -175,7 +192,7 @@ def test_the_real_model_streams_stops_and_answers_again(app, window, qtbot) -> N
     assert again is not None and again.conversation_id == answer.conversation_id
     assert again.text and "".join(pieces).strip() == again.text
     assert chat.views()[-1].text().strip() == again.text
-    assert 0 < again.stats.completion_tokens <= 16 and again.stats.finish_reason in ("stop", "length")
+    assert 0 < again.stats.completion_tokens <= 16 and again.stats.finish_reason in ("stop", "length", "repetition")
 
 
 class ExplodingRetriever:

@@ -139,6 +139,8 @@ def archivist_extra(answer: Answer, saved: bool) -> dict[str, Any]:
         "model": answer.model,
         "provider": answer.provider,
         "conversation_id": answer.conversation_id if saved else None,
+        # Why the answer ended, in Archivist's words ("repetition": archivist.repetition).
+        "finish_reason": answer.stats.finish_reason,
     }
 
 
