@@ -116,10 +116,10 @@ def set_threads(learned: Any, threads: int) -> None:
 def sentence_count(text: str) -> int:
     """Sentences in ``text`` as the stream cuts them (a blocked answer stops early, so its
     events undercount it)."""
-    from archivist.screening import _sentence_end
+    from archivist.screening import sentence_end
 
     n, rest = 0, text
-    while (cut := _sentence_end(rest)) is not None:
+    while (cut := sentence_end(rest)) is not None:
         n, rest = n + 1, rest[cut:]
     return n + bool(rest.strip())
 

@@ -190,10 +190,10 @@ def breakdown(s: Screener, learned: Any, sentences: list[str]) -> dict[str, floa
 
 
 def _sentences(text: str) -> list[str]:
-    from archivist.screening import _sentence_end
+    from archivist.screening import sentence_end
 
     out, rest = [], text
-    while (cut := _sentence_end(rest)) is not None:
+    while (cut := sentence_end(rest)) is not None:
         out.append(rest[:cut].strip())
         rest = rest[cut:]
     if rest.strip():

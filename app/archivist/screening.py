@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # "a@b.com" are never cut in the middle.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
 MAX_HOLD = 400  # characters held without a boundary before cutting at a space
+_LIST_MARK = re.compile(r"\s*(?:\d{1,3}|[a-zA-Z])[.)]")
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Screener:
                 continue
             buffer += chunk
             while True:
-                cut = _sentence_end(buffer)
+                cut = sentence_end(buffer)
                 if cut is None:
                     break
                 sentence, buffer = buffer[:cut], buffer[cut:]
@@ -205,10 +206,15 @@ def reads_context(kind: type[SafetyFilter]) -> bool:
                                                     inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def _sentence_end(buffer: str) -> int | None:
-    """Where the first complete sentence of ``buffer`` ends, or None to keep waiting."""
-    m = _BOUNDARY.search(buffer)
-    if m:
+def sentence_end(buffer: str) -> int | None:
+    """Where the first complete sentence of ``buffer`` ends, or None to keep waiting.
+
+    A list item's number or letter ("1. ", "b) ") at the start of a line is not a
+    sentence: the item is screened whole, and the sentence before it (its context) is
+    the one before the item, not "1."."""
+    for m in _BOUNDARY.finditer(buffer):
+        if m.group() != "\n" and _LIST_MARK.fullmatch(buffer, buffer.rfind("\n", 0, m.start()) + 1, m.end()):
+            continue
         return m.end()
     if len(buffer) > MAX_HOLD:
         space = buffer.rfind(" ", 0, MAX_HOLD)

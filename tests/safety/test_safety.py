@@ -438,6 +438,12 @@ def test_each_answer_sentence_is_screened_with_the_one_before_where_a_filter_ask
     list(screener.screen_stream(["One. Tw", "o.\nThree"]))
     assert seen["old"] == [("One.", None), ("Two.", None), ("Three", None)]
     assert seen["new"] == [("One.", ""), ("Two.", "One."), ("Three", "Two.")]
+    # A list item's number is not a sentence: the item is screened whole, with the
+    # sentence before the item as its context.
+    seen["new"].clear()
+    list(screener.screen_stream(["Some tips:\n1. Use a strong", " password. It helps.\n2.", " Lock the door."]))
+    assert seen["new"] == [("Some tips:\n", ""), ("1. Use a strong password.", "Some tips:"),
+                           ("It helps.", "1. Use a strong password."), ("2. Lock the door.", "It helps.")]
 
 
 # A sentence about harm, not harmful; the head alone scores it over the block threshold
