@@ -387,9 +387,14 @@ class Assistant:
         guard = LoopGuard()
         try:
             for event in screener.screen_stream(raw):
-                if event.text and not event.stopped and guard.repeats(event.source or event.text):
+                cut = guard.loop_start(event.source or event.text) if event.text and not event.stopped else None
+                if cut is not None:
                     # The model began repeating itself (archivist.repetition): the
                     # answer ends before the repeat, and generation stops.
+                    kept = event.text[:cut].rstrip() if event.text == event.source else ""
+                    if kept:
+                        shown.append(kept)
+                        yield TurnEvent("text", text=kept)
                     stats.finish_reason = "repetition"
                     break
                 if event.verdict is not None and event.verdict.action is not Action.ALLOW:

@@ -27,6 +27,23 @@ def test_a_sentence_said_again_repeats_and_short_or_new_ones_do_not() -> None:
     assert guard.repeats("It will explore the factors that may influence routine day-case surgery pathways and outcomes.")
 
 
+def test_a_phrase_written_three_times_in_a_row_is_cut_after_its_first_copy() -> None:
+    looped = ("The safety filter is a built-in filter that is designed to prevent the creation of a buffer "
+              "that can be used to create a buffer that can be used to create a buffer that can be used to create a buffer "
+              "that")
+    cut = LoopGuard().loop_start(looped)
+    assert cut is not None and looped[:cut].rstrip() == (
+        "The safety filter is a built-in filter that is designed to prevent the creation of a buffer "
+        "that can be used to create")
+    # Twice is emphasis or a list, not a loop; nor are short words said three times.
+    assert LoopGuard().loop_start("It is very, very, very old: a long way, a long way from home.") is None
+    # A loop that runs across two pieces (the screen cuts a long sentence at 400
+    # characters): its second copy began in the first, so none of the second is kept.
+    guard = LoopGuard()
+    assert guard.loop_start("We went to the shop, then we went to the shop") is None
+    assert guard.loop_start(", then we went to the shop, then we rested") == 0
+
+
 def test_the_stream_is_cut_before_the_repeat_and_read_no_further() -> None:
     read = []
 
