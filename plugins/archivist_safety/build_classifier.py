@@ -61,7 +61,12 @@ L2 = 1e-2
 L2_LINES = 3e-2  # the lines head's, as it was shipped alone
 STEPS = 300
 TARGET_WARN_FP = 0.05  # the issue's ceiling on clean texts flagged, per source on average
-TARGET_BLOCK_FP = 0.015  # clean texts blocked: what people will not accept
+# Clean texts blocked, per source on average: what people will not accept. The issue's
+# ceiling for whole answers is 1%; 1.5% until December 7, when held out it blocked 1.4%
+# of clean answers of 3+ sentences (an answer has several sentences to be blocked by).
+# At 1%, 0.9% of the training sources' clean texts are blocked held out, 44.5% of the
+# harmful ones (52.1% at 1.5%; caught, warned or blocked, stays 70.6%).
+TARGET_BLOCK_FP = 0.01
 # Texts whose first score is within this of the warn..block range also get the deep
 # head's view (classifier.Head).
 BAND = 0.2
