@@ -13,6 +13,7 @@ the ``min_similarity`` gate judge them by meaning as they will once their vector
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,13 +91,18 @@ class Search:
         extra = [(int(r[0]), float(np.dot(v, vec))) for r, v in zip(rows, vecs)]
         return sorted(dense + extra, key=lambda kv: (-kv[1], kv[0]))
 
-    def keyword(self, query: str, n: int, joiner: str = "OR") -> list[tuple[int, float]]:
+    def keyword(self, query: str, n: int, joiner: str = "OR",
+                files: Collection[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 over the passage text and its header (``meta``); only the passages of
+        ``files`` when given (:meth:`within`)."""
         match = fusion.fts_query(query, joiner=joiner)
         if match is None:
             return []
+        scope = "" if files is None else (
+            f" AND rowid IN (SELECT id FROM chunks WHERE file_id IN ({','.join(str(int(f)) for f in sorted(files))}))")
         with self.engine.connect() as conn:
             rows = conn.execute(text(f"SELECT rowid, bm25(chunks_fts, 1.0, {float(fusion.META_WEIGHT)}) AS r "
-                                     "FROM chunks_fts WHERE chunks_fts MATCH :q ORDER BY r LIMIT :n"),
+                                     f"FROM chunks_fts WHERE chunks_fts MATCH :q{scope} ORDER BY r LIMIT :n"),
                                 {"q": match, "n": n}).all()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -182,11 +188,7 @@ class Search:
             heads = [str(m) for (m,) in conn.execute(text(
                 f"SELECT meta FROM chunks_fts WHERE rowid IN (SELECT min(id) FROM chunks WHERE file_id IN ({files}) "
                 f"GROUP BY file_id UNION SELECT max(id) FROM chunks WHERE file_id IN ({files}) GROUP BY file_id)"))]
-            words = fusion.fts_query(content_query(query, " ".join(heads)))
-            keyword = [] if words is None else [(int(i), -float(r)) for i, r in conn.execute(text(
-                f"SELECT rowid, bm25(chunks_fts, 1.0, {float(fusion.META_WEIGHT)}) AS r FROM chunks_fts "
-                f"WHERE chunks_fts MATCH :q AND rowid IN (SELECT id FROM chunks WHERE file_id IN ({files})) "
-                "ORDER BY r LIMIT :n"), {"q": words, "n": max(50, count)}).all()]
+        keyword = self.keyword(content_query(query, " ".join(heads)), max(50, count), files=named)
         dense: list[tuple[int, float]] = []
         if rows:
             ids = np.array([int(r[0]) for r in rows])
