@@ -256,15 +256,18 @@ class FilePass:
 
     def citations(self, answer: str, fallback: int = 2) -> list[Citation]:
         """The parts the answer cites, each pointing to the file and page its note cited
-        (else the part's first unit). None cited: the pages of parts with notes whose
-        words the answer's sentences repeat (``matched``, one per part, see
-        :mod:`archivist.attribution`), else the first ``fallback`` parts with notes, both
-        marked ``cited=False``, as :func:`archivist.prompt.make_citations` does."""
+        (else the part's first unit). None cited: the parts whose words the answer's
+        sentences repeat (``matched``, one per part, see :mod:`archivist.attribution`),
+        else the first ``fallback`` parts with notes, both marked ``cited=False``, as
+        :func:`archivist.prompt.make_citations` does.
+
+        Words are matched to the pages first (a sentence copied from the file), then to
+        the notes: the answer was written from the notes, not the pages, and a page of a
+        report shares its template's words with forty others while its part's note is
+        a few sentences of its own. A matched note points to the page it cited, else
+        the page whose words it repeats, else its part's first page."""
         parts = {p.number: p for p in self.parts}
-        cited_by: dict[int, tuple[Passage, ...]] = {}
-        for note in self.notes:
-            if len(note.parts) == 1:
-                cited_by[note.parts[0]] = note.cited
+        cited_by = {note.parts[0]: note.cited for note in self.notes if len(note.parts) == 1}
         numbers = [n for n in cited_numbers(answer, len(self.parts)) if n in parts]
         cited = bool(numbers)
         chosen: dict[int, Passage] = {}
@@ -274,6 +277,10 @@ class FilePass:
             for i in matched_sources(answer, [unit.text for _, unit in units]):
                 n, unit = units[i - 1]
                 chosen.setdefault(n, unit)
+            notes = [note for note in self.notes if len(note.parts) == 1 and note.parts[0] in parts]
+            for i in matched_sources(answer, [note.text for note in notes]):
+                note = notes[i - 1]
+                chosen.setdefault(note.parts[0], _page_of(note, parts[note.parts[0]]))
             numbers = list(chosen) or [note.parts[0] for note in self.notes][:fallback]
         out = []
         for n in numbers:
@@ -311,6 +318,15 @@ class FilePass:
         if stats.finish_reason == "cancelled" or self._cancelled():
             self.stopped = True
         return text
+
+
+def _page_of(note: Note, part: Part) -> Passage:
+    """The unit a part's note stands for: the one it cited, else the one whose words it
+    repeats (:func:`matched_sources`), else the part's first."""
+    if note.cited:
+        return note.cited[0]
+    found = matched_sources(note.text, [unit.text for unit in part.sources])
+    return part.sources[found[0] - 1] if found else part.sources[0]
 
 
 def _relevant(note: str) -> bool:

@@ -274,6 +274,21 @@ def test_a_summary_that_cites_no_part_is_matched_to_the_pages_it_repeats(
     assert "P2Q" in citation.snippet
 
 
+def test_a_summary_that_repeats_a_note_is_matched_to_the_page_that_note_cited(
+        scripted_app, scripted, budget, fifty_pages) -> None:
+    """The answer is written from the notes, not the pages: a sentence whose words are a
+    note's (and no page's) is matched to that note's part, at the page the note cited."""
+    budget(400)
+    for k in range(1, 60):
+        scripted.reply(f"Auditors flagged {k * 100} unpaid invoices [2]." if k % 3 else "Nothing relevant.")
+    final = "Auditors flagged 400 unpaid invoices in the report."
+    _, answer = run(scripted_app.assistant(), "Summarise this report.", scripted, final, files=[fifty_pages])
+    part_four = sources_in(scripted.prompts[3])
+    [citation] = answer.citations
+    assert (citation.n, citation.page, citation.cited, citation.matched) == (4, part_four[2], False, True)
+    assert f"P{part_four[2]}Q" in citation.snippet
+
+
 def test_a_note_that_loops_is_cut_where_it_starts_repeating(scripted_app, scripted, budget, fifty_pages) -> None:
     """archivist.repetition on the notes of a file read in parts: what the part said is
     kept, the loop is not (nor read to its end), and the turn counts the cut."""
