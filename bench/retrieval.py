@@ -62,6 +62,8 @@ def metrics(ranked_texts: list[list[str]], questions: list[dict]) -> dict[str, f
 
 
 def quality(tmp: Path, overlap: int | None = None) -> dict:
+    from archivist import fuse
+    from archivist.ranking import DENSE_SHARE, DENSE_SHARE_LOW
     from archivist_faiss import fusion
     from archivist_faiss.index import open_index
     from archivist_models.embedder import build_embedder
@@ -104,7 +106,7 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
         for kw in (0.5, 1.0, 1.5):
             fused = [[i for i, _ in fusion.rrf([(d, 1.0), (k, kw)], k=rrf_k)] for d, k in zip(dense, keyword)]
             grid[f"rrf k={rrf_k} d=1 kw={kw}"] = metrics(as_texts(fused), questions)
-    fused = [[i for i, _ in fusion.fuse(d, k)] for d, k in zip(dense_scored, keyword_scored)]
+    fused = [[i for i, _ in fuse(d, k)] for d, k in zip(dense_scored, keyword_scored)]
     results["hybrid"] = metrics(as_texts(fused), questions)
     # end-to-end latency of Index.search (query embedding + FAISS + FTS5 + fusion + rows)
     lat = []
@@ -134,8 +136,8 @@ def quality(tmp: Path, overlap: int | None = None) -> dict:
         checks[name] = {"points_vs_fp32": points, "passes": all(v >= -0.5 for v in points.values())}
     return {"questions": len(questions), "documents": len(report.indexed), "chunks": n_chunks,
             "overlap_tokens": ix.overlap_tokens,
-            "index_seconds": round(index_s, 1), "weights": {"dense_share": fusion.DENSE_SHARE,
-                                                             "dense_share_low": fusion.DENSE_SHARE_LOW,
+            "index_seconds": round(index_s, 1), "weights": {"dense_share": DENSE_SHARE,
+                                                             "dense_share_low": DENSE_SHARE_LOW,
                                                              "meta_weight": fusion.META_WEIGHT},
             "results": results, "fusion_grid": grid,
             "encoder": ix.embedder.variant, "recall_checks": checks,
@@ -239,21 +241,22 @@ def fusions(dense: list[tuple[int, float]], keyword: list[tuple[int, float]],
     share of passages the two top tens have in common, ``doc agreement`` the share of the
     dense top ten from the document of the keyword side's first hit (``doc_of``: passage
     id -> file); ``within kw top 2`` lets the fused order change only which of the keyword
-    side's two first hits comes first. "shipped" is :func:`fusion.fuse` (its share from
+    side's two first hits comes first. "shipped" is :func:`archivist.fuse` (its share from
     the overlap, between 0.4 and 0.5)."""
+    from archivist import fuse
     from archivist_faiss import fusion
 
     d_ids, k_ids = [i for i, _ in dense], [i for i, _ in keyword]
     overlap = len(set(d_ids[:10]) & set(k_ids[:10])) / 10
-    gated = {f"dense share {share}": [i for i, _ in fusion.fuse(dense, keyword, share)] for share in (0.2, 0.4)}
-    gated["fixed share 0.5 (before)"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5)]
-    gated["share .5*overlap"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5 * overlap)]
+    gated = {f"dense share {share}": [i for i, _ in fuse(dense, keyword, share)] for share in (0.2, 0.4)}
+    gated["fixed share 0.5 (before)"] = [i for i, _ in fuse(dense, keyword, 0.5)]
+    gated["share .5*overlap"] = [i for i, _ in fuse(dense, keyword, 0.5 * overlap)]
     if doc_of is not None:  # every method needs an entry for every query (recall() pairs them by position)
         agree = 1.0
         if k_ids and d_ids:
             agree = sum(doc_of[i] == doc_of[k_ids[0]] for i in d_ids[:10]) / min(10, len(d_ids))
-        gated["share .5*doc agreement"] = [i for i, _ in fusion.fuse(dense, keyword, 0.5 * agree)]
-    shipped = [i for i, _ in fusion.fuse(dense, keyword)]
+        gated["share .5*doc agreement"] = [i for i, _ in fuse(dense, keyword, 0.5 * agree)]
+    shipped = [i for i, _ in fuse(dense, keyword)]
     head = set(k_ids[:2])
     gated["within kw top 2"] = [i for i in shipped if i in head] + [i for i in shipped if i not in head]
     out = {"dense": d_ids, "keyword": k_ids}
@@ -284,8 +287,7 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
     """Dense, keyword and every fusion, with passage headers off and on."""
     from sqlalchemy import select
 
-    from archivist_faiss import fusion
-    from archivist_faiss.naming import named_first
+    from archivist import fuse, named_first
     from archivist_faiss.store import ChunkRow, File
 
     out: dict = {}
@@ -304,10 +306,10 @@ def compare(name: str, docs: Path, queries: list[str], good_for: Callable[[dict[
             for method, ids in fusions(dense, keyword, doc_of).items():
                 runs.setdefault(method, []).append(ids)
             # What Search.search does after ranking: a question naming its document by an
-            # identifier gets that document's passages first (naming.py).
+            # identifier gets that document's passages first (archivist.ranking).
             named = ix.searcher.named_files(q)
             for method, ranked in (("dense, named first", dense), ("keyword, named first", keyword),
-                                   ("fused, named first", fusion.fuse(dense, keyword))):
+                                   ("fused, named first", fuse(dense, keyword))):
                 runs.setdefault(method, []).append([i for i, _ in named_first(ranked, file_of, named)])
             # And the search users get, through the plugin's own code: the three modes of
             # Search.search (the hybrid ranks named files whole, Search.within).

@@ -3,6 +3,7 @@ r"""PostgreSQL collections (plugins/archivist_team): search latency, HNSW recall
     .venv/bin/python bench/team.py [--size 50000] [--queries 200] [--out bench/results/team.json]
                                    [--url postgresql://... | --pg-folder DIR] [--no-faiss] [--only-scale]
                                    [--hnsw 16:64 ...] [--ef-search 40,100,200,400,800]
+                                   [--reports] [--only-reports]
 
 Without ``--url`` a throw-away server is started with scripts/local-postgres.sh in a
 temporary folder (PostgreSQL 15 + pgvector 0.8.6) and stopped at the end.
@@ -12,6 +13,10 @@ temporary folder (PostgreSQL 15 + pgvector 0.8.6) and stopped at the end.
    transaction per file). A question's hit is a returned passage containing one of its
    gold answers; recall@1/5/10 for hybrid, dense and keyword search, and the same
    questions against the FAISS plugin's index of the same files (``--no-faiss`` skips it).
+   With ``--reports`` (``--only-reports``: that alone), the same for the 40 near-identical
+   PDFs of ../shared/data/reports and the 113 questions of bench/reports_questions.json
+   (a hit: a passage of the question's file matching its gold pattern), beside the FAISS
+   plugin's ``Search.search`` on the same files (the index bench/retrieval.py caches).
 2. Latency: ``TeamCollection.search`` (hybrid, query embedding included) on the XQuAD
    collection, p50/p95 over the questions.
 3. HNSW at scale (bench/team_scale.py): ``--size`` passages made from the real texts of
@@ -58,6 +63,8 @@ from machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.en.json"
+REPORTS = ROOT.parent / "shared" / "data" / "reports"
+REPORT_QUESTIONS = ROOT / "bench" / "reports_questions.json"
 WHEELS = ROOT / ".cache" / "wheels"
 
 
@@ -208,6 +215,9 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     parser.add_argument("--exact-queries", type=int, default=20, help="queries timed with PostgreSQL's exact scan")
     parser.add_argument("--hybrid-queries", type=int, default=20,
                         help="questions timed through the plugin's whole hybrid search at --size")
+    parser.add_argument("--reports", action="store_true",
+                        help="also measure recall on the near-identical reports (bench/reports_questions.json)")
+    parser.add_argument("--only-reports", action="store_true", help="only the reports (implies --reports)")
     args = parser.parse_args(argv)
     args.hnsw = args.hnsw or ["16:64"]
     for spec in args.hnsw:
@@ -240,11 +250,12 @@ def run(argv: list[str] | None, tmp: Path) -> int:
             row = cur.fetchone()
         schema.create_collection(admin, "xquad", "bench_xquad")  # (one that exists is left as it is)
         schema.create_collection(admin, "scale", "bench_scale")
+        schema.create_collection(admin, "reports", "bench_reports")
         # Searches run as a member of the collections' roles, so row-level security applies
         # as it does for users (the tables' owner is exempt from it).
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bench_member'").fetchone():
             admin.execute("CREATE ROLE bench_member LOGIN PASSWORD 'bench'")
-        admin.execute("GRANT bench_xquad, bench_scale TO bench_member")
+        admin.execute("GRANT bench_xquad, bench_scale, bench_reports TO bench_member")
         parts = urlsplit(plain)
         member = urlunsplit(parts._replace(netloc=f"bench_member@{parts.hostname}:{parts.port}"))
         result["machine"]["postgresql"] = admin.execute("SHOW server_version").fetchone()[0]
@@ -258,6 +269,15 @@ def run(argv: list[str] | None, tmp: Path) -> int:
                                                args.ray_scaling)
         print(json.dumps(result["ray_scaling"], indent=1), flush=True)
         if args.only_ray:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+            print(f"wrote {args.out}")
+            return 0
+
+    if args.reports or args.only_reports:
+        result["reports_quality"] = reports_quality(member, encoder, loaders, not args.no_faiss)
+        print(json.dumps(result["reports_quality"], indent=1), flush=True)
+        if args.only_reports:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
             print(f"wrote {args.out}")
@@ -317,6 +337,43 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(f"wrote {args.out}")
     return 0
+
+
+def reports_quality(member: str, encoder: Any, loaders: Any, with_faiss: bool) -> dict[str, Any]:
+    """Recall@1/5/10 of the collection's three modes on the near-identical reports, and of
+    the FAISS plugin's on the same files (its index as bench/retrieval.py caches it)."""
+    from archivist_team.collection import TeamCollection
+
+    data = json.loads(REPORT_QUESTIONS.read_text("utf-8"))["questions"]
+
+    def hits(found: list[list[tuple[str, str]]]) -> dict[str, float]:
+        ranks = []
+        for q, passages in zip(data, found):
+            ranks.append(next((r for r, (path, text) in enumerate(passages[:10], 1)
+                               if Path(path).name in q["files"] and re.search(q["pattern"], text, re.I)), None))
+        return {f"recall@{k}": round(sum(r is not None and r <= k for r in ranks) / len(ranks), 3) for k in (1, 5, 10)}
+
+    reports = TeamCollection("reports", member, "bench", encoder=encoder, loaders=lambda: loaders, min_similarity=0.0)
+    t = time.perf_counter()
+    report = reports.sync([reports.add_source(REPORTS)])
+    out: dict[str, Any] = {"questions": len(data), "files": len(report.indexed) + report.unchanged,
+                           "passages": reports.count(), "index_seconds": round(time.perf_counter() - t, 1)}
+    for mode in ("dense", "keyword", "hybrid"):
+        out[f"postgresql_{mode}"] = hits([[(p.path, p.text) for p in reports.search(q["q"], 10, mode=mode)]
+                                          for q in data])
+    reports.close()
+    if with_faiss:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from retrieval import cached_index
+
+        ix = cached_index("reports", REPORTS, headers=True)
+        try:
+            for mode in ("dense", "keyword", "hybrid"):
+                out[f"faiss_{mode}"] = hits([[(h.path, h.text) for h in ix.searcher.search(q["q"], 10, mode=mode)]
+                                             for q in data])
+        finally:
+            ix.close()
+    return out
 
 
 def at_scale(args: argparse.Namespace, admin_url: tuple[str, str | None], member: str, encoder: Any,

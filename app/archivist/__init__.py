@@ -16,7 +16,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 __version__ = "0.1.0"
 # The plugin API's version: the minor part grows when something is added, the major part
 # when something changes incompatibly (docs/changelog.md says what each version did).
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 
 from archivist.context import PluginContext  # noqa: E402
 from archivist.errors import (  # noqa: E402
@@ -28,6 +28,7 @@ from archivist.errors import (  # noqa: E402
     UnreadableDocument,
 )
 from archivist.hookspecs import hookimpl  # noqa: E402
+from archivist.passage_headers import holds_lead, passage_header, passage_meta  # noqa: E402
 from archivist.protocols import (  # noqa: E402
     AsideModel,
     Closable,
@@ -45,6 +46,13 @@ from archivist.protocols import (  # noqa: E402
     WatchesSources,
     Watching,
     Writable,
+)
+from archivist.ranking import (  # noqa: E402
+    MAX_NAMED_FILES,
+    content_query,
+    fuse,
+    identifiers,
+    named_first,
 )
 from archivist.types import (  # noqa: E402
     Action,
@@ -94,6 +102,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "API_VERSION",
+    "MAX_NAMED_FILES",
     "Action",
     "ArchivistError",
     "AsideModel",
@@ -140,6 +149,13 @@ __all__ = [
     "Writable",
     "__version__",
     "collect_loaders",
+    "content_query",
+    "fuse",
+    "holds_lead",
     "hookimpl",
+    "identifiers",
     "limit_memory",
+    "named_first",
+    "passage_header",
+    "passage_meta",
 ]

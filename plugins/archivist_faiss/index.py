@@ -52,7 +52,7 @@ class Index:
     Files are read in a child process under ``limits`` (:mod:`reading`; ``safe_mode``
     is the app's, for the child's plugins); ``isolate=False`` reads them here.
     ``chunk_headers``: put each passage's document header in the keyword index
-    (:mod:`headers`; off only to measure what it brings, ``bench/retrieval.py``)."""
+    (:func:`archivist.passage_header`; off only to measure what it brings, ``bench/retrieval.py``)."""
 
     def __init__(self, home: Path, *, embedder: Any = None, embedder_path: Path | None = None,
                  loaders: Iterable[Any] = (), approx_threshold: int = DEFAULT_APPROX_THRESHOLD,

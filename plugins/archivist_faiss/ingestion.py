@@ -243,7 +243,7 @@ class Ingestion:
                report: SyncReport, pages: int) -> None:
         """Embed the file's passages still without a vector, shortest first, and commit them
         in batches of :data:`EMBED_COMMIT` (the passage alone: its header goes to the keyword index only,
-        headers.py). ``part`` may raise :class:`Stopped` between batches: what is committed
+        archivist.passage_meta). ``part`` may raise :class:`Stopped` between batches: what is committed
         stays, the file stays "embedding" and searchable by keyword, the next sync goes on."""
         ids, texts, total = self.records.unembedded(file_id)
         # Shortest first, as the encoder orders one call's texts: each batch then holds

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 
-from archivist import Document
-from archivist_faiss.headers import holds_lead
+from archivist import holds_lead, passage_meta
 from archivist_faiss.loading import LoadResult
 from archivist_faiss.store import FAILED, INDEXED, PENDING, SKIPPED, ChunkRow, File, now
 from archivist_faiss.vector_cache import VectorCache
@@ -51,9 +49,9 @@ class Records:
         generation; the passages' ids. Without ``vectors`` the passages are keyword-only
         and the file is "embedding" until :meth:`write_vectors` has written them all."""
         doc = result.document
-        meta = metadata_text(path, doc, st.st_mtime, lead=self.chunk_headers)
-        # The passages that hold a paged document's lead get the header without it (headers.holds_lead).
-        lead_meta = metadata_text(path, doc, st.st_mtime, lead=self.chunk_headers, first_page=False)
+        meta = passage_meta(path, doc, st.st_mtime, header=self.chunk_headers)
+        # The passages that hold a paged document's lead get the header without it (archivist.holds_lead).
+        lead_meta = passage_meta(path, doc, st.st_mtime, header=self.chunk_headers, first_page=False)
         old_ids: list[int] = []
         new_ids = np.zeros(0, dtype=np.int64)
         with self.Session.begin() as s:
@@ -155,22 +153,3 @@ def _delete_chunk_rows(s: Any, ids: list[int]) -> None:
         part = ids[n:n + 500]
         s.execute(text(f"DELETE FROM chunks_fts WHERE rowid IN ({','.join(str(int(i)) for i in part)})"))
         s.execute(delete(ChunkRow).where(ChunkRow.id.in_(part)))
-
-
-def metadata_text(path: Path, doc: Document | None, mtime: float, lead: bool = True,
-                  first_page: bool = True) -> str:
-    """What people search files by: name, title, folders, dates (the FTS ``meta`` column);
-    with ``lead``, the rest of the passages' header too (metadata and, with
-    ``first_page``, the first page's start: :func:`~archivist_faiss.headers.header_text`)."""
-    date = datetime.fromtimestamp(mtime)
-    words = [path.name, path.stem.replace("_", " ").replace("-", " "), doc.title if doc and doc.title else "",
-             " ".join(path.parent.parts[-3:]), date.strftime("%Y-%m-%d %B %Y %b")]
-    if doc is not None:
-        for key in ("from", "date", "author"):
-            if doc.metadata.get(key):
-                words.append(str(doc.metadata[key]))
-        if lead:
-            from archivist_faiss.headers import header_text
-
-            words.append(header_text(path, doc, lead=first_page))
-    return " ".join(w for w in words if w)

@@ -1,4 +1,4 @@
-"""Finding passages: dense (FAISS), keyword (SQLite FTS5), and the two fused (:func:`fusion.fuse`).
+"""Finding passages: dense (FAISS), keyword (SQLite FTS5), and the two fused (:func:`archivist.fuse`).
 
 Dense search finds passages that mean what the query means; keyword search finds the
 exact words (names, codes) that embed poorly; the fusion weighs the two by how far they
@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select, text
 
-from archivist import Locator, Passage
+from archivist import MAX_NAMED_FILES, Locator, Passage, content_query, fuse, identifiers, named_first
 from archivist_faiss import fusion
 from archivist_faiss.catalog import on_disk
 from archivist_faiss.encoder import LazyEncoder
-from archivist_faiss.naming import MAX_NAMED_FILES, content_query, identifiers, named_first
 from archivist_faiss.store import ChunkRow, File
 from archivist_faiss.vector_cache import VectorCache
 
@@ -54,7 +53,7 @@ class Hit:
 # Passages without a vector yet (a file being embedded) embedded per query, at most: the
 # keyword side's first ones. About 40 ms each on two cores; none once every file is embedded.
 UNEMBEDDED_PER_QUERY = 10
-# Named files (naming.py) with more passages than this are not ranked whole by the hybrid
+# Named files (archivist.identifiers) with more passages than this are not ranked whole by the hybrid
 # (Search.within): their passages' vectors are read from SQLite, about 1.5 kB each. A
 # 619-page report has about 2,000.
 WITHIN_MAX_PASSAGES = 20_000
@@ -132,9 +131,9 @@ class Search:
             keyword = self.keyword(query, depth)
             dense = self.unembedded(vec, keyword, self.dense(query, depth, vec))
             similar = dict(dense)
-            ranked = fusion.fuse(dense, keyword)
+            ranked = fuse(dense, keyword)
         named = self.named_files(query)
-        if named and mode == "hybrid":  # the question names its document (naming.py)
+        if named and mode == "hybrid":  # the question names its document (archivist.identifiers)
             inside = self.within(query, vec, named)
             if inside is not None:
                 similar.update(dict(inside[1]))
@@ -152,7 +151,7 @@ class Search:
         return self._hits(ranked, k)
 
     def named_files(self, query: str) -> set[int]:
-        """The files an identifier in ``query`` names (:mod:`naming`): for each, the files
+        """The files an identifier in ``query`` names (:func:`archivist.identifiers`): for each, the files
         whose name or header holds it, kept when they are at most :data:`MAX_NAMED_FILES`."""
         named: set[int] = set()
         for word in identifiers(query):
@@ -173,7 +172,7 @@ class Search:
         Why not the collection-wide rankings: their first 50 may hold few passages of a
         long report, and a passage outside the dense 50 gets the lowest cosine; here
         every passage has its own. The keyword side leaves out the question's words
-        that are in the files' name or header (:func:`naming.content_query`), which
+        that are in the files' name or header (:func:`archivist.content_query`), which
         chose the file and inside it would choose the title page. Measured on the
         reports (bench/retrieval.py --compare): hybrid R@1 0.894 (named first) -> 0.938."""
         files = ",".join(str(int(f)) for f in sorted(named))
@@ -184,7 +183,7 @@ class Search:
             rows = conn.execute(select(ChunkRow.id, ChunkRow.embedding).where(
                 ChunkRow.file_id.in_(named), func.length(ChunkRow.embedding) > 0).order_by(ChunkRow.id)).all()
             # A file's first passage holds its lead and is indexed without it
-            # (headers.holds_lead); its last has the whole header.
+            # (archivist.holds_lead); its last has the whole header.
             heads = [str(m) for (m,) in conn.execute(text(
                 f"SELECT meta FROM chunks_fts WHERE rowid IN (SELECT min(id) FROM chunks WHERE file_id IN ({files}) "
                 f"GROUP BY file_id UNION SELECT max(id) FROM chunks WHERE file_id IN ({files}) GROUP BY file_id)"))]
@@ -197,7 +196,7 @@ class Search:
         dense = self.unembedded(vec, keyword, dense)
         if not dense and not keyword:
             return None
-        return fusion.fuse(dense, keyword), dense
+        return fuse(dense, keyword), dense
 
     def files_of(self, ids: list[int]) -> dict[int, int]:
         """Passage id -> file id, for ``ids``."""

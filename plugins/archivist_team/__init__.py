@@ -35,7 +35,7 @@ from typing import Any
 
 from archivist import PluginContext, hookimpl
 
-ARCHIVIST_API_VERSION = "1.1"
+ARCHIVIST_API_VERSION = "1.2"
 PLUGIN = "team"
 log = logging.getLogger(__name__)
 

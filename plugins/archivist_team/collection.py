@@ -2,7 +2,10 @@
 
 :class:`TeamCollection` is an ``archivist.Library`` (sources, sync, skipped files, count)
 and an ``archivist.Retriever`` (hybrid search: pgvector's HNSW index by cosine distance,
-PostgreSQL full-text search, fused by reciprocal rank as the local library fuses). It is
+PostgreSQL full-text search over each passage's text and header, fused as the local
+library fuses, :func:`archivist.fuse`; a question that names a document by an
+identifier gets that document's passages first, ranked whole, as the local library
+ranks them: :meth:`TeamCollection.within`). It is
 also ``archivist.Countable``, ``archivist.Closable``, ``archivist.SharedCollection`` (the
 user chooses it by its name) and ``archivist.Writable`` (a member of its role who is not
 one of its writers may only read it). Every query runs as the user the collection was
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archivist import (
+    MAX_NAMED_FILES,
     ArchivistError,
     LibrarySource,
     Locator,
@@ -26,6 +30,10 @@ from archivist import (
     SkippedFile,
     SyncProgress,
     SyncReport,
+    content_query,
+    fuse,
+    identifiers,
+    named_first,
 )
 from archivist_team import connection, ingestion, ranking, schema
 from archivist_team.encoder import LazyEncoder
@@ -39,6 +47,10 @@ MIN_SIMILARITY = 0.30
 EF_SEARCH = 200
 # How long the collection's size and mean passage length (for BM25) are taken as known.
 STATS_SECONDS = 60.0
+# Named files with more passages than this keep "named first" instead of being ranked
+# whole (within): every passage's cosine is computed for the question. The local
+# library's bound (archivist_faiss.search.WITHIN_MAX_PASSAGES).
+WITHIN_MAX_PASSAGES = 20_000
 # The tables indexing writes to (sources, files, skipped files, passages).
 _WRITTEN = ("archivist_sources", "archivist_files", "archivist_skipped", "archivist_passages")
 
@@ -257,7 +269,10 @@ class TeamCollection:
                 (vector, self.collection, vector, n)).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
-    def keyword(self, query: str, n: int, joiner: str = "|") -> list[tuple[int, float]]:
+    def keyword(self, query: str, n: int, joiner: str = "|",
+                files: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 over the passages' text and header; only the passages of ``files`` when
+        given (:meth:`within`), their words' rarity still that of the whole collection."""
         match = ranking.tsquery(query, joiner=joiner)
         if match is None:
             return []
@@ -270,7 +285,7 @@ class TeamCollection:
                 # BM25 over a bounded set of candidates (ranking.bm25_sql): at a million
                 # passages the full BM25_SQL spent 3 s unnesting every matching passage.
                 passages, mean_length = self._stats()
-                params = ranking.bm25_params(query, self.collection, passages, mean_length, n)
+                params = ranking.bm25_params(query, self.collection, passages, mean_length, n, files=files)
                 assert params is not None  # (the query has words: ``match`` is not None)
                 rows = self.conn.execute(ranking.bm25_sql(len(ranking.terms(query))), params).fetchall()
         return [(int(i), float(r)) for i, r in rows]
@@ -311,14 +326,73 @@ class TeamCollection:
         elif mode == "keyword":
             ranked = self.keyword(query, depth)
         else:
-            ranked = ranking.rrf([([i for i, _ in dense], ranking.DENSE_WEIGHT),
-                                  ([i for i, _ in self.keyword(query, depth)], ranking.KEYWORD_WEIGHT)])
+            ranked = fuse(dense, self.keyword(query, depth))
+        named = self.named_files(query)
+        if named and mode == "hybrid" and vector is not None:  # the question names its document
+            inside = self.within(query, vector, named)
+            if inside is not None:
+                similar.update(dict(inside[1]))
+                file_of = self.files_of([i for i, _ in ranked])
+                ranked = inside[0] + [r for r in ranked if file_of.get(r[0]) not in named]
+                named = set()
+        if named:  # its passages first, in the order ranked
+            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named)
         if threshold > 0:
             # Similar enough in meaning, or holding every word of the query (a name embeds
             # poorly but matches exactly), as the local library does.
             exact = self.holding_every_word(query, [i for i, _ in ranked if similar.get(i, -1.0) < threshold])
             ranked = [(i, s) for i, s in ranked if similar.get(i, -1.0) >= threshold or i in exact]
         return self.passages(ranked[:k])
+
+    def named_files(self, query: str) -> set[int]:
+        """The files an identifier in ``query`` names (:func:`archivist.identifiers`): for
+        each, the files whose name or header holds it, kept when they are at most
+        :data:`archivist.MAX_NAMED_FILES`."""
+        named: set[int] = set()
+        for word in identifiers(query):
+            with self._lock:
+                # (a phrase: "pa-22-150" is the words pa, 22 and 150 in a row, as FTS5 reads it)
+                rows = self.conn.execute(
+                    "SELECT id FROM archivist_files WHERE collection = %s "
+                    "AND meta_tsv @@ phraseto_tsquery('simple', %s) ORDER BY id LIMIT %s",
+                    (self.collection, word, MAX_NAMED_FILES + 1)).fetchall()
+            if len(rows) <= MAX_NAMED_FILES:
+                named |= {int(r[0]) for r in rows}
+        return named
+
+    def within(self, query: str, vector: Any, named: set[int]
+               ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]] | None:
+        """The hybrid ranking of every passage of the ``named`` files, and its dense side;
+        None when they hold more than :data:`WITHIN_MAX_PASSAGES`. As the local library
+        does (``archivist_faiss.search.Search.within``): every passage has its own cosine
+        (the collection-wide first 50 may hold few of a long report's), and the keyword
+        side leaves out the question's words found in the files' header
+        (:func:`archivist.content_query`), which chose the files and inside them would
+        choose the title page."""
+        files = sorted(named)
+        with self._lock:
+            count = self.conn.execute("SELECT count(*) FROM archivist_passages WHERE collection = %s "
+                                      "AND file_id = ANY(%s)", (self.collection, files)).fetchone()[0]
+            if not count or count > WITHIN_MAX_PASSAGES:
+                return None
+            rows = self.conn.execute(
+                "SELECT id, 1 - (embedding <=> %s) FROM archivist_passages WHERE collection = %s "
+                "AND file_id = ANY(%s)", (vector, self.collection, files)).fetchall()
+            heads = [str(m) for (m,) in self.conn.execute(
+                "SELECT meta FROM archivist_files WHERE collection = %s AND id = ANY(%s)",
+                (self.collection, files)).fetchall()]
+        dense = sorted(((int(i), float(c)) for i, c in rows), key=lambda r: (-r[1], r[0]))
+        keyword = self.keyword(content_query(query, " ".join(heads)), max(50, int(count)), files=files)
+        return fuse(dense, keyword), dense
+
+    def files_of(self, ids: Sequence[int]) -> dict[int, int]:
+        """Passage id -> file id, for ``ids``."""
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self.conn.execute("SELECT id, file_id FROM archivist_passages WHERE id = ANY(%s) "
+                                     "AND collection = %s", (list(ids), self.collection)).fetchall()
+        return {int(i): int(f) for i, f in rows}
 
     def passages(self, ranked: list[tuple[int, float]]) -> list[Passage]:
         if not ranked:

@@ -1,7 +1,11 @@
 """Indexing one file: read, hash, chunk and embed it (:func:`prepare`), then write it (:func:`write`).
 
 The two halves are apart so that the first can run anywhere (in this process, or in a
-Ray worker, :mod:`archivist_team.spread`) and only the second touches the database. A
+Ray worker, :mod:`archivist_team.spread`) and only the second touches the database.
+Each passage is keyword-indexed with its text and the words its file is searched by
+(:func:`archivist.passage_meta`: name, title, folders, dates and the document's header),
+as the local library indexes it; the file keeps that header in ``meta`` too, where the
+identifiers a question names a document by are looked up (schema version 3). A
 file's passages are written in one transaction, under an advisory lock on the file: a
 reader sees the file as it was or as it is now, never half of it, and two machines
 indexing the same file one after the other leave one copy.
@@ -15,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archivist import holds_lead, passage_meta
 from archivist_team.chunking import Chunk
 
 
 @dataclass
 class Prepared:
-    """A file ready to write: its passages and their vectors (float32 rows, unit length)."""
+    """A file ready to write: its passages and their vectors (float32 rows, unit length);
+    ``meta`` the words the file is searched by, ``metas`` those of each passage (the
+    same, less the first page's start for the passages that hold it)."""
 
     path: str
     sha256: str
@@ -28,6 +35,8 @@ class Prepared:
     pages: int
     chunks: list[Chunk]
     vectors: Any = field(repr=False)
+    meta: str = ""
+    metas: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -73,7 +82,11 @@ def prepare(path: Path, sha256: str, loaders: Sequence[Any], encoder: Any,
         return NotIndexed(str(path), sha256, "no text found in it")
     vectors = encoder.embedder.embed([c.text for c in chunks], progress)
     pages = len({p.locator.page for p in doc.parts if p.locator.page is not None})
-    return Prepared(str(path), sha256, doc.title, pages, chunks, vectors)
+    mtime = path.stat().st_mtime
+    meta = passage_meta(path, doc, mtime)
+    without_lead = passage_meta(path, doc, mtime, first_page=False)
+    metas = [without_lead if holds_lead(doc, c.locator) else meta for c in chunks]
+    return Prepared(str(path), sha256, doc.title, pages, chunks, vectors, meta, metas)
 
 
 def _lock(conn: Any, collection: str, path: str) -> None:
@@ -91,16 +104,23 @@ def write(conn: Any, collection: str, source: str, item: Prepared | NotIndexed) 
                          "VALUES (%s, %s, %s, %s, %s)", (collection, source, item.path, item.sha256, item.reason))
             return
         file_id = conn.execute(
-            "INSERT INTO archivist_files (collection, source, path, sha256, title, pages) "
-            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (collection, source, item.path, item.sha256, item.title, item.pages)).fetchone()[0]
+            "INSERT INTO archivist_files (collection, source, path, sha256, title, pages, meta) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (collection, source, item.path, item.sha256, item.title, item.pages, _clean(item.meta))).fetchone()[0]
+        metas = item.metas or [item.meta] * len(item.chunks)
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO archivist_passages (collection, file_id, ordinal, page, section, start_offset, "
-                "end_offset, text, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "end_offset, text, tsv, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                "to_tsvector('simple', %s) || to_tsvector('simple', %s), %s)",
                 [(collection, file_id, c.ordinal, c.locator.page, c.locator.section, c.locator.start,
-                  c.locator.end, c.text.replace("\x00", ""), vec)
-                 for c, vec in zip(item.chunks, item.vectors)])
+                  c.locator.end, _clean(c.text), _clean(c.text), _clean(meta), vec)
+                 for c, meta, vec in zip(item.chunks, metas, item.vectors)])
+
+
+def _clean(text: str) -> str:
+    """``text`` as PostgreSQL stores it: without NUL characters, which it refuses."""
+    return text.replace("\x00", "")
 
 
 def forget(conn: Any, collection: str, path: str) -> None:

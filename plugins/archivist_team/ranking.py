@@ -1,14 +1,16 @@
-"""Keyword queries for PostgreSQL full-text search, and the fusion of two rankings.
+"""Keyword queries for PostgreSQL full-text search: the words of a question, and BM25.
 
-The fusion is the local library's: weighted reciprocal rank with k = 5, so a first place
-in either ranking dominates (chosen on XQuAD for the FAISS plugin, see its ``fusion.py``).
 Keyword search uses the ``simple`` text-search configuration (words lower-cased, no
 stemming, no language's stop-word list), with the same short English stop-word list
 removed from queries as the local library removes, and ranks by BM25 (k1 = 1.2,
 b = 0.75, as SQLite's FTS5 does for the local library; :data:`BM25_SQL`, run over a
 bounded set of candidates by :func:`bm25_sql`): PostgreSQL's
 own ``ts_rank`` knows no inverse document frequency, and on XQuAD it found the answer's
-passage in the top 5 for 96.9% of questions against 97.8% with BM25.
+passage in the top 5 for 96.9% of questions against 97.8% with BM25. A passage's
+``tsv`` holds its text and its file's header (schema version 3), as the local index's
+two columns of weight 1.0 do. The fusion with the dense side is the local library's,
+:func:`archivist.fuse`: reciprocal rank (k = 5), this plugin's fusion before, fell below
+keyword search alone on near-identical reports (docs/team.md).
 """
 
 from __future__ import annotations
@@ -16,10 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-
-DENSE_WEIGHT = 1.0
-KEYWORD_WEIGHT = 1.0
-RRF_K = 5
 
 # BM25 over the passages matching any query word: term frequencies and passage lengths
 # (in words) from the tsvector's positions; the collection's size and mean length are
@@ -48,16 +46,19 @@ FROM u JOIN df USING (lexeme) GROUP BY u.id ORDER BY score DESC, u.id LIMIT %(li
 # top results only when far shorter or far more repetitive than they are (docs/team.md,
 # "keyword search": the same top 10 as BM25_SQL for 99 of 100 questions at a million).
 # Scores are summed in lexeme order and ranked to 9 decimals, ties by id, so equal texts
-# rank the same on every run.
+# rank the same on every run. With ``files`` only their passages are candidates; the
+# words' document frequencies are still counted over the whole collection, as FTS5 counts
+# them when the local library searches inside named files.
 CANDIDATES = 200
 CANDIDATES_PER_RESULT = 8
 _BOUNDED_BM25 = """
 WITH q AS (SELECT {queries}),
-     m AS MATERIALIZED (SELECT p.id, {hits} FROM archivist_passages p, q
+     m AS MATERIALIZED (SELECT p.id, p.file_id, {hits} FROM archivist_passages p, q
            WHERE p.collection = %(collection)s AND p.tsv @@ to_tsquery('simple', %(query)s)),
      d AS (SELECT {dfs} FROM m),
      w AS (SELECT {idfs} FROM d),
-     c AS (SELECT m.id FROM m, w ORDER BY {coverage} DESC, m.id LIMIT %(candidates)s),
+     c AS (SELECT m.id FROM m, w WHERE %(files)s::bigint[] IS NULL OR m.file_id = ANY(%(files)s::bigint[])
+           ORDER BY {coverage} DESC, m.id LIMIT %(candidates)s),
      t AS (SELECT DISTINCT x.lexeme, x.idf FROM w, unnest(%(terms)s::text[], ARRAY[{weights}]) AS x(lexeme, idf)),
      u AS (SELECT p.id, x.lexeme, coalesce(array_length(x.positions, 1), 1)::float8 AS tf,
                   (SELECT coalesce(sum(coalesce(array_length(y.positions, 1), 1)), 1)
@@ -94,15 +95,17 @@ def bm25_sql(words: int) -> str:
 
 
 def bm25_params(text: str, collection: str, passages: float, mean_length: float, limit: int,
-                bound: int | None = None) -> dict[str, object] | None:
+                bound: int | None = None, files: Sequence[int] | None = None) -> dict[str, object] | None:
     """The parameters of ``bm25_sql(len(terms(text)))`` (None when the query has no words);
-    ``bound`` the candidates scored fully (default :func:`candidates` of ``limit``)."""
+    ``bound`` the candidates scored fully (default :func:`candidates` of ``limit``);
+    ``files`` the files whose passages alone are ranked (None: all)."""
     words = terms(text)
     if not words:
         return None
     params: dict[str, object] = {
         "collection": collection, "query": tsquery(text), "terms": words, "n": float(passages),
-        "avgdl": float(mean_length), "limit": limit, "candidates": candidates(limit) if bound is None else bound}
+        "avgdl": float(mean_length), "limit": limit, "candidates": candidates(limit) if bound is None else bound,
+        "files": None if files is None else [int(f) for f in files]}
     params.update({f"q{i}": _quoted(w) for i, w in enumerate(words)})
     return params
 
@@ -143,14 +146,3 @@ def tsquery(text: str, max_terms: int = 32, joiner: str = "|") -> str | None:
 def _quoted(word: str) -> str:
     """``word`` as one quoted operand of a ``to_tsquery`` expression."""
     return "'" + word.replace("'", "''").replace("\\", "\\\\") + "'"
-
-
-def rrf(rankings: Sequence[tuple[Sequence[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Fuse ranked id lists, each with its weight: score(id) = Σ w / (k + rank)."""
-    scores: dict[int, float] = {}
-    for ids, weight in rankings:
-        if weight <= 0:
-            continue
-        for rank, i in enumerate(ids, 1):
-            scores[i] = scores.get(i, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -11,6 +11,12 @@ and what that role cannot see does not exist for it. (The owner of the tables, w
 ``collections add --create`` first, is not subject to the policies, as PostgreSQL's
 owners never are.)
 
+Version 3 gives every file a ``meta`` text (its name, title, folders, dates and the
+header of its passages, :func:`archivist.passage_header`, searchable through
+``meta_tsv``) and writes each passage's ``tsv`` from its text *and* that header, as the
+local library's keyword index holds both (issue #13): what tells forty near-identical
+reports apart is in their names and title pages, not in the passage that answers.
+
 The schema's version is kept in ``archivist_schema``; :data:`VERSION` is the one this
 Archivist knows. A database made by a newer Archivist is refused with both numbers, and
 one made by an older Archivist is upgraded step by step (:data:`UPGRADES`) by a user
@@ -24,7 +30,7 @@ from typing import Any
 from archivist import ArchivistError
 
 #: The schema version this Archivist reads and writes.
-VERSION = 2
+VERSION = 3
 #: Dimensions of the stored vectors: the built-in sentence encoder's (MiniLM-L6, 384).
 DIM = 384
 
@@ -116,8 +122,19 @@ _V2 = "ALTER TABLE archivist_collections ADD COLUMN writer text;\n" + "".join(
     for t in _TABLES
 )
 
+# Version 3: a file's searchable header (``meta``; ``meta_tsv`` finds the files an
+# identifier names), and the passages' ``tsv`` written by the plugin (text and header
+# together) instead of generated from the text alone. Rows written before keep their
+# text-only ``tsv`` and an empty ``meta`` until their file is indexed again.
+_V3 = """
+ALTER TABLE archivist_files ADD COLUMN meta text NOT NULL DEFAULT '';
+ALTER TABLE archivist_files ADD COLUMN meta_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', meta)) STORED;
+CREATE INDEX archivist_files_meta ON archivist_files USING gin (meta_tsv);
+ALTER TABLE archivist_passages ALTER COLUMN tsv DROP EXPRESSION;
+"""
+
 #: Steps from each older version to the next: ``UPGRADES[n]`` takes version n to n + 1.
-UPGRADES: dict[int, str] = {1: _V2}
+UPGRADES: dict[int, str] = {1: _V2, 2: _V3}
 
 
 class SchemaMismatch(ArchivistError):

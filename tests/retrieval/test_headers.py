@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archivist import Document, DocumentPart, Locator
-from archivist_faiss.headers import header_text
+from archivist import Document, DocumentPart, Locator, passage_header
 
 BODY = ("Factual information\n\n" + "The pilot reported that the engine lost power during the climb after takeoff. "
         "He selected a field and landed, and the airplane struck a fence. " * 3 + "\n\n"
@@ -27,8 +26,8 @@ def test_the_header_names_the_file_title_metadata_and_first_lines() -> None:
     doc = Document("/x/NCT0615_Prot_000.pdf", (DocumentPart("Study  Protocol ____________ Title: Knee pain\n",
                                                             Locator(page=1)),),
                    title="Knee study", metadata={"author": "Dr Lee"})
-    assert header_text("/x/NCT0615_Prot_000.pdf", doc) == "NCT0615 Prot 000 | Knee study | Dr Lee | Study Protocol Title: Knee pain"
-    long = header_text("/x/a.txt", Document("/x/a.txt", (DocumentPart("word " * 500, Locator()),)))
+    assert passage_header("/x/NCT0615_Prot_000.pdf", doc) == "NCT0615 Prot 000 | Knee study | Dr Lee | Study Protocol Title: Knee pain"
+    long = passage_header("/x/a.txt", Document("/x/a.txt", (DocumentPart("word " * 500, Locator()),)))
     assert long.startswith("a | word") and len(long) <= len("a | ") + 400  # the first page's first 400 characters
 
 
@@ -69,7 +68,7 @@ def test_near_identical_reports_are_told_apart_by_their_headers_and_cited_withou
             for hit in hits:  # shown without its header
                 assert hit.text in Path(hit.path).read_text() and " | " not in hit.text
         assert found == len(places) and plain_found <= 2, (found, plain_found)
-        # The encoder embeds the passage alone (headers.py says why): a stored vector is
+        # The encoder embeds the passage alone (archivist.passage_headers says why): a stored vector is
         # its text's, within float tolerance, so the header costs indexing no time.
         with headed.Session() as s:
             from archivist_faiss.store import ChunkRow
@@ -82,7 +81,7 @@ def test_near_identical_reports_are_told_apart_by_their_headers_and_cited_withou
 
 
 def test_only_a_paged_documents_passages_on_its_first_lines_hold_its_lead() -> None:
-    from archivist_faiss.headers import holds_lead
+    from archivist import holds_lead
 
     pages = (DocumentPart("", Locator(page=1)), DocumentPart("Title block " * 80, Locator(page=2, start=0)),
              DocumentPart("Body", Locator(page=3, start=960)))
@@ -91,8 +90,8 @@ def test_only_a_paged_documents_passages_on_its_first_lines_hold_its_lead() -> N
     assert not holds_lead(doc, Locator(page=2, start=400)) and not holds_lead(doc, Locator(page=3, start=960))
     text_file = Document("/x/a.txt", (DocumentPart("First lines of an article.", Locator()),))
     assert not holds_lead(text_file, Locator(start=0)) and not holds_lead(None, Locator(page=1))
-    assert header_text("/x/r.pdf", doc, lead=False) == "r"
-    assert header_text("/x/r.pdf", doc).startswith("r | Title block")
+    assert passage_header("/x/r.pdf", doc, lead=False) == "r"
+    assert passage_header("/x/r.pdf", doc).startswith("r | Title block")
 
 
 def test_a_question_naming_its_report_finds_the_page_that_answers_not_the_title_page(tmp_path, make_index) -> None:

@@ -1,20 +1,14 @@
 """A question that names its document by an identifier (a trial's number, a registration)
-gets that document's passages first (archivist_faiss.naming). Real encoder, FAISS, SQLite."""
+gets that document's passages first (archivist.identifiers, archivist_faiss.search). Real encoder, FAISS, SQLite."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from near_identical import PROTOCOL, STRONG, SUB_STUDY, WEAK, report
 
-from archivist_faiss.naming import content_query, identifiers, named_first
-
-PROTOCOL = ("Study protocol\n\nThis randomised trial compares two dressings for wounds after surgery in "
-            "adults at one hospital.\n\n")
-SUB_STUDY = "Study protocol, a sub-study of ISRCTN12345\n\n"
-WEAK = "Participants\n\nForty participants will be enrolled, as the available clinic time allows.\n"
-STRONG = ("Sample size calculation\n\nThe sample size was calculated with a power of 80% and an alpha of 0.05: "
-          "the sample size calculation gives 64 participants per group.\n")
+from archivist import content_query, identifiers, named_first
 
 
 @pytest.mark.parametrize("query,words", [
@@ -63,26 +57,6 @@ def test_a_question_naming_its_trial_gets_that_trials_passage_not_a_better_worde
     assert Path(top.path).name != "NCT00000011_Prot.txt"
 
 
-def _report(registration: str, aircraft: str, place: str, hours: int) -> str:
-    title = (f"Aviation accident final report for {registration}, a {aircraft}, at {place}. "
-             f"The {aircraft} {registration} was destroyed near {place}; the {aircraft} was registered to a "
-             f"club at {place}, and the investigation of {registration} was carried out at {place}. "
-             + " ".join(f"Record {n} of the {aircraft} {registration} at {place} is kept on file." for n in range(3))
-             + " This report was prepared from the statements of the witnesses and from the examination of the "
-               "wreckage by the investigators in charge.")
-    pilot = (f"Pilot information. The pilot held a private certificate with an airplane single-engine land "
-             f"rating and had logged {hours} hours of total flight time, of which 40 hours were in the last "
-             "ninety days. The pilot's last flight review was completed eleven months before the accident, "
-             "and the pilot held a third-class medical certificate with no limitations. The pilot reported "
-             "no prior accidents or incidents, and the flight instructor who signed the review described "
-             "the pilot as careful and well prepared for cross-country flights in good weather.")
-    weather = ("Weather information. The nearest station reported wind from 270 degrees at 8 knots, visibility "
-               "10 miles, a few clouds at 4,500 feet, temperature 12 degrees, dew point 3 degrees, and an "
-               "altimeter setting of 30.05 inches of mercury. No significant weather was forecast for the "
-               "area, and no notices to airmen affected the airport, its runways or its lighting that day.")
-    return "\n\n".join((title, pilot, weather)) + "\n"
-
-
 def test_inside_the_named_report_the_page_that_answers_beats_the_title_page(tmp_path, make_index, monkeypatch) -> None:
     """The question's place and aircraft chose the report; inside it they would choose its
     title block, which repeats them, over the pilot's record that answers. The hybrid
@@ -91,9 +65,9 @@ def test_inside_the_named_report_the_page_that_answers_beats_the_title_page(tmp_
 
     docs = tmp_path / "reports"
     docs.mkdir()
-    (docs / "N5921D_report.txt").write_text(_report("N5921D", "Piper PA-22-150", "Tallahassee", 1250))
+    (docs / "N5921D_report.txt").write_text(report("N5921D", "Piper PA-22-150", "Tallahassee", 1250))
     for reg, craft, place in (("N1234X", "Cessna 152", "Venice"), ("N77AB", "Beech Bonanza", "Madill")):
-        (docs / f"{reg}_report.txt").write_text(_report(reg, craft, place, 300))
+        (docs / f"{reg}_report.txt").write_text(report(reg, craft, place, 300))
     ix = make_index(isolate=False)
     ix.index([docs])
     question = "How many hours of flight time did the pilot of the Piper PA-22-150 N5921D that crashed at Tallahassee have?"

@@ -8,37 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archivist import ArchivistError, collect_loaders
+from archivist import ArchivistError
 from archivist.testing import LibraryContract
 from archivist_team import schema
 from archivist_team.collection import TeamCollection
-
-
-@pytest.fixture()
-def make_collection(pg_server, pg_database, team_home: Path, team_encoder, unique):
-    """A new collection (created by the admin) in this test's database, opened as a member."""
-    from archivist_team.connection import connect
-
-    opened: list[TeamCollection] = []
-    loaders = collect_loaders(team_home)
-
-    def make(name: str = "docs", role: str | None = None, user: str | None = None) -> TeamCollection:
-        role = role or unique("readers")
-        admin = connect(pg_server.url(database=pg_database), None)
-        try:
-            schema.create_collection(admin, name, role)
-        finally:
-            admin.close()
-        user = user or unique("member")
-        pg_server.new_user(user, "pw", role)
-        collection = TeamCollection(name, pg_server.url(user, None, pg_database), "pw", encoder=team_encoder,
-                                    loaders=lambda: loaders)
-        opened.append(collection)
-        return collection
-
-    yield make
-    for c in opened:
-        c.close()
 
 
 class TestTeamCollection(LibraryContract):

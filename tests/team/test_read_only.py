@@ -137,10 +137,16 @@ def test_a_version_1_database_is_upgraded_and_its_members_still_write(pg_server,
         admin.execute("INSERT INTO archivist_collections (name, role) VALUES ('old', %s)", (role,))
         pg_server.new_user(user, f"{user}-pw", role)
         member = open_as(user, pg_database, "old")
-        with pytest.raises(schema.SchemaMismatch, match="version 1, this Archivist knows version 2: run "
-                                                        "`archivist collections upgrade NAME`"):
+        # A passage indexed in version 1 (its tsv generated from its text).
+        file_id = admin.execute("INSERT INTO archivist_files (collection, source, path, sha256) "
+                                "VALUES ('old', '/gone', '/gone/lighthouse.txt', 'x') RETURNING id").fetchone()[0]
+        admin.execute("INSERT INTO archivist_passages (collection, file_id, ordinal, start_offset, end_offset, "
+                      "text, embedding) VALUES ('old', %s, 0, 0, 40, 'The lighthouse was built of granite.', %s)",
+                      (file_id, "[" + ",".join(["1"] + ["0"] * (schema.DIM - 1)) + "]"))
+        with pytest.raises(schema.SchemaMismatch, match=f"version 1, this Archivist knows version {schema.VERSION}: "
+                                                        "run `archivist collections upgrade NAME`"):
             member.count()
-        assert schema.upgrade(admin) == 2
+        assert schema.upgrade(admin) == schema.VERSION == 3
     finally:
         admin.close()
     member.close()
@@ -149,6 +155,9 @@ def test_a_version_1_database_is_upgraded_and_its_members_still_write(pg_server,
     folder.mkdir()
     (folder / "note.txt").write_text("The old wiki moved to the intranet in 2019.\n", encoding="utf-8")
     assert member.sync([member.add_source(folder)]).indexed == [str((folder / "note.txt").resolve())]
+    # The old passage is still found by its words; the new file also by its name (version 3).
+    assert [p.text for p in member.search("granite", 1, mode="keyword")] == ["The lighthouse was built of granite."]
+    assert member.search("note", 1, mode="keyword")[0].path.endswith("note.txt")  # "note" is only in its name
 
 
 def test_the_library_service_and_the_command_line_refuse_a_reader_with_the_reason(
