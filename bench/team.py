@@ -3,7 +3,7 @@ r"""PostgreSQL collections (plugins/archivist_team): search latency, HNSW recall
     .venv/bin/python bench/team.py [--size 50000] [--queries 200] [--out bench/results/team.json]
                                    [--url postgresql://... | --pg-folder DIR] [--no-faiss] [--only-scale]
                                    [--hnsw 16:64 ...] [--ef-search 40,100,200,400,800]
-                                   [--reports] [--only-reports]
+                                   [--reports] [--only-reports] [--no-scale]
 
 Without ``--url`` a throw-away server is started with scripts/local-postgres.sh in a
 temporary folder (PostgreSQL 15 + pgvector 0.8.6) and stopped at the end.
@@ -218,6 +218,7 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     parser.add_argument("--reports", action="store_true",
                         help="also measure recall on the near-identical reports (bench/reports_questions.json)")
     parser.add_argument("--only-reports", action="store_true", help="only the reports (implies --reports)")
+    parser.add_argument("--no-scale", action="store_true", help="skip the HNSW part at --size (parts 2 and 3)")
     args = parser.parse_args(argv)
     args.hnsw = args.hnsw or ["16:64"]
     for spec in args.hnsw:
@@ -332,7 +333,8 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     print(json.dumps(result["xquad_quality"], indent=1), flush=True)
 
     # 2./3. HNSW at scale, from tens of thousands of real vectors and copies of them
-    result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
+    if not args.no_scale:
+        result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(f"wrote {args.out}")
