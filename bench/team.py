@@ -270,26 +270,17 @@ def run(argv: list[str] | None, tmp: Path) -> int:
                                                args.ray_scaling)
         print(json.dumps(result["ray_scaling"], indent=1), flush=True)
         if args.only_ray:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-            print(f"wrote {args.out}")
-            return 0
+            return written(result, args.out)
 
     if args.reports or args.only_reports:
         result["reports_quality"] = reports_quality(member, encoder, loaders, not args.no_faiss)
         print(json.dumps(result["reports_quality"], indent=1), flush=True)
         if args.only_reports:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-            print(f"wrote {args.out}")
-            return 0
+            return written(result, args.out)
 
     if args.only_scale:
         result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        print(f"wrote {args.out}")
-        return 0
+        return written(result, args.out)
 
     # 1. XQuAD through the real pipeline
     docs = tmp / "xquad"
@@ -335,9 +326,14 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     # 2./3. HNSW at scale, from tens of thousands of real vectors and copies of them
     if not args.no_scale:
         result["hnsw"] = at_scale(args, (plain, password), member, encoder, loaders)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    print(f"wrote {args.out}")
+    return written(result, args.out)
+
+
+def written(result: dict[str, Any], out: Path) -> int:
+    """Write ``result`` to ``out`` as JSON and say so; the exit status."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"wrote {out}")
     return 0
 
 

@@ -100,13 +100,18 @@ def identifiers(query: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if len(w) >= 4 and not _NOT_AN_IDENTIFIER.fullmatch(w)))
 
 
-def named_first(ranked: Scored, file_of: dict[int, int], named: set[int]) -> list[tuple[int, float]]:
+def named_first(ranked: Scored, file_of: dict[int, int], named: set[int],
+                inside: Scored | None = None) -> list[tuple[int, float]]:
     """``ranked`` with the passages of the ``named`` files first (``file_of``: passage id
-    -> file id), the order kept within both groups."""
+    -> file id), the order kept within both groups; or, given ``inside`` (those files'
+    passages ranked whole by the library, each with its own cosine), ``inside`` in
+    place of their passages in ``ranked``."""
     if not named:
         return list(ranked)
-    mine = [r for r in ranked if file_of.get(r[0]) in named]
-    return mine + [r for r in ranked if file_of.get(r[0]) not in named]
+    rest = [r for r in ranked if file_of.get(r[0]) not in named]
+    if inside is not None:
+        return list(inside) + rest
+    return [r for r in ranked if file_of.get(r[0]) in named] + rest
 
 
 def content_query(query: str, document_text: str) -> str:

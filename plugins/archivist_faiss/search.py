@@ -133,15 +133,10 @@ class Search:
             similar = dict(dense)
             ranked = fuse(dense, keyword)
         named = self.named_files(query)
-        if named and mode == "hybrid":  # the question names its document (archivist.identifiers)
-            inside = self.within(query, vec, named)
-            if inside is not None:
-                similar.update(dict(inside[1]))
-                file_of = self.files_of([i for i, _ in ranked])
-                ranked = inside[0] + [r for r in ranked if file_of.get(r[0]) not in named]
-                named = set()
-        if named:  # its passages first, in the order ranked
-            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named)
+        if named:  # the question names its document: its passages first, the hybrid's ranked whole
+            inside = self.within(query, vec, named) if mode == "hybrid" else None
+            similar.update(dict(inside[1] if inside else ()))
+            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named, inside and inside[0])
         if min_similarity > 0:
             # Similar enough in meaning, or holding every word of the query (short keyword
             # queries such as a name embed poorly but match exactly). A passage outside the

@@ -328,15 +328,10 @@ class TeamCollection:
         else:
             ranked = fuse(dense, self.keyword(query, depth))
         named = self.named_files(query)
-        if named and mode == "hybrid" and vector is not None:  # the question names its document
-            inside = self.within(query, vector, named)
-            if inside is not None:
-                similar.update(dict(inside[1]))
-                file_of = self.files_of([i for i, _ in ranked])
-                ranked = inside[0] + [r for r in ranked if file_of.get(r[0]) not in named]
-                named = set()
-        if named:  # its passages first, in the order ranked
-            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named)
+        if named:  # the question names its document: its passages first, the hybrid's ranked whole
+            inside = self.within(query, vector, named) if mode == "hybrid" and vector is not None else None
+            similar.update(dict(inside[1] if inside else ()))
+            ranked = named_first(ranked, self.files_of([i for i, _ in ranked]), named, inside and inside[0])
         if threshold > 0:
             # Similar enough in meaning, or holding every word of the query (a name embeds
             # poorly but matches exactly), as the local library does.

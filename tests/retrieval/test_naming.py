@@ -25,6 +25,9 @@ def test_named_files_come_first_in_the_order_they_were_ranked() -> None:
     ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
     assert named_first(ranked, {1: 10, 2: 20, 3: 10, 4: 20}, {20}) == [(2, 0.8), (4, 0.6), (1, 0.9), (3, 0.7)]
     assert named_first(ranked, {1: 10}, set()) == ranked
+    # The named file ranked whole by the library replaces its passages of the ranking.
+    assert named_first(ranked, {1: 10, 2: 20, 3: 10, 4: 20}, {20}, [(7, 0.5), (4, 0.4)]) == \
+        [(7, 0.5), (4, 0.4), (1, 0.9), (3, 0.7)]
 
 
 def test_the_content_query_leaves_out_the_words_of_the_documents_name_and_header() -> None:

@@ -299,17 +299,33 @@ def _ray_answers(ray_cli: str, address: str) -> bool:
 
 
 @pytest.fixture()
-def make_collection(pg_server, pg_database, team_home: Path, team_encoder, unique):
-    """A new collection (created by the admin) in this test's database, opened as a member."""
+def open_as(pg_server, team_home: Path, team_encoder):
+    """Collection ``name`` (the handbook unless named) as ``user`` sees it, whose password is
+    ``<user>-pw`` (closed after the test)."""
     from archivist import collect_loaders
-    from archivist_team import schema
     from archivist_team.collection import TeamCollection
-    from archivist_team.connection import connect
 
     opened: list[TeamCollection] = []
     loaders = collect_loaders(team_home)
 
-    def make(name: str = "docs", role: str | None = None, user: str | None = None) -> TeamCollection:
+    def open_(user: str, database: str, name: str = "handbook") -> TeamCollection:
+        collection = TeamCollection(name, pg_server.url(user, None, database), f"{user}-pw", encoder=team_encoder,
+                                    loaders=lambda: loaders)
+        opened.append(collection)
+        return collection
+
+    yield open_
+    for collection in opened:
+        collection.close()
+
+
+@pytest.fixture()
+def make_collection(pg_server, pg_database, unique, open_as):
+    """A new collection (created by the admin) in this test's database, opened as a member."""
+    from archivist_team import schema
+    from archivist_team.connection import connect
+
+    def make(name: str = "docs", role: str | None = None, user: str | None = None) -> Any:
         role = role or unique("readers")
         admin = connect(pg_server.url(database=pg_database), None)
         try:
@@ -317,12 +333,7 @@ def make_collection(pg_server, pg_database, team_home: Path, team_encoder, uniqu
         finally:
             admin.close()
         user = user or unique("member")
-        pg_server.new_user(user, "pw", role)
-        collection = TeamCollection(name, pg_server.url(user, None, pg_database), "pw", encoder=team_encoder,
-                                    loaders=lambda: loaders)
-        opened.append(collection)
-        return collection
+        pg_server.new_user(user, f"{user}-pw", role)
+        return open_as(user, pg_database, name)
 
-    yield make
-    for c in opened:
-        c.close()
+    return make

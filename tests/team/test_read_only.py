@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archivist import PluginContext, Writable, collect_loaders
+from archivist import PluginContext, Writable
 from archivist_team import schema
 from archivist_team.collection import TeamCollection
 from archivist_team.commands import add_collection
@@ -53,23 +53,6 @@ def handbook(pg_server, pg_database, unique, tmp_path: Path) -> Team:
     (folder / "leave.txt").write_text("Every employee gets 27 days of paid leave a year, plus public holidays.\n",
                                       encoding="utf-8")
     return Team(ann, ed, folder, pg_database)
-
-
-@pytest.fixture()
-def open_as(pg_server, team_home: Path, team_encoder):
-    """The handbook collection as ``user`` sees it (closed after the test)."""
-    opened: list[TeamCollection] = []
-    loaders = collect_loaders(team_home)
-
-    def open_(user: str, database: str, name: str = "handbook") -> TeamCollection:
-        collection = TeamCollection(name, pg_server.url(user, None, database), f"{user}-pw", encoder=team_encoder,
-                                    loaders=lambda: loaders)
-        opened.append(collection)
-        return collection
-
-    yield open_
-    for collection in opened:
-        collection.close()
 
 
 def indexed_by_the_writer(handbook: Team, open_as) -> TeamCollection:
