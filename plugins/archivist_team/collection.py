@@ -165,13 +165,14 @@ class TeamCollection:
                               (self.collection, path))
         return int(removed)
 
-    def _known(self, source: str) -> dict[str, tuple[str, str | None]]:
-        """The files recorded under ``source``: path -> (sha256, skip reason or None)."""
+    def _known(self, source: str) -> dict[str, tuple[str, str | None, bool]]:
+        """The files recorded under ``source``: path -> (sha256, skip reason or None, whether
+        it has its header: False for a file indexed before schema version 3)."""
         rows = self.conn.execute(
-            "SELECT path, sha256, NULL FROM archivist_files WHERE collection = %s AND source = %s "
-            "UNION ALL SELECT path, sha256, reason FROM archivist_skipped WHERE collection = %s AND source = %s",
+            "SELECT path, sha256, NULL, meta <> '' FROM archivist_files WHERE collection = %s AND source = %s "
+            "UNION ALL SELECT path, sha256, reason, true FROM archivist_skipped WHERE collection = %s AND source = %s",
             (self.collection, source, self.collection, source)).fetchall()
-        return {p: (h, r) for p, h, r in rows}
+        return {p: (h, r, bool(headed)) for p, h, r, headed in rows}
 
     def plan(self, roots: Sequence[str] | None = None) -> list[tuple[str, list[Path]]]:
         """Each source to sync with the files under it now, in order."""
@@ -209,10 +210,7 @@ class TeamCollection:
                 else:
                     before = known.get(path)
                     if before is not None and before[0] == sha:
-                        if before[1] is None:
-                            report.unchanged += 1
-                        else:
-                            report.skipped.append(SkippedFile(path, before[1]))
+                        self.unchanged(file, before, report)
                         continue
                     part = None if progress is None else _part_progress(progress, key, done, len(files), path)
                     item = ingestion.prepare(file, sha, loaders, self.encoder, part)
@@ -233,6 +231,18 @@ class TeamCollection:
                     progress(SyncProgress(key, len(files), len(files)))
         report.seconds = time.perf_counter() - started
         return report
+
+    def unchanged(self, file: Path, before: tuple[str, str | None, bool], report: SyncReport) -> None:
+        """Count a file whose content the collection holds already (``before``: what
+        :meth:`_known` says of it) as unchanged or skipped again; one indexed before
+        schema version 3 gets its header now (read again, not embedded again)."""
+        if before[1] is not None:
+            report.skipped.append(SkippedFile(str(file), before[1]))
+            return
+        report.unchanged += 1
+        if not before[2]:
+            with self._lock:
+                ingestion.add_headers(self.conn, self.collection, file, list(self.find_loaders()))
 
     def write(self, source: str, item: ingestion.Prepared | ingestion.NotIndexed) -> None:
         """Write one prepared file (its passages in one transaction)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archivist import holds_lead, passage_meta
+from archivist import Locator, holds_lead, passage_meta
 from archivist_team.chunking import Chunk
 
 
@@ -121,6 +121,38 @@ def write(conn: Any, collection: str, source: str, item: Prepared | NotIndexed) 
 def _clean(text: str) -> str:
     """``text`` as PostgreSQL stores it: without NUL characters, which it refuses."""
     return text.replace("\x00", "")
+
+
+def add_headers(conn: Any, collection: str, path: Path, loaders: Sequence[Any]) -> None:
+    """Give a file indexed before schema version 3, unchanged since, what version 3 indexes
+    with its passages: its header (``meta``) and passage keyword vectors made from text and
+    header. The file is read again but not embedded again: its passages and vectors stay.
+    A file that cannot be read now gets the header of its name, folders and date alone (so
+    the next sync does not try again); it was read when it was indexed."""
+    loader = pick_loader(path, loaders)
+    doc = None
+    if loader is not None:
+        try:
+            doc = loader.load(path)
+        except Exception:  # noqa: BLE001 - its passages stay as they are, found by their text
+            doc = None
+    mtime = path.stat().st_mtime
+    meta = _clean(passage_meta(path, doc, mtime))
+    without_lead = _clean(passage_meta(path, doc, mtime, first_page=False))
+    with conn.transaction():
+        _lock(conn, collection, str(path))
+        row = conn.execute("UPDATE archivist_files SET meta = %s WHERE collection = %s AND path = %s RETURNING id",
+                           (meta, collection, str(path))).fetchone()
+        if row is None:
+            return
+        passages = conn.execute("SELECT id, page, start_offset, end_offset FROM archivist_passages "
+                                "WHERE file_id = %s", (row[0],)).fetchall()
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE archivist_passages SET tsv = to_tsvector('simple', text) || to_tsvector('simple', %s) "
+                "WHERE id = %s",
+                [(without_lead if holds_lead(doc, Locator(page, None, start, end)) else meta, i)
+                 for i, page, start, end in passages])
 
 
 def forget(conn: Any, collection: str, path: str) -> None:

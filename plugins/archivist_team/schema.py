@@ -125,7 +125,8 @@ _V2 = "ALTER TABLE archivist_collections ADD COLUMN writer text;\n" + "".join(
 # Version 3: a file's searchable header (``meta``; ``meta_tsv`` finds the files an
 # identifier names), and the passages' ``tsv`` written by the plugin (text and header
 # together) instead of generated from the text alone. Rows written before keep their
-# text-only ``tsv`` and an empty ``meta`` until their file is indexed again.
+# text-only ``tsv`` and an empty ``meta`` until the next sync of their source gives them
+# their header (ingestion.add_headers: read again, not embedded again).
 _V3 = """
 ALTER TABLE archivist_files ADD COLUMN meta text NOT NULL DEFAULT '';
 ALTER TABLE archivist_files ADD COLUMN meta_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', meta)) STORED;

@@ -93,10 +93,7 @@ def sync_with_ray(collection: Any, roots: list[str], address: str, workers: int 
                 continue
             before = known.get(path)
             if before is not None and before[0] == sha:
-                if before[1] is None:
-                    report.unchanged += 1
-                else:
-                    report.skipped.append(SkippedFile(path, before[1]))
+                collection.unchanged(file, before, report)
                 continue
             todo.append({"source": key, "path": path, "sha256": sha})
         for path in sorted(set(known) - on_disk):

@@ -21,6 +21,7 @@ from archivist import PluginContext, Writable
 from archivist_team import schema
 from archivist_team.collection import TeamCollection
 from archivist_team.commands import add_collection
+from archivist_team.ingestion import file_hash
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # (for the Library page's test)
 
@@ -120,11 +121,17 @@ def test_a_version_1_database_is_upgraded_and_its_members_still_write(pg_server,
         admin.execute("INSERT INTO archivist_collections (name, role) VALUES ('old', %s)", (role,))
         pg_server.new_user(user, f"{user}-pw", role)
         member = open_as(user, pg_database, "old")
-        # A passage indexed in version 1 (its tsv generated from its text).
+        # A file indexed in version 1: its passage's tsv generated from its text alone.
+        folder = (tmp_path / "old").resolve()
+        folder.mkdir()
+        old = folder / "gull_point.txt"
+        old.write_text("The lighthouse was built of granite.\n", encoding="utf-8")
+        admin.execute("INSERT INTO archivist_sources (collection, path) VALUES ('old', %s)", (str(folder),))
         file_id = admin.execute("INSERT INTO archivist_files (collection, source, path, sha256) "
-                                "VALUES ('old', '/gone', '/gone/lighthouse.txt', 'x') RETURNING id").fetchone()[0]
+                                "VALUES ('old', %s, %s, %s) RETURNING id",
+                                (str(folder), str(old), file_hash(old))).fetchone()[0]
         admin.execute("INSERT INTO archivist_passages (collection, file_id, ordinal, start_offset, end_offset, "
-                      "text, embedding) VALUES ('old', %s, 0, 0, 40, 'The lighthouse was built of granite.', %s)",
+                      "text, embedding) VALUES ('old', %s, 0, 0, 36, 'The lighthouse was built of granite.', %s)",
                       (file_id, "[" + ",".join(["1"] + ["0"] * (schema.DIM - 1)) + "]"))
         with pytest.raises(schema.SchemaMismatch, match=f"version 1, this Archivist knows version {schema.VERSION}: "
                                                         "run `archivist collections upgrade NAME`"):
@@ -134,13 +141,16 @@ def test_a_version_1_database_is_upgraded_and_its_members_still_write(pg_server,
         admin.close()
     member.close()
     assert member.read_only() == ""  # no writer role named: every member writes, as before
-    folder = tmp_path / "old"
-    folder.mkdir()
-    (folder / "note.txt").write_text("The old wiki moved to the intranet in 2019.\n", encoding="utf-8")
-    assert member.sync([member.add_source(folder)]).indexed == [str((folder / "note.txt").resolve())]
-    # The old passage is still found by its words; the new file also by its name (version 3).
     assert [p.text for p in member.search("granite", 1, mode="keyword")] == ["The lighthouse was built of granite."]
-    assert member.search("note", 1, mode="keyword")[0].path.endswith("note.txt")  # "note" is only in its name
+    assert member.search("gull", 1, mode="keyword") == []  # no header yet: "gull" is only in the file's name
+    (folder / "note.txt").write_text("The old wiki moved to the intranet in 2019.\n", encoding="utf-8")
+    report = member.sync([str(folder)])
+    assert report.indexed == [str(folder / "note.txt")] and report.unchanged == 1
+    # The new file and the old one, unchanged and not embedded again, are found by their names too.
+    assert member.search("note", 1, mode="keyword")[0].path == str(folder / "note.txt")
+    assert [p.path for p in member.search("gull", 1, mode="keyword")] == [str(old)]
+    assert member.conn.execute("SELECT count(*) FROM archivist_passages WHERE file_id = %s",
+                               (file_id,)).fetchone()[0] == 1
 
 
 def test_the_library_service_and_the_command_line_refuse_a_reader_with_the_reason(
