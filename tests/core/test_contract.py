@@ -305,10 +305,10 @@ def test_the_context_gets_its_callables_as_fields_not_behind_the_frozen_dataclas
 # --- API version ------------------------------------------------------------------------
 
 
-def test_api_1_1_still_loads_plugins_written_for_1_0() -> None:
-    assert archivist.API_VERSION == "1.1"
-    assert api_compatible("1.0") and api_compatible("1.1")
-    assert not api_compatible("1.2") and not api_compatible("2.0")
+def test_api_1_2_still_loads_plugins_written_for_1_0_and_1_1() -> None:
+    assert archivist.API_VERSION == "1.2"
+    assert api_compatible("1.0") and api_compatible("1.1") and api_compatible("1.2")
+    assert not api_compatible("1.3") and not api_compatible("2.0")
 
 
 def test_every_optional_capability_is_exported(tmp_path: Path) -> None:
