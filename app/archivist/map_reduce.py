@@ -17,13 +17,14 @@ between tokens.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from archivist.attribution import matched_sources
+from archivist.attribution import CITATION, matched_sources
 from archivist.errors import ArchivistError
 from archivist.prompt import cited_numbers, format_sources, strip_citations
 from archivist.repetition import without_loop
@@ -352,14 +353,12 @@ def _span(notes: Sequence[Note]) -> str:
 def _keep_citations(text: str, kept: Sequence[int]) -> str:
     """A combined note with only the citations of parts it combined (a number the model
     made up would point the answer at a part it never saw in these notes)."""
-    import re
-
     def keep(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"[,;]", match.group(1)) if n.strip().isdigit()]
         shown = [str(n) for n in numbers if n in kept]
         return f"[{', '.join(shown)}]" if shown else ""
 
-    return re.sub(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]", keep, text).strip()
+    return CITATION.sub(keep, text).strip()
 
 
 def _halves(unit: Passage) -> list[Passage]:

@@ -45,11 +45,6 @@ class LoopGuard:
         self._triples: set[tuple[str, ...]] = set()
         self._tail: list[str] = []  # the answer's last words, for a loop inside a sentence
 
-    def repeats(self, sentence: str) -> bool:
-        """Whether ``sentence`` repeats what this answer already said (then it is not
-        remembered: the answer ends before it)."""
-        return self.loop_start(sentence) is not None
-
     def loop_start(self, piece: str) -> int | None:
         """Where in ``piece`` (the answer's next sentence) the model began repeating
         itself, or None: 0 when the whole sentence is a repeat (said before, or 70% of

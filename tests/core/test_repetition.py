@@ -16,15 +16,15 @@ LOOP = ("The pilot had 1,250 hours of flight time. The accident was ruled out as
 
 def test_a_sentence_said_again_repeats_and_short_or_new_ones_do_not() -> None:
     guard = LoopGuard()
-    assert not guard.repeats("The study will examine the factors that influence day-case surgery.")
-    assert not guard.repeats("Yes.") and not guard.repeats("Yes.")  # too short to be a loop
-    assert not guard.repeats("- The pilot had 1,250 hours in total.")
-    assert not guard.repeats("- The pilot had 300 hours in this model.")  # a list, not a loop
-    assert guard.repeats("The study will examine the factors that influence day-case surgery.")
+    assert guard.loop_start("The study will examine the factors that influence day-case surgery.") is None
+    assert guard.loop_start("Yes.") is None and guard.loop_start("Yes.") is None  # too short to be a loop
+    assert guard.loop_start("- The pilot had 1,250 hours in total.") is None
+    assert guard.loop_start("- The pilot had 300 hours in this model.") is None  # a list, not a loop
+    assert guard.loop_start("The study will examine the factors that influence day-case surgery.") is not None
     # Most of its word triples said before: a loop with a word changed.
     guard = LoopGuard()
-    guard.repeats("It will examine the factors that may influence routine day-case surgery pathways and outcomes.")
-    assert guard.repeats("It will explore the factors that may influence routine day-case surgery pathways and outcomes.")
+    guard.loop_start("It will examine the factors that may influence routine day-case surgery pathways and outcomes.")
+    assert guard.loop_start("It will explore the factors that may influence routine day-case surgery pathways and outcomes.") is not None
 
 
 def test_a_phrase_written_three_times_in_a_row_is_cut_after_its_first_copy() -> None:
